@@ -1,0 +1,96 @@
+"""The Starlette application: GraphQL over HTTP and websocket, health and readiness."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route, WebSocketRoute
+from strawberry.asgi import GraphQL
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+
+from src.config import Settings, get_settings
+from src.db import create_engine, create_sessionmaker, resolve_database_url
+from src.observability import RequestIdMiddleware, configure_logging
+from src.schema import build_schema
+from src.schema.context import Context
+from src.services import Services
+
+log = logging.getLogger("qiaoqiao.app")
+
+
+class GraphQLApp(GraphQL[Context, None]):
+    async def get_context(self, request, response=None) -> Context:  # type: ignore[override]
+        return Context(request=request, response=response, services=request.app.state.services)
+
+
+async def health(_: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def ready(request: Request) -> JSONResponse:
+    """200 when every dependency answers within the readiness timeout, else 503."""
+    services: Services = request.app.state.services
+    checks: dict[str, str] = {}
+    try:
+        async with asyncio.timeout(services.settings.ready_timeout_s):
+            async with services.engine.connect() as conn:
+                await conn.execute(text("SELECT 1"))
+        checks["database"] = "ok"
+    except Exception as exc:  # any failure means "not ready", never a 500
+        log.warning("readiness: database unavailable: %s", type(exc).__name__)
+        checks["database"] = "unavailable"
+    status = 200 if all(v == "ok" for v in checks.values()) else 503
+    return JSONResponse({"status": "ready" if status == 200 else "unavailable", **checks}, status)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+    configure_logging(settings.log_level, json=settings.json_logs)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        engine = create_engine(resolve_database_url(settings), settings)
+        app.state.services = Services(
+            settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine)
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    graphql = GraphQLApp(
+        build_schema(settings),
+        graphql_ide="graphiql" if settings.graphiql_enabled else None,
+        allow_queries_via_get=False,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+        allowed_origins=settings.ws_allowed_origins,
+    )
+    middleware = [Middleware(RequestIdMiddleware)]
+    if settings.cors_allowed_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_allowed_origins,
+                allow_methods=["GET", "POST"],
+                allow_headers=["authorization", "content-type", "x-request-id"],
+            )
+        )
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql),
+            Route("/health", health),
+            Route("/ready", ready),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )

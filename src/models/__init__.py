@@ -1,0 +1,25 @@
+"""SQLModel tables, one module per aggregate. Importing this package registers them all."""
+
+from src.models.ai_sessions import AISession
+from src.models.base import utcnow
+from src.models.institutions import Institution
+from src.models.plans import Membership, UserQuota
+from src.models.profiles import UserProfile, UserProject
+from src.models.reports import UserReport
+from src.models.swipes import UserSwipe
+from src.models.users import User
+from src.models.whispers import Whisper
+
+__all__ = [
+    "AISession",
+    "Institution",
+    "Membership",
+    "User",
+    "UserProfile",
+    "UserProject",
+    "UserQuota",
+    "UserReport",
+    "UserSwipe",
+    "Whisper",
+    "utcnow",
+]

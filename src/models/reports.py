@@ -1,0 +1,59 @@
+"""Reports of users, with image proofs and the moderator's decision."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, Text
+from sqlmodel import Field, SQLModel
+
+from src.models.base import created_at, one_of, text_array, timestamptz, uuid_pk
+
+REPORT_REASONS = (
+    "HARASSMENT",
+    "SPAM",
+    "FAKE_PROFILE",
+    "INAPPROPRIATE_CONTENT",
+    "SCAM",
+    "UNDERAGE",
+    "OTHER",
+)
+REPORT_STATUSES = ("PENDING", "RESOLVED", "DISMISSED")
+REPORT_ACTIONS = ("NONE", "WARN", "BAN")
+
+
+class UserReport(SQLModel, table=True):
+    __tablename__ = "user_reports"
+    __table_args__ = (
+        CheckConstraint(one_of("reason", REPORT_REASONS), name="reason"),
+        CheckConstraint(one_of("status", REPORT_STATUSES), name="status"),
+        CheckConstraint(
+            f"decision IS NULL OR {one_of('decision', REPORT_ACTIONS)}", name="decision"
+        ),
+        CheckConstraint("char_length(details) <= 1000", name="details_length"),
+        CheckConstraint("cardinality(proof_keys) <= 4", name="proofs_count"),
+        CheckConstraint("reporter_id IS NULL OR reporter_id <> reported_id", name="not_self"),
+        # The moderators' queue by status, and "reports against X" for automatic protection.
+        Index("ix_user_reports_status_created_at", "status", "created_at", "id"),
+        Index("ix_user_reports_reported_id_created_at", "reported_id", "created_at"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    # SET NULL: the report stays for moderation when the reporter deletes their account.
+    reporter_id: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    reported_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    reason: str = Field(sa_type=Text)
+    details: str | None = Field(default=None, sa_type=Text)
+    # Storage keys of the stripped proof images, never public URLs.
+    proof_keys: list[str] = text_array()
+    status: str = Field(default="PENDING", sa_type=Text)
+    decision: str | None = Field(default=None, sa_type=Text)
+    note: str | None = Field(default=None, sa_type=Text)
+    moderator_id: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL"
+    )
+    resolved_at: datetime | None = timestamptz()
+    created_at: datetime = created_at()

@@ -1,0 +1,33 @@
+"""Accounts: who someone is to WeChat, their phone, and their standing."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Text
+from sqlmodel import Field, SQLModel
+
+from src.models.base import created_at, one_of, timestamptz, uuid_pk
+
+USER_STATUSES = ("active", "banned", "deleted")
+USER_ROLES = ("user", "moderator", "admin")
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(one_of("status", USER_STATUSES), name="status"),
+        CheckConstraint(one_of("role", USER_ROLES), name="role"),
+        CheckConstraint(r"phone ~ '^\+[1-9][0-9]{6,14}$'", name="phone_e164"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    wechat_openid: str | None = Field(default=None, sa_type=Text, unique=True)
+    wechat_unionid: str | None = Field(default=None, sa_type=Text, unique=True)
+    phone: str | None = Field(default=None, sa_type=Text, unique=True)
+    status: str = Field(default="active", sa_type=Text)
+    role: str = Field(default="user", sa_type=Text)
+    # Null until `register` records consent and the basic profile.
+    registered_at: datetime | None = timestamptz()
+    created_at: datetime = created_at()

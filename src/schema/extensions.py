@@ -1,0 +1,168 @@
+"""Schema extensions: request limits, error policy and the one transaction per operation."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+)
+from graphql.validation import NoSchemaIntrospectionCustomRule, ValidationRule
+from strawberry.extensions import AddValidationRules, SchemaExtension
+from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
+from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from strawberry.schema.schema import validate_document
+from strawberry.types.graphql import OperationType
+
+from src.config import Settings
+from src.resolvers.errors import PublicError
+from src.resolvers.pagination import MAX_PAGE, MIN_PAGE
+
+log = logging.getLogger("qiaoqiao.graphql")
+
+
+def validation_rules(settings: Settings) -> list[type[ValidationRule]]:
+    """Build the rule classes once: the validation cache is keyed by these very classes."""
+    rules = [
+        max_depth_rule(settings.max_query_depth, None),
+        max_aliases_rule(settings.max_aliases),
+    ]
+    if settings.is_production:
+        rules.append(NoSchemaIntrospectionCustomRule)
+    return rules
+
+
+def limits_extension(rules: list[type[ValidationRule]]) -> type[SchemaExtension]:
+    class RequestLimits(AddValidationRules):
+        def __init__(self) -> None:
+            super().__init__(rules)
+
+    return RequestLimits
+
+
+class PageSizeLimit(SchemaExtension):
+    """Refuse `first` outside 1..100 on any field before a resolver runs (SECURITY.md 2).
+
+    Variables are resolved too, so this cannot live in a cached validation rule.
+    """
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        if ctx.pre_execution_errors is None and ctx.graphql_document is not None:
+            ctx.pre_execution_errors = validate_document(
+                ctx.schema._schema, ctx.graphql_document, ctx.validation_rules
+            )
+        if not ctx.pre_execution_errors and ctx.graphql_document is not None:
+            bad = list(_bad_page_sizes(ctx.graphql_document, ctx.variables or {}))
+            if bad:
+                # A new list: the cached validation result must not be changed in place.
+                ctx.pre_execution_errors = bad
+        yield
+
+
+def _bad_page_sizes(document: DocumentNode, variables: dict[str, Any]) -> Iterator[GraphQLError]:
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    seen: set[str] = set()
+
+    def walk(selection_set: SelectionSetNode | None) -> Iterator[GraphQLError]:
+        for sel in selection_set.selections if selection_set else ():
+            if isinstance(sel, FieldNode):
+                for arg in sel.arguments or ():
+                    if arg.name.value != "first":
+                        continue
+                    value: Any = None
+                    if isinstance(arg.value, IntValueNode):
+                        value = int(arg.value.value)
+                    elif isinstance(arg.value, VariableNode):
+                        value = variables.get(arg.value.name.value)
+                    if isinstance(value, int) and not MIN_PAGE <= value <= MAX_PAGE:
+                        yield GraphQLError(
+                            f"`first` must be between {MIN_PAGE} and {MAX_PAGE}, got {value}.",
+                            nodes=[arg],
+                            extensions={"code": "BAD_USER_INPUT"},
+                        )
+                yield from walk(sel.selection_set)
+            elif isinstance(sel, InlineFragmentNode):
+                yield from walk(sel.selection_set)
+            elif isinstance(sel, FragmentSpreadNode) and sel.name.value not in seen:
+                seen.add(sel.name.value)
+                fragment = fragments.get(sel.name.value)
+                if fragment is not None:
+                    yield from walk(fragment.selection_set)
+
+    for definition in document.definitions:
+        if isinstance(definition, OperationDefinitionNode):
+            yield from walk(definition.selection_set)
+
+
+class ErrorPolicy(SchemaExtension):
+    """Give every error a code; mask unexpected ones (SECURITY.md 7).
+
+    Syntax, validation and limit errors stay readable; `PublicError`s keep their message and
+    code; anything else becomes INTERNAL_SERVER_ERROR, with details only in the server log.
+    """
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [classify_error(e) for e in result.errors]
+
+
+def classify_error(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, PublicError):
+        return GraphQLError(
+            str(original), nodes=error.nodes, path=error.path, extensions={"code": original.code}
+        )
+    if original is None or isinstance(original, GraphQLError):
+        # Produced by graphql-core itself (syntax, validation, limits, coercion): readable.
+        extensions = dict(error.extensions or {})
+        extensions.setdefault(
+            "code", "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_USER_INPUT"
+        )
+        return GraphQLError(
+            error.message, nodes=error.nodes, path=error.path, extensions=extensions
+        )
+    return GraphQLError(
+        "Internal server error.",
+        nodes=error.nodes,
+        path=error.path,
+        extensions={"code": "INTERNAL_SERVER_ERROR"},
+    )
+
+
+class TransactionPerOperation(SchemaExtension):
+    """Commit the operation's session when it succeeded, roll back when any error occurred.
+
+    List it after `ErrorPolicy`: hooks exit in reverse order, so a failed commit is reported here
+    as an ordinary error and still classified (masked) by the policy.
+    """
+
+    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+        yield
+        ctx = self.execution_context
+        finish = getattr(ctx.context, "finish", None)
+        if finish is None or ctx.operation_type is OperationType.SUBSCRIPTION:
+            return
+        result = ctx.result
+        try:
+            await finish(commit=not getattr(result, "errors", None))
+        except Exception as exc:
+            log.exception("commit failed")
+            if result is not None:
+                result.data = None
+                result.errors = [GraphQLError("commit failed", original_error=exc)]

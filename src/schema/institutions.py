@@ -1,0 +1,73 @@
+"""Institutions: universities, companies and schools a profile can point at."""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import strawberry
+
+from src.models import Institution as InstitutionRow
+from src.resolvers.institutions import search_institutions
+from src.schema.common import PageInfo
+from src.schema.context import Info
+
+
+@strawberry.enum(description="What sort of place an institution is.")
+class InstitutionKind(Enum):
+    UNIVERSITY = "UNIVERSITY"
+    COMPANY = "COMPANY"
+    SCHOOL = "SCHOOL"
+    ORGANIZATION = "ORGANIZATION"
+    OTHER = "OTHER"
+
+
+@strawberry.type(description="A university, company, school or other organization.")
+class Institution:
+    id: strawberry.ID = strawberry.field(description="Opaque id.")
+    name: str = strawberry.field(description="Its name as usually written.")
+    kind: InstitutionKind = strawberry.field(description="What sort of place it is.")
+    city: str | None = strawberry.field(description="Where it is.")
+    verified: bool = strawberry.field(
+        description="False for a user-proposed entry not yet checked."
+    )
+
+    @classmethod
+    def of(cls, row: InstitutionRow) -> Institution:
+        return cls(
+            id=strawberry.ID(str(row.id)),
+            name=row.name,
+            kind=InstitutionKind(row.kind),
+            city=row.city,
+            verified=row.verified,
+        )
+
+
+@strawberry.type(description="An institution and its cursor.")
+class InstitutionEdge:
+    cursor: str = strawberry.field(description="Opaque position of this edge.")
+    node: Institution = strawberry.field(description="The institution.")
+
+
+@strawberry.type(description="A page of institutions.")
+class InstitutionConnection:
+    edges: list[InstitutionEdge] = strawberry.field(description="The institutions of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")
+
+
+@strawberry.type
+class InstitutionQuery:
+    @strawberry.field(description="Search institutions by any of their names (Chinese or English).")
+    async def institutions(
+        self,
+        info: Info,
+        search: str | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> InstitutionConnection:
+        page = await search_institutions(
+            info.context.session, search=search, first=first, after=after
+        )
+        return InstitutionConnection(
+            edges=[InstitutionEdge(cursor=c, node=Institution.of(r)) for c, r in page.items],
+            page_info=PageInfo.of(page),
+        )

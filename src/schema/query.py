@@ -1,0 +1,22 @@
+"""The root Query: a merge of each domain's field group."""
+
+from __future__ import annotations
+
+import strawberry
+
+from src.schema.institutions import InstitutionQuery
+from src.schema.me import MeQuery
+
+
+@strawberry.type
+class HealthQuery:
+    @strawberry.field(
+        description="Liveness of the API itself; readiness of dependencies is GET /ready."
+    )
+    def health(self) -> str:
+        return "ok"
+
+
+@strawberry.type(description="Everything a client can read.")
+class Query(HealthQuery, MeQuery, InstitutionQuery):
+    pass

@@ -1,0 +1,93 @@
+"""Fixtures: a real PostgreSQL, a migrated template copied per test, the app and its clients."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from src.app import create_app
+from src.cli import migrate
+from src.config import Settings, get_settings
+from src.db import async_url
+from tests.db_server import admin_execute, find_server, with_database
+from tests.helpers import GraphQLClient, running_app
+
+_counter = itertools.count()
+
+
+@pytest.fixture(autouse=True)
+def _clear_settings_cache() -> Iterator[None]:
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+@pytest.fixture(scope="session")
+def pg_admin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    url, embedded = find_server(tmp_path_factory.mktemp("embedded"))
+    yield url
+    if embedded is not None:
+        embedded.stop()
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_admin_url: str) -> AsyncIterator[str]:
+    """A database migrated once per test session; each test gets a copy of it."""
+    name = f"qq_tpl_{os.getpid()}"
+    await admin_execute(
+        pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)", f"CREATE DATABASE {name}"
+    )
+    url = with_database(pg_admin_url, name)
+    # Alembic's env runs its own event loop: give it a thread of its own.
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            migrate(async_url(url))
+        except BaseException as exc:  # re-raised below, in the test's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+    yield name
+    await admin_execute(pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+async def database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str]:
+    """An isolated database for one test, copied from the migrated template."""
+    name = f"qq_t_{os.getpid()}_{next(_counter)}"
+    await admin_execute(pg_admin_url, f"CREATE DATABASE {name} TEMPLATE {template_db}")
+    yield async_url(with_database(pg_admin_url, name))
+    await admin_execute(pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return Settings(_env_file=None, database_url=database_url, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def app(settings: Settings) -> Starlette:
+    return create_app(settings)
+
+
+@pytest.fixture
+async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    async with running_app(app) as client:
+        yield client
+
+
+@pytest.fixture
+def gql(http: httpx.AsyncClient) -> GraphQLClient:
+    return GraphQLClient(http)

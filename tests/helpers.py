@@ -1,0 +1,138 @@
+"""Test helpers: a GraphQL client over ASGI, a live uvicorn server, SQL statement counting."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import uvicorn
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
+
+
+@dataclass
+class GQLResponse:
+    status: int
+    data: dict[str, Any] | None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    headers: httpx.Headers | None = None
+
+    @property
+    def error_codes(self) -> list[str | None]:
+        return [(e.get("extensions") or {}).get("code") for e in self.errors]
+
+
+class GraphQLClient:
+    """POSTs GraphQL documents to an app; `token` sends `Authorization: Bearer …`."""
+
+    def __init__(self, http: httpx.AsyncClient, path: str = "/graphql"):
+        self.http = http
+        self.path = path
+
+    async def __call__(
+        self,
+        query: str,
+        variables: dict[str, Any] | None = None,
+        *,
+        token: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> GQLResponse:
+        sent = {"content-type": "application/json", **(headers or {})}
+        if token:
+            sent["authorization"] = f"Bearer {token}"
+        body: dict[str, Any] = {"query": query}
+        if variables is not None:
+            body["variables"] = variables
+        response = await self.http.post(self.path, json=body, headers=sent)
+        return self.parse(response)
+
+    @staticmethod
+    def parse(response: httpx.Response) -> GQLResponse:
+        try:
+            payload = response.json()
+        except ValueError:
+            payload = {}
+        if not isinstance(payload, dict):
+            payload = {}
+        return GQLResponse(
+            status=response.status_code,
+            data=payload.get("data"),
+            errors=payload.get("errors") or [],
+            headers=response.headers,
+        )
+
+
+@contextlib.asynccontextmanager
+async def running_app(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and give an httpx client that talks to it in-process."""
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+            yield http
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class LiveServer:
+    url: str
+    ws_url: str
+    server: uvicorn.Server
+
+
+@contextlib.asynccontextmanager
+async def live_server(app: Starlette) -> AsyncIterator[LiveServer]:
+    """Serve the app with a real uvicorn on a free 127.0.0.1 port, in this event loop."""
+    port = free_port()
+    config = uvicorn.Config(
+        app, host="127.0.0.1", port=port, log_config=None, lifespan="on", ws="websockets-sansio"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            if task.done():
+                task.result()
+            await asyncio.sleep(0.025)
+        else:
+            raise TimeoutError("uvicorn did not start")
+        yield LiveServer(f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}", server)
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+class StatementCounter:
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    @property
+    def count(self) -> int:
+        return len(self.statements)
+
+
+@contextlib.contextmanager
+def count_statements(engine: AsyncEngine) -> Iterator[StatementCounter]:
+    """Count the SQL statements sent through `engine` inside the block."""
+    counter = StatementCounter()
+
+    def before(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        counter.statements.append(statement)
+
+    event.listen(engine.sync_engine, "before_cursor_execute", before)
+    try:
+        yield counter
+    finally:
+        event.remove(engine.sync_engine, "before_cursor_execute", before)

@@ -1,0 +1,78 @@
+"""Settings validation and production hardening (SECURITY.md 5)."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+from starlette.applications import Starlette
+
+from src.app import create_app
+from src.config import DEV_SECRET_KEY, Settings
+from src.db import async_url
+from tests.helpers import GraphQLClient, running_app
+
+STRONG = "x" * 48
+
+
+def production(**overrides: object) -> Settings:
+    values: dict[str, object] = {"app_env": "production", "secret_key": STRONG, **overrides}
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize("secret", [DEV_SECRET_KEY, "short"])
+def test_production_refuses_weak_or_default_secret(secret: str) -> None:
+    with pytest.raises(ValidationError, match="SECRET_KEY"):
+        production(secret_key=secret)
+
+
+def test_production_refuses_development_switches() -> None:
+    with pytest.raises(ValidationError, match="GRAPHIQL"):
+        production(graphiql=True)
+
+
+def test_development_defaults_are_usable() -> None:
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.app_env == "development"
+    assert settings.graphiql_enabled
+    assert str(settings.data_dir) == ".qiaoqiao"
+
+
+def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("APP_ENV", "production")
+    monkeypatch.setenv("SECRET_KEY", STRONG)
+    monkeypatch.setenv("WS_ALLOWED_ORIGINS", '["https://servicewechat.com"]')
+    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    assert settings.is_production
+    assert settings.ws_allowed_origins == ["https://servicewechat.com"]
+
+
+def test_database_urls_get_the_async_driver() -> None:
+    assert async_url("postgresql://u:p@db:5432/app") == "postgresql+asyncpg://u:p@db:5432/app"
+    with pytest.raises(ValueError, match="unsupported"):
+        async_url("mysql://u@db/app")
+
+
+@pytest.fixture
+def production_app(database_url: str) -> Starlette:
+    return create_app(production(database_url=database_url))
+
+
+async def test_production_hides_introspection_suggestions_and_graphiql(
+    production_app: Starlette,
+) -> None:
+    async with running_app(production_app) as http:
+        gql = GraphQLClient(http)
+        introspection = await gql("{ __schema { types { name } } }")
+        assert introspection.data is None
+        assert "introspection" in introspection.errors[0]["message"].lower()
+        typo = await gql("{ healt }")
+        assert "Did you mean" not in typo.errors[0]["message"]
+        ide = await http.get("/graphql", headers={"accept": "text/html"})
+        assert ide.status_code != 200 or "graphiql" not in ide.text.lower()
+        assert (await gql("{ health }")).data == {"health": "ok"}
+
+
+async def test_development_serves_graphiql(http) -> None:
+    ide = await http.get("/graphql", headers={"accept": "text/html"})
+    assert ide.status_code == 200
+    assert "graphiql" in ide.text.lower()
