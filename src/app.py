@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -15,21 +16,41 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
+from strawberry.types.unset import UNSET, UnsetType
 
 from src.config import Settings, get_settings
-from src.db import create_engine, create_sessionmaker, resolve_database_url
+from src.db import create_engine, resolve_database_url
 from src.observability import RequestIdMiddleware, configure_logging
 from src.schema import build_schema
 from src.schema.context import Context
-from src.services import Services
+from src.services import Services, build_services, close_services
 
 log = logging.getLogger("qiaoqiao.app")
 
 
 class GraphQLApp(GraphQL[Context, None]):
     async def get_context(self, request, response=None) -> Context:  # type: ignore[override]
-        return Context(request=request, response=response, services=request.app.state.services)
+        context = Context(request=request, response=response, services=request.app.state.services)
+        context.authenticate(request.headers.get("authorization"))
+        return context
+
+    async def on_ws_connect(self, context: Context) -> UnsetType:  # type: ignore[override]
+        """Authenticate a websocket from `connection_init` {"authorization": "Bearer …"}, or
+        else from the handshake's header; anything else closes it with 4403."""
+        params = context.connection_params or {}
+        given = params.get("authorization") or params.get("Authorization")
+        header = given if isinstance(given, str) else context.request.headers.get("authorization")
+        context.authenticate(header)
+        try:
+            user = await context.viewer() if context.claims else None
+        finally:
+            # The socket may live for hours: never hold a database session for it.
+            await context.finish(commit=False)
+        if user is None:
+            raise ConnectionRejectionError({"reason": "unauthenticated"})
+        return UNSET
 
 
 async def health(_: Request) -> JSONResponse:
@@ -59,13 +80,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(resolve_database_url(settings), settings)
-        app.state.services = Services(
-            settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine)
-        )
+        app.state.services = services = build_services(settings, engine)
         try:
             yield
         finally:
-            await engine.dispose()
+            await close_services(services)
 
     graphql = GraphQLApp(
         build_schema(settings),
@@ -73,6 +92,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         allow_queries_via_get=False,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
         allowed_origins=settings.ws_allowed_origins,
+        connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
+        max_subscriptions_per_connection=settings.ws_max_subscriptions,
     )
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_allowed_origins:

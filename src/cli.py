@@ -1,4 +1,4 @@
-"""The `qiaoqiao` command: serve, migrate, export-schema."""
+"""The `qiaoqiao` command: serve, migrate, export-schema, token."""
 
 from __future__ import annotations
 
@@ -72,6 +72,35 @@ def cmd_export_schema(args: argparse.Namespace) -> None:
         sys.stdout.write(text)
 
 
+async def _dev_token(name: str) -> str:
+    from src.db import create_engine
+    from src.resolvers.auth import dev_login
+    from src.services import build_services, close_services
+
+    settings = get_settings()
+    services = build_services(settings, create_engine(_database_url(), settings))
+    try:
+        async with services.sessionmaker() as session, session.begin():
+            login = await dev_login(session, services, name)
+        return login.access_token
+    finally:
+        await close_services(services)
+
+
+def cmd_token(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from src.resolvers.errors import UserFacingError
+
+    if not get_settings().dev_login_enabled:
+        sys.exit("qiaoqiao token works only in development without WeChat credentials")
+    migrate(_database_url())
+    try:
+        sys.stdout.write(asyncio.run(_dev_token(args.name)) + "\n")
+    except UserFacingError as exc:
+        sys.exit(exc.message)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qiaoqiao", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -89,6 +118,10 @@ def main(argv: list[str] | None = None) -> None:
     export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
     export.add_argument("-o", "--output", help="write to this file instead of stdout")
     export.set_defaults(func=cmd_export_schema)
+
+    token = sub.add_parser("token", help="print an access token for development user NAME")
+    token.add_argument("name")
+    token.set_defaults(func=cmd_token)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -32,11 +32,58 @@ class Settings(BaseSettings):
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)
 
+    # Websockets (SECURITY.md 19)
+    ws_init_timeout_s: float = Field(5.0, gt=0)
+    ws_max_subscriptions: int = Field(10, ge=1)
+
     # Database behaviour
     db_pool_size: int = Field(10, ge=1)
     db_connect_timeout_s: float = Field(5.0, gt=0)
     db_statement_timeout_ms: int = Field(10_000, ge=100)
     ready_timeout_s: float = Field(2.0, gt=0)
+
+    # Sessions (RFC 8725, RFC 9700): short access JWTs, rotating opaque refresh tokens.
+    # Older secrets still verify tokens during a rotation's overlap window.
+    previous_secret_keys: list[str] = Field(default_factory=list)
+    access_token_ttl_s: int = Field(900, ge=60, le=900)
+    refresh_token_ttl_days: int = Field(30, ge=1, le=365)
+    jwt_issuer: str = "qiaoqiao"
+    jwt_audience: str = "qiaoqiao-api"
+
+    # WeChat mini program credentials; without them development logs in with "dev:<name>".
+    wechat_app_id: str | None = None
+    wechat_app_secret: str | None = None
+    wechat_api_base: str = "https://api.weixin.qq.com"
+    wechat_connect_timeout_s: float = Field(2.0, gt=0)
+    wechat_read_timeout_s: float = Field(3.0, gt=0)
+    wechat_deadline_s: float = Field(4.5, gt=0, le=5)
+    wechat_retries: int = Field(2, ge=0, le=5)
+
+    # SMS login codes (SECURITY.md 18)
+    sms_provider: Literal["console", "tencent"] = "console"
+    sms_code_ttl_s: int = Field(300, ge=60, le=900)
+    sms_max_attempts: int = Field(5, ge=1, le=10)
+    sms_resend_after_s: int = Field(60, ge=10)
+    sms_daily_per_phone: int = Field(10, ge=1)
+    sms_daily_per_ip: int = Field(30, ge=1)
+    tencent_secret_id: str | None = None
+    tencent_secret_key: str | None = None
+    tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
+    tencent_sms_region: str = "ap-guangzhou"
+    tencent_sms_app_id: str | None = None
+    tencent_sms_sign_name: str | None = None
+    tencent_sms_template_id: str | None = None
+
+    # Rate limits: name -> [requests, window seconds]; merged over the defaults in auth/ratelimit.
+    rate_limits: dict[str, tuple[int, int]] = Field(default_factory=dict)
+    # The client IP comes from this header only when set (e.g. X-Forwarded-For behind one proxy).
+    trusted_proxy_header: str | None = None
+    trusted_proxy_hops: int = Field(1, ge=1)
+
+    # Registration
+    privacy_policy_version: str = "2026-11"
+    min_age: int = Field(18, ge=13, le=30)
+    default_phone_region: str = "+86"
 
     log_level: str = "INFO"
     log_json: bool | None = None  # default: JSON in production, text in development
@@ -53,6 +100,15 @@ class Settings(BaseSettings):
         return (not self.is_production) if self.graphiql is None else self.graphiql
 
     @property
+    def wechat_configured(self) -> bool:
+        return bool(self.wechat_app_id and self.wechat_app_secret)
+
+    @property
+    def dev_login_enabled(self) -> bool:
+        """`wechatLogin(code: "dev:<name>")`: development without WeChat credentials only."""
+        return not self.is_production and not self.wechat_configured
+
+    @property
     def json_logs(self) -> bool:
         return self.is_production if self.log_json is None else self.log_json
 
@@ -65,6 +121,22 @@ class Settings(BaseSettings):
             problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
         if self.graphiql:
             problems.append("GRAPHIQL is a development switch")
+        if not self.wechat_configured:
+            problems.append(
+                "WECHAT_APP_ID and WECHAT_APP_SECRET are required (no development login)"
+            )
+        if self.sms_provider == "console":
+            problems.append("SMS_PROVIDER=console prints codes to the log: configure tencent")
+        elif not all(
+            (
+                self.tencent_secret_id,
+                self.tencent_secret_key,
+                self.tencent_sms_app_id,
+                self.tencent_sms_sign_name,
+                self.tencent_sms_template_id,
+            )
+        ):
+            problems.append("SMS_PROVIDER=tencent needs the TENCENT_* credentials")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import httpx
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from src.auth.ratelimit import RateLimiter
+from src.auth.sms import SmsProvider, build_sms_provider
+from src.auth.tokens import TokenService
+from src.auth.wechat import WechatClient
 from src.config import Settings
+from src.db import create_sessionmaker
 
 
 @dataclass(frozen=True)
@@ -15,3 +21,28 @@ class Services:
     settings: Settings
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
+    http: httpx.AsyncClient
+    tokens: TokenService
+    wechat: WechatClient
+    sms: SmsProvider
+    rate_limiter: RateLimiter
+
+
+def build_services(settings: Settings, engine: AsyncEngine) -> Services:
+    # One pooled HTTP client for every outgoing call; each call sets its own timeouts.
+    http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False)
+    return Services(
+        settings=settings,
+        engine=engine,
+        sessionmaker=create_sessionmaker(engine),
+        http=http,
+        tokens=TokenService(settings),
+        wechat=WechatClient(settings, http, engine),
+        sms=build_sms_provider(settings, http),
+        rate_limiter=RateLimiter(engine, settings.rate_limits),
+    )
+
+
+async def close_services(services: Services) -> None:
+    await services.http.aclose()
+    await services.engine.dispose()

@@ -17,7 +17,9 @@ from src.cli import migrate
 from src.config import Settings, get_settings
 from src.db import async_url
 from tests.db_server import admin_execute, find_server, with_database
-from tests.helpers import GraphQLClient, running_app
+from tests.fakes.tencent_sms import FakeTencentSms
+from tests.fakes.wechat import FakeWechat
+from tests.helpers import GraphQLClient, live_server, running_app
 
 _counter = itertools.count()
 
@@ -91,3 +93,49 @@ async def http(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
 @pytest.fixture
 def gql(http: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(http)
+
+
+@pytest.fixture
+async def fake_wechat() -> AsyncIterator[FakeWechat]:
+    fake = FakeWechat()
+    async with live_server(fake.app()) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+async def fake_sms() -> AsyncIterator[FakeTencentSms]:
+    fake = FakeTencentSms()
+    async with live_server(fake.app()) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+def wx_settings(settings: Settings, fake_wechat: FakeWechat, fake_sms: FakeTencentSms) -> Settings:
+    """Settings with WeChat and Tencent SMS configured, both pointing at the fakes."""
+    return settings.model_copy(
+        update={
+            "wechat_app_id": fake_wechat.app_id,
+            "wechat_app_secret": fake_wechat.app_secret,
+            "wechat_api_base": fake_wechat.url,
+            "sms_provider": "tencent",
+            "tencent_secret_id": fake_sms.secret_id,
+            "tencent_secret_key": fake_sms.secret_key,
+            "tencent_sms_endpoint": fake_sms.url,
+            "tencent_sms_app_id": "1400000000",
+            "tencent_sms_sign_name": "悄悄",
+            "tencent_sms_template_id": "100",
+        }
+    )
+
+
+@pytest.fixture
+def wx_app(wx_settings: Settings) -> Starlette:
+    return create_app(wx_settings)
+
+
+@pytest.fixture
+async def wx_gql(wx_app: Starlette) -> AsyncIterator[GraphQLClient]:
+    async with running_app(wx_app) as client:
+        yield GraphQLClient(client)

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from starlette.applications import Starlette
 
 from src.cli import alembic_config
-from tests.helpers import count_statements, live_server
+from tests.helpers import GraphQLClient, count_statements, dev_login, live_server
 
 
 def _in_thread(fn) -> None:  # type: ignore[no-untyped-def]
@@ -77,11 +77,13 @@ async def test_live_server_speaks_http_and_graphql_transport_ws(app: Starlette) 
         async with httpx.AsyncClient(base_url=server.url) as client:
             response = await client.post("/graphql", json={"query": "{ health }"})
             assert response.json() == {"data": {"health": "ok"}}
+            token = (await dev_login(GraphQLClient(client), "harness"))["accessToken"]
         async with websockets.connect(
             server.ws_url + "/graphql",
             subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
         ) as ws:
-            await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+            init = {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+            await ws.send(json.dumps(init))
             assert json.loads(await ws.recv()) == {"type": "connection_ack"}
 
 

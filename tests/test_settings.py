@@ -14,8 +14,22 @@ from tests.helpers import GraphQLClient, running_app
 STRONG = "x" * 48
 
 
+PRODUCTION = {
+    "app_env": "production",
+    "secret_key": STRONG,
+    "wechat_app_id": "wx-app",
+    "wechat_app_secret": "wx-secret",
+    "sms_provider": "tencent",
+    "tencent_secret_id": "id",
+    "tencent_secret_key": "key",
+    "tencent_sms_app_id": "1400000000",
+    "tencent_sms_sign_name": "悄悄",
+    "tencent_sms_template_id": "100",
+}
+
+
 def production(**overrides: object) -> Settings:
-    values: dict[str, object] = {"app_env": "production", "secret_key": STRONG, **overrides}
+    values: dict[str, object] = {**PRODUCTION, **overrides}
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 
@@ -28,6 +42,13 @@ def test_production_refuses_weak_or_default_secret(secret: str) -> None:
 def test_production_refuses_development_switches() -> None:
     with pytest.raises(ValidationError, match="GRAPHIQL"):
         production(graphiql=True)
+    with pytest.raises(ValidationError, match="development login"):
+        production(wechat_app_id=None)
+    with pytest.raises(ValidationError, match="SMS_PROVIDER=console"):
+        production(sms_provider="console")
+    with pytest.raises(ValidationError, match="TENCENT"):
+        production(tencent_secret_key=None)
+    assert not production().dev_login_enabled
 
 
 def test_development_defaults_are_usable() -> None:
@@ -38,8 +59,8 @@ def test_development_defaults_are_usable() -> None:
 
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("APP_ENV", "production")
-    monkeypatch.setenv("SECRET_KEY", STRONG)
+    for name, value in PRODUCTION.items():
+        monkeypatch.setenv(name.upper(), value)
     monkeypatch.setenv("WS_ALLOWED_ORIGINS", '["https://servicewechat.com"]')
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.is_production

@@ -1,6 +1,14 @@
 """SQLModel tables, one module per aggregate. Importing this package registers them all."""
 
 from src.models.ai_sessions import AISession
+from src.models.auth import (
+    AuthSession,
+    Consent,
+    RateLimitCounter,
+    RefreshToken,
+    SmsCode,
+    WechatAccessToken,
+)
 from src.models.base import utcnow
 from src.models.institutions import Institution
 from src.models.plans import Membership, UserQuota
@@ -12,14 +20,20 @@ from src.models.whispers import Whisper
 
 __all__ = [
     "AISession",
+    "AuthSession",
+    "Consent",
     "Institution",
     "Membership",
+    "RateLimitCounter",
+    "RefreshToken",
+    "SmsCode",
     "User",
     "UserProfile",
     "UserProject",
     "UserQuota",
     "UserReport",
     "UserSwipe",
+    "WechatAccessToken",
     "Whisper",
     "utcnow",
 ]

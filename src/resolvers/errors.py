@@ -58,3 +58,11 @@ class Forbidden(PublicError):
 
 class BadArgument(PublicError):
     code = "BAD_USER_INPUT"
+
+
+class RateLimited(UserFacingError):
+    code = "RATE_LIMITED"
+
+    def __init__(self, retry_after: int):
+        super().__init__(f"Too many requests; try again in {retry_after} s.")
+        self.retry_after = retry_after

@@ -4,15 +4,36 @@ from __future__ import annotations
 
 import uuid
 
-from src.models import User
-from src.resolvers.loaders import Loaders
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src.models import AuthSession, User
+from src.resolvers.errors import UserFacingError
 
 
-async def get_viewer(loaders: Loaders, viewer_id: uuid.UUID | None) -> User | None:
-    """The logged-in user's account, or None when logged out or no longer active."""
-    if viewer_id is None:
-        return None
-    user = await loaders.user_by_id.load(viewer_id)
-    if user is None or user.status != "active":
-        return None
-    return user
+async def load_viewer(
+    session: AsyncSession, user_id: uuid.UUID, session_id: uuid.UUID
+) -> User | None:
+    """The active account behind an access token whose login has not been revoked.
+
+    Loaded once per request, so a ban, logout or deletion takes effect at the next request.
+    """
+    query = (
+        select(User)
+        .join(AuthSession, AuthSession.user_id == User.id)  # type: ignore[arg-type]
+        .where(
+            User.id == user_id,
+            User.status == "active",
+            AuthSession.id == session_id,
+            AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
+        )
+    )
+    return (await session.exec(query)).first()
+
+
+def require_registered(user: User) -> None:
+    """Raises REGISTRATION_REQUIRED for an account that has not completed `register`."""
+    if user.registered_at is None:
+        raise UserFacingError(
+            "Complete registration first (register).", code="REGISTRATION_REQUIRED"
+        )

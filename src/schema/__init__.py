@@ -19,6 +19,7 @@ from src.schema.extensions import (
     limits_extension,
     validation_rules,
 )
+from src.schema.mutation import Mutation
 from src.schema.query import Query
 
 log = logging.getLogger("qiaoqiao.graphql")
@@ -40,6 +41,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     max_tokens = settings.max_tokens
     return AppSchema(
         query=Query,
+        mutation=Mutation,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
         extensions=[
             # Order matters: ErrorPolicy exits last, so it sees every other extension's errors.

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import strawberry
 from sqlmodel.ext.asyncio.session import AsyncSession
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import Response
 from starlette.websockets import WebSocket
 
+from src.auth.tokens import AccessClaims, InvalidToken
+from src.config import Settings
+from src.models import User
+from src.resolvers.errors import Unauthenticated
 from src.resolvers.loaders import Loaders
+from src.resolvers.users import load_viewer
 from src.services import Services
+
+_UNSET: Any = object()
 
 
 @dataclass
@@ -20,8 +27,13 @@ class Context:
     request: Request | WebSocket
     response: Response | None
     services: Services
-    viewer_id: uuid.UUID | None = None
+    claims: AccessClaims | None = None
+    # Set when a token was presented but refused: guarded fields say so instead of "log in".
+    auth_problem: str | None = None
+    # graphql-transport-ws `connection_init` payload (websockets only).
+    connection_params: dict[str, Any] | None = None
     _session: AsyncSession | None = field(default=None, repr=False)
+    _viewer: Any = field(default=_UNSET, repr=False)
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -46,6 +58,55 @@ class Context:
                 await session.rollback()
         finally:
             await session.close()
+
+    def authenticate(self, authorization: str | None) -> None:
+        """Read `Bearer <access token>`; a refused token is remembered, not raised."""
+        self.claims, self.auth_problem = None, None
+        if not authorization:
+            return
+        scheme, _, token = authorization.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            self.auth_problem = "Malformed Authorization header; use 'Bearer <token>'."
+            return
+        try:
+            self.claims = self.services.tokens.verify_access(token.strip())
+        except InvalidToken:
+            self.auth_problem = "The access token is invalid or expired; refresh it."
+
+    async def viewer(self) -> User | None:
+        """The logged-in, active user, loaded at most once per request."""
+        if self._viewer is _UNSET:
+            claims = self.claims
+            self._viewer = (
+                await load_viewer(self.session, claims.user_id, claims.session_id)
+                if claims
+                else None
+            )
+        return self._viewer  # type: ignore[no-any-return]
+
+    async def require_viewer(self) -> User:
+        user = await self.viewer()
+        if user is None:
+            raise Unauthenticated(self.auth_problem or "You must be logged in.")
+        return user
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def client_ip(self) -> str:
+        return client_ip(self.request, self.services.settings)
+
+
+def client_ip(conn: HTTPConnection, settings: Settings) -> str:
+    """The caller's IP: from the configured trusted-proxy header only, else the socket peer."""
+    if settings.trusted_proxy_header:
+        value = conn.headers.get(settings.trusted_proxy_header, "")
+        hops = [h.strip() for h in value.split(",") if h.strip()]
+        if len(hops) >= settings.trusted_proxy_hops:
+            return hops[-settings.trusted_proxy_hops][:64]
+    return conn.client.host if conn.client else "unknown"
 
 
 Info = strawberry.Info[Context, None]

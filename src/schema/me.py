@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from src.models import User
-from src.resolvers.users import get_viewer
+from src.resolvers.errors import Unauthenticated
 from src.schema.context import Info
 
 
@@ -35,5 +35,11 @@ class MeQuery:
     @strawberry.field(description="The logged-in user, or null when not logged in.")
     async def me(self, info: Info) -> Me | None:
         ctx = info.context
-        user = await get_viewer(ctx.loaders, ctx.viewer_id)
+        if ctx.auth_problem:
+            # A refused token is not "logged out": tell the client to refresh it.
+            raise Unauthenticated(ctx.auth_problem)
+        user = await ctx.viewer()
+        if user is None and ctx.claims is not None:
+            # A valid token whose login was revoked, or whose account was banned or deleted.
+            raise Unauthenticated("This login has ended; log in again.")
         return Me.of(user) if user else None

@@ -1,0 +1,202 @@
+"""WeChat server APIs over httpx: login (jscode2session), the shared access token, phone numbers.
+
+Every call has explicit connect/read timeouts and an overall deadline (SECURITY.md 17): WeChat
+busy (-1) and 5xx answers are retried a bounded number of times; code errors never are.
+`session_key` is read from the login answer and dropped at once: no feature needs it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import zlib
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.config import Settings
+
+log = logging.getLogger(__name__)
+
+BUSY = -1
+INVALID_CODE = 40029
+CODE_USED = 40163
+RATE_LIMITED = 45011
+HIGH_RISK = 40226
+TOKEN_INVALID = (40001, 42001)
+
+# Refresh the shared access token this long before WeChat would expire it.
+TOKEN_MARGIN = timedelta(minutes=5)
+
+
+class WechatError(Exception):
+    """`kind` is one of: invalid_code, unavailable, rejected."""
+
+    def __init__(self, kind: str, errcode: int | None = None):
+        super().__init__(f"wechat {kind} (errcode {errcode})")
+        self.kind = kind
+        self.errcode = errcode
+
+
+@dataclass(frozen=True)
+class WechatSession:
+    openid: str
+    unionid: str | None
+
+
+class WechatClient:
+    def __init__(self, settings: Settings, http: httpx.AsyncClient, engine: AsyncEngine):
+        self.app_id = settings.wechat_app_id or ""
+        self._secret = settings.wechat_app_secret or ""
+        self.base = settings.wechat_api_base.rstrip("/")
+        self.deadline = settings.wechat_deadline_s
+        self.retries = settings.wechat_retries
+        self.timeout = httpx.Timeout(
+            connect=settings.wechat_connect_timeout_s,
+            read=settings.wechat_read_timeout_s,
+            write=settings.wechat_read_timeout_s,
+            pool=settings.wechat_connect_timeout_s,
+        )
+        self.http = http
+        self.engine = engine
+        self._cached: tuple[str, float] | None = None  # (token, monotonic expiry) per process
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        """One WeChat API call with bounded retries inside the overall deadline."""
+        try:
+            async with asyncio.timeout(self.deadline):
+                for attempt in range(self.retries + 1):
+                    retry = attempt < self.retries
+                    try:
+                        response = await self.http.request(
+                            method, self.base + path, timeout=self.timeout, **kwargs
+                        )
+                    except httpx.TimeoutException:
+                        raise WechatError("unavailable") from None
+                    except httpx.TransportError:
+                        if retry:
+                            await asyncio.sleep(0.1 * (attempt + 1))
+                            continue
+                        raise WechatError("unavailable") from None
+                    if response.status_code >= 500:
+                        if retry:
+                            await asyncio.sleep(0.1 * (attempt + 1))
+                            continue
+                        raise WechatError("unavailable")
+                    try:
+                        body = response.json()
+                    except ValueError:
+                        raise WechatError("unavailable") from None
+                    if not isinstance(body, dict):
+                        raise WechatError("unavailable")
+                    errcode = int(body.get("errcode") or 0)
+                    if errcode == BUSY and retry:
+                        await asyncio.sleep(0.1 * (attempt + 1))
+                        continue
+                    if errcode:
+                        raise _error_for(errcode)
+                    return body
+        except TimeoutError:
+            raise WechatError("unavailable") from None
+        raise WechatError("unavailable")  # pragma: no cover - the loop always returns or raises
+
+    async def code_to_session(self, code: str) -> WechatSession:
+        """Exchange a `wx.login` code for the user's openid (and unionid when bound)."""
+        body = await self._call(
+            "GET",
+            "/sns/jscode2session",
+            params={
+                "appid": self.app_id,
+                "secret": self._secret,
+                "js_code": code,
+                "grant_type": "authorization_code",
+            },
+        )
+        openid = body.get("openid")
+        if not isinstance(openid, str) or not openid:
+            raise WechatError("unavailable")
+        unionid = body.get("unionid")
+        return WechatSession(openid=openid, unionid=unionid if isinstance(unionid, str) else None)
+
+    async def phone_number(self, code: str) -> str:
+        """The phone number behind a `getPhoneNumber` code, as +<country><number>."""
+        body = await self._with_access_token(
+            "POST", "/wxa/business/getuserphonenumber", json={"code": code}
+        )
+        info = body.get("phone_info") or {}
+        number, country = info.get("purePhoneNumber"), info.get("countryCode")
+        if not number or not country:
+            raise WechatError("unavailable")
+        return f"+{country}{number}"
+
+    async def _with_access_token(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        token = await self.access_token()
+        try:
+            return await self._call(method, path, params={"access_token": token}, **kwargs)
+        except WechatError as exc:
+            if exc.errcode not in TOKEN_INVALID:
+                raise
+        token = await self.access_token(force=True)
+        return await self._call(method, path, params={"access_token": token}, **kwargs)
+
+    async def access_token(self, *, force: bool = False) -> str:
+        """The app's access token, shared by all processes through PostgreSQL.
+
+        One refresher at a time: an advisory lock serializes refreshes across processes, and
+        whoever waits re-reads the row instead of refreshing again (which would invalidate it).
+        """
+        if not force and self._cached and self._cached[1] > time.monotonic():
+            return self._cached[0]
+        lock_id = zlib.crc32(f"wechat-token:{self.app_id}".encode())
+        async with self.engine.begin() as conn:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": lock_id})
+            row = (
+                await conn.execute(
+                    text(
+                        "SELECT access_token, expires_at FROM wechat_access_tokens"
+                        " WHERE app_id = :app"
+                    ),
+                    {"app": self.app_id},
+                )
+            ).first()
+            now = datetime.now(UTC)
+            stale_token = self._cached[0] if force and self._cached else None
+            if row and row.expires_at - TOKEN_MARGIN > now and row.access_token != stale_token:
+                token, expires_at = row.access_token, row.expires_at
+            else:
+                body = await self._call(
+                    "POST",
+                    "/cgi-bin/stable_token",
+                    json={
+                        "grant_type": "client_credential",
+                        "appid": self.app_id,
+                        "secret": self._secret,
+                        "force_refresh": force,
+                    },
+                )
+                token = str(body["access_token"])
+                expires_at = now + timedelta(seconds=int(body.get("expires_in", 7200)))
+                await conn.execute(
+                    text(
+                        "INSERT INTO wechat_access_tokens (app_id, access_token, expires_at)"
+                        " VALUES (:app, :token, :exp) ON CONFLICT (app_id) DO UPDATE"
+                        " SET access_token = :token, expires_at = :exp"
+                    ),
+                    {"app": self.app_id, "token": token, "exp": expires_at},
+                )
+        ttl = (expires_at - TOKEN_MARGIN - now).total_seconds()
+        self._cached = (token, time.monotonic() + max(ttl, 0))
+        return token
+
+
+def _error_for(errcode: int) -> WechatError:
+    if errcode in (INVALID_CODE, CODE_USED):
+        return WechatError("invalid_code", errcode)
+    if errcode == HIGH_RISK:
+        return WechatError("rejected", errcode)
+    return WechatError("unavailable", errcode)

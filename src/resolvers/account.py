@@ -1,0 +1,192 @@
+"""The account's lifecycle: registration with consent, phone binding, export and deletion.
+
+Export and deletion are lists of one function per domain: a feature that stores personal data
+adds its exporter and its eraser here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlmodel import delete, select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src.auth.wechat import WechatError
+from src.models import AuthSession, Consent, SmsCode, User, UserProfile, utcnow
+from src.resolvers.auth import parse_phone, rate_limit, revoke_all_sessions
+from src.resolvers.errors import InvalidInput, UserFacingError
+from src.resolvers.profiles import (
+    GENDERS,
+    clean_https_url,
+    clean_nickname,
+    erase_profile,
+    export_profile,
+    parse_birth_date,
+)
+from src.services import Services
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+
+@dataclass(frozen=True)
+class Registration:
+    accepted_policy_version: str
+    nickname: str
+    avatar_url: str | None = None
+    gender: str | None = None
+    birth_date: str | None = None
+
+
+async def register(
+    session: AsyncSession, services: Services, user: User, data: Registration
+) -> User:
+    """Record consent to the privacy guide and the basic profile; the account becomes usable."""
+    settings = services.settings
+    if user.registered_at is not None:
+        raise UserFacingError("This account is already registered.", code="ALREADY_EXISTS")
+    if data.accepted_policy_version != settings.privacy_policy_version:
+        raise InvalidInput(
+            f"Accept the current privacy guide (version {settings.privacy_policy_version}).",
+            field="acceptedPolicyVersion",
+        )
+    gender = data.gender or "UNDISCLOSED"
+    if gender not in GENDERS:
+        raise InvalidInput("Unknown gender.", field="gender")
+    now = utcnow()
+    profile = UserProfile(
+        user_id=user.id,
+        nickname=clean_nickname(data.nickname),
+        avatar_url=clean_https_url(data.avatar_url, "avatarUrl"),
+        gender=gender,
+        birth_date=parse_birth_date(
+            data.birth_date, min_age=settings.min_age, today=now.astimezone(SHANGHAI).date()
+        ),
+    )
+    session.add(profile)
+    session.add(Consent(user_id=user.id, policy_version=data.accepted_policy_version))
+    user.registered_at = now
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def bind_phone(session: AsyncSession, services: Services, user: User, code: str) -> User:
+    """Bind the phone number behind a `getPhoneNumber` code (one account per phone)."""
+    await rate_limit(services, "bind_phone:user", str(user.id))
+    code = code.strip()
+    if not 1 <= len(code) <= 256:
+        raise InvalidInput("The phone code is empty or too long.", field="code")
+    if code.startswith("dev:") and services.settings.dev_login_enabled:
+        raw = code[4:]
+    elif not services.settings.wechat_configured:
+        raise UserFacingError(
+            "WeChat is not configured; in development use code 'dev:<phone>'.",
+            code="INVALID_CODE",
+            field="code",
+        )
+    else:
+        try:
+            raw = await services.wechat.phone_number(code)
+        except WechatError as exc:
+            if exc.kind == "invalid_code":
+                raise UserFacingError(
+                    "The phone code is invalid or already used.", code="INVALID_CODE", field="code"
+                ) from None
+            raise UserFacingError(
+                "WeChat is not answering; please try again.", code="WECHAT_UNAVAILABLE"
+            ) from None
+    phone = parse_phone(services, raw)
+    if user.phone == phone:
+        return user
+    taken = await session.scalar(select(User.id).where(User.phone == phone, User.id != user.id))
+    if taken is not None:
+        raise UserFacingError(
+            "This phone number belongs to another account.", code="ALREADY_EXISTS", field="code"
+        )
+    user.phone = phone
+    session.add(user)
+    await session.flush()
+    return user
+
+
+async def _erase_login_state(session: AsyncSession, user: User) -> None:
+    await revoke_all_sessions(session, user.id)
+    if user.phone:
+        await session.exec(delete(SmsCode).where(SmsCode.phone == user.phone))  # type: ignore[arg-type]
+
+
+async def _erase_profile(session: AsyncSession, user: User) -> None:
+    await erase_profile(session, user.id)
+
+
+ERASERS: list[Callable[[AsyncSession, User], Awaitable[None]]] = [
+    _erase_login_state,
+    _erase_profile,
+]
+
+
+async def delete_account(session: AsyncSession, user: User) -> None:
+    """Remove or anonymize everything personal (PIPL), revoke every session, and free the
+    openid and phone for a future account. The row stays as "a deleted user" so that what
+    others received keeps its shape."""
+    for erase in ERASERS:
+        await erase(session, user)
+    user.status = "deleted"
+    user.wechat_openid = None
+    user.wechat_unionid = None
+    user.phone = None
+    session.add(user)
+    await session.flush()
+
+
+async def _export_account(session: AsyncSession, user: User) -> dict[str, Any]:
+    consents = await session.exec(
+        select(Consent).where(Consent.user_id == user.id).order_by(Consent.accepted_at)  # type: ignore[arg-type]
+    )
+    sessions = await session.exec(
+        select(AuthSession).where(AuthSession.user_id == user.id).order_by(AuthSession.created_at)  # type: ignore[arg-type]
+    )
+    return {
+        "account": {
+            "id": str(user.id),
+            "phone": user.phone,
+            "wechatOpenid": user.wechat_openid,
+            "wechatUnionid": user.wechat_unionid,
+            "status": user.status,
+            "role": user.role,
+            "registeredAt": _iso(user.registered_at),
+            "createdAt": _iso(user.created_at),
+        },
+        "consents": [
+            {"policyVersion": c.policy_version, "acceptedAt": _iso(c.accepted_at)} for c in consents
+        ],
+        "sessions": [
+            {"createdAt": _iso(s.created_at), "revokedAt": _iso(s.revoked_at)} for s in sessions
+        ],
+    }
+
+
+async def _export_profile(session: AsyncSession, user: User) -> dict[str, Any]:
+    return await export_profile(session, user.id)
+
+
+EXPORTERS: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = [
+    _export_account,
+    _export_profile,
+]
+
+
+async def export_my_data(session: AsyncSession, user: User) -> dict[str, Any]:
+    """Everything stored about the user, as JSON-ready data (PIPL's right of access)."""
+    data: dict[str, Any] = {"exportedAt": _iso(utcnow())}
+    for export in EXPORTERS:
+        data.update(await export(session, user))
+    return data
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None

@@ -1,0 +1,131 @@
+"""A scriptable fake of WeChat's server APIs, served on 127.0.0.1 by tests and benchmarks.
+
+Script failures with `fail_next(...)`: an errcode, an HTTP status, a delay or a hang, consumed
+one request at a time by any endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+SESSION_KEY = "FAKE-SESSION-KEY-must-never-leak"
+
+
+@dataclass
+class Behaviour:
+    errcode: int | None = None
+    status: int | None = None
+    delay: float = 0.0
+
+
+@dataclass
+class FakeWechat:
+    url: str = ""
+    app_id: str = "wx-fake-app"
+    app_secret: str = "wx-fake-secret"
+    # code -> (openid, unionid); a code works once, like WeChat's.
+    login_codes: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    used_codes: set[str] = field(default_factory=set)
+    # getPhoneNumber code -> (purePhoneNumber, countryCode)
+    phone_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    script: list[Behaviour] = field(default_factory=list)
+    valid_tokens: set[str] = field(default_factory=set)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    token_refreshes: int = 0
+    _serial: itertools.count = field(default_factory=itertools.count)
+
+    def add_login(self, code: str, openid: str, unionid: str | None = None) -> None:
+        self.login_codes[code] = (openid, unionid)
+
+    def fail_next(self, *behaviours: Behaviour) -> None:
+        self.script.extend(behaviours)
+
+    def calls_to(self, path: str) -> int:
+        return sum(1 for p, _ in self.calls if p == path)
+
+    async def _scripted(self) -> Response | None:
+        if not self.script:
+            return None
+        step = self.script.pop(0)
+        if step.delay:
+            await asyncio.sleep(step.delay)
+        if step.status:
+            return Response("upstream error", status_code=step.status)
+        if step.errcode is not None:
+            return JSONResponse({"errcode": step.errcode, "errmsg": "scripted"})
+        return None
+
+    async def _jscode2session(self, request: Request) -> Response:
+        params = dict(request.query_params)
+        self.calls.append(("/sns/jscode2session", params))
+        if scripted := await self._scripted():
+            return scripted
+        if params.get("appid") != self.app_id or params.get("secret") != self.app_secret:
+            return JSONResponse({"errcode": 40013, "errmsg": "invalid appid"})
+        code = params.get("js_code", "")
+        if code in self.used_codes:
+            return JSONResponse({"errcode": 40163, "errmsg": "code been used"})
+        if code not in self.login_codes:
+            return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
+        self.used_codes.add(code)
+        openid, unionid = self.login_codes[code]
+        body: dict[str, Any] = {"openid": openid, "session_key": SESSION_KEY}
+        if unionid:
+            body["unionid"] = unionid
+        return JSONResponse(body)
+
+    async def _stable_token(self, request: Request) -> Response:
+        body = await request.json()
+        self.calls.append(("/cgi-bin/stable_token", body))
+        if scripted := await self._scripted():
+            return scripted
+        if body.get("appid") != self.app_id or body.get("secret") != self.app_secret:
+            return JSONResponse({"errcode": 40013, "errmsg": "invalid appid"})
+        self.token_refreshes += 1
+        token = f"ACCESS-{next(self._serial)}"
+        # A new token replaces the old ones, as a forced refresh does at WeChat.
+        self.valid_tokens = {token}
+        return JSONResponse({"access_token": token, "expires_in": 7200})
+
+    def _token_ok(self, request: Request) -> bool:
+        return request.query_params.get("access_token") in self.valid_tokens
+
+    async def _phone_number(self, request: Request) -> Response:
+        body = await request.json()
+        self.calls.append(("/wxa/business/getuserphonenumber", body))
+        if scripted := await self._scripted():
+            return scripted
+        if not self._token_ok(request):
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        found = self.phone_codes.pop(body.get("code", ""), None)
+        if found is None:
+            return JSONResponse({"errcode": 40029, "errmsg": "invalid code"})
+        pure, country = found
+        return JSONResponse(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "phone_info": {
+                    "phoneNumber": f"+{country}{pure}",
+                    "purePhoneNumber": pure,
+                    "countryCode": country,
+                },
+            }
+        )
+
+    def app(self) -> Starlette:
+        return Starlette(
+            routes=[
+                Route("/sns/jscode2session", self._jscode2session),
+                Route("/cgi-bin/stable_token", self._stable_token, methods=["POST"]),
+                Route("/wxa/business/getuserphonenumber", self._phone_number, methods=["POST"]),
+            ]
+        )

@@ -1,0 +1,44 @@
+"""Rate limits per IP and per account, shared through PostgreSQL (SECURITY.md 9)."""
+
+from __future__ import annotations
+
+from src.app import create_app
+from src.config import Settings
+from tests.helpers import LOGIN, GraphQLClient, running_app
+
+
+async def login_codes(gql: GraphQLClient, n: int, headers: dict[str, str] | None = None) -> list:
+    results = []
+    for i in range(n):
+        response = await gql(LOGIN, {"code": f"dev:user{i}"}, headers=headers)
+        errors = response.data["wechatLogin"]["errors"]  # type: ignore[index]
+        results.append(errors[0]["code"] if errors else "OK")
+    return results
+
+
+async def test_login_is_limited_per_ip_with_a_retry_time(settings: Settings) -> None:
+    limited = settings.model_copy(update={"rate_limits": {"login:ip": (3, 60)}})
+    async with running_app(create_app(limited)) as http:
+        gql = GraphQLClient(http)
+        assert await login_codes(gql, 4) == ["OK", "OK", "OK", "RATE_LIMITED"]
+        response = await gql(LOGIN, {"code": "dev:late"})
+        error = response.data["wechatLogin"]["errors"][0]  # type: ignore[index]
+        assert 1 <= error["retryAfterSeconds"] <= 60
+
+
+async def test_client_ip_comes_only_from_the_configured_proxy_header(settings: Settings) -> None:
+    limit = {"rate_limits": {"login:ip": (2, 60)}}
+    # Not configured: a spoofed X-Forwarded-For changes nothing, all share the socket's IP.
+    async with running_app(create_app(settings.model_copy(update=limit))) as http:
+        gql = GraphQLClient(http)
+        spoofed = [{"x-forwarded-for": f"10.0.0.{i}"} for i in range(3)]
+        results = [(await login_codes(gql, 1, h))[0] for h in spoofed]
+        assert results == ["OK", "OK", "RATE_LIMITED"]
+    # Configured: each client behind the proxy has its own budget.
+    proxied = settings.model_copy(update={**limit, "trusted_proxy_header": "x-forwarded-for"})
+    async with running_app(create_app(proxied)) as http:
+        gql = GraphQLClient(http)
+        for i in range(3):
+            # The proxy appends the address it saw; whatever the client sent comes before it.
+            headers = {"x-forwarded-for": f"203.0.113.9, 198.51.100.{i}"}
+            assert await login_codes(gql, 2, headers) == ["OK", "OK"]
