@@ -74,6 +74,8 @@ class Settings(BaseSettings):
     tencent_sms_sign_name: str | None = None
     tencent_sms_template_id: str | None = None
 
+    # Optional: keep rate-limit counters in Redis instead of PostgreSQL.
+    redis_url: str | None = None
     # Rate limits: name -> [requests, window seconds]; merged over the defaults in auth/ratelimit.
     rate_limits: dict[str, tuple[int, int]] = Field(default_factory=dict)
     # The client IP comes from this header only when set (e.g. X-Forwarded-For behind one proxy).

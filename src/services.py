@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import httpx
+from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
@@ -39,10 +40,16 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         tokens=TokenService(settings),
         wechat=WechatClient(settings, http, engine),
         sms=build_sms_provider(settings, http),
-        rate_limiter=RateLimiter(engine, settings.rate_limits),
+        rate_limiter=RateLimiter(
+            engine,
+            settings.rate_limits,
+            Redis.from_url(settings.redis_url) if settings.redis_url else None,
+        ),
     )
 
 
 async def close_services(services: Services) -> None:
     await services.http.aclose()
+    if services.rate_limiter.redis is not None:
+        await services.rate_limiter.redis.aclose()
     await services.engine.dispose()

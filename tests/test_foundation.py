@@ -34,3 +34,22 @@ async def test_request_id_is_echoed_or_made(http) -> None:
     made = await http.get("/health", headers={"x-request-id": "bad id with spaces"})
     assert made.headers["x-request-id"] != "bad id with spaces"
     assert len(made.headers["x-request-id"]) == 32
+
+
+def test_json_logs_carry_the_request_id() -> None:
+    import json
+    import logging
+
+    from src.observability import JsonFormatter, request_id
+
+    token = request_id.set("rid-1")
+    try:
+        record = logging.LogRecord("qiaoqiao.access", logging.INFO, "", 0, "POST %s", ("/x",), None)
+        record.status = 200
+        line = json.loads(JsonFormatter().format(record))
+    finally:
+        request_id.reset(token)
+    assert line["message"] == "POST /x"
+    assert line["request_id"] == "rid-1"
+    assert line["status"] == 200
+    assert line["level"] == "INFO"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from src.app import create_app
 from src.config import Settings
-from tests.helpers import LOGIN, GraphQLClient, running_app
+from tests.helpers import LOGIN, GraphQLClient, running_app, sql
 
 
 async def login_codes(gql: GraphQLClient, n: int, headers: dict[str, str] | None = None) -> list:
@@ -42,3 +42,26 @@ async def test_client_ip_comes_only_from_the_configured_proxy_header(settings: S
             # The proxy appends the address it saw; whatever the client sent comes before it.
             headers = {"x-forwarded-for": f"203.0.113.9, 198.51.100.{i}"}
             assert await login_codes(gql, 2, headers) == ["OK", "OK"]
+
+
+async def test_redis_backend_when_configured(settings: Settings) -> None:
+    import socket
+
+    import pytest
+
+    try:
+        socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+    except OSError:
+        pytest.skip("no Redis on 127.0.0.1:6379 (the PostgreSQL backend is the default)")
+    configured = settings.model_copy(
+        update={
+            "redis_url": "redis://127.0.0.1:6379/15",
+            "rate_limits": {"login:ip": (2, 60)},
+        }
+    )
+    app = create_app(configured)
+    async with running_app(app) as http:
+        await app.state.services.rate_limiter.redis.flushdb()
+        assert await login_codes(GraphQLClient(http), 3) == ["OK", "OK", "RATE_LIMITED"]
+        assert await sql(app, "SELECT count(*) FROM rate_limit_counters") == 0
+        await app.state.services.rate_limiter.redis.flushdb()

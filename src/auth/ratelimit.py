@@ -1,7 +1,9 @@
-"""Fixed-window rate limits kept in PostgreSQL, so every server process shares them.
+"""Fixed-window rate limits shared by every server process: in PostgreSQL by default (no extra
+service), in Redis when REDIS_URL is set.
 
-Each check is one upsert in its own short transaction: a hit counts even when the operation it
-guards fails and rolls back, and 100 aliased calls in one document are 100 hits.
+Each check is one upsert in its own short transaction (or one Redis round trip): a hit counts
+even when the operation it guards fails and rolls back, and 100 aliased calls in one document
+are 100 hits.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import random
 import time
 from datetime import UTC, datetime
 
+from redis.asyncio import Redis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -45,8 +48,14 @@ class LimitExceeded(Exception):
 
 
 class RateLimiter:
-    def __init__(self, engine: AsyncEngine, overrides: dict[str, tuple[int, int]] | None = None):
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        overrides: dict[str, tuple[int, int]] | None = None,
+        redis: Redis | None = None,
+    ):
         self.engine = engine
+        self.redis = redis
         self.limits = {**DEFAULT_LIMITS, **(overrides or {})}
 
     async def hit(self, name: str, subject: str) -> None:
@@ -57,16 +66,30 @@ class RateLimiter:
         allowed, window = self.limits[name]
         now = time.time()
         start = math.floor(now / window) * window
+        key = f"{name}:{subject}"
+        hits = await (self._redis_hit if self.redis else self._pg_hit)(key, start, window)
+        if hits is not None and hits > allowed:
+            raise LimitExceeded(max(1, math.ceil(start + window - now)))
+
+    async def _redis_hit(self, key: str, start: float, window: int) -> int:
+        assert self.redis is not None
+        redis_key = f"qq:rl:{key}:{int(start)}"
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.incr(redis_key)
+            pipe.expire(redis_key, window + 1)
+            hits, _ = await pipe.execute()
+        return int(hits)
+
+    async def _pg_hit(self, key: str, start: float, window: int) -> int | None:
         async with self.engine.begin() as conn:
             hits = await conn.scalar(
                 _UPSERT,
                 {
-                    "key": f"{name}:{subject}",
+                    "key": key,
                     "window_start": datetime.fromtimestamp(start, UTC),
                     "expires_at": datetime.fromtimestamp(start + window, UTC),
                 },
             )
             if random.random() < 0.01:  # noqa: S311 - sampling, not security
                 await conn.execute(_CLEANUP)
-        if hits is not None and hits > allowed:
-            raise LimitExceeded(max(1, math.ceil(start + window - now)))
+        return hits
