@@ -1,4 +1,4 @@
-"""The `qiaoqiao` command: serve, migrate, export-schema, token."""
+"""The `qiaoqiao` command: serve, migrate, export-schema, token, seed, seed-demo."""
 
 from __future__ import annotations
 
@@ -101,6 +101,39 @@ def cmd_token(args: argparse.Namespace) -> None:
         sys.exit(exc.message)
 
 
+async def _seed(args: argparse.Namespace) -> str:
+    from src.db import create_engine, create_sessionmaker
+    from src.resolvers.institutions import seed_institutions
+
+    settings = get_settings()
+    engine = create_engine(_database_url(), settings)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            institutions = await seed_institutions(session)
+            await session.commit()
+            report = f"institutions added: {institutions}"
+            if getattr(args, "users", None):
+                from src.resolvers.demo_seed import seed_demo_users
+
+                users = await seed_demo_users(
+                    session,
+                    count=args.users,
+                    seed=args.seed,
+                    policy_version=settings.privacy_policy_version,
+                )
+                report += f"; demo users added: {users}"
+        return report
+    finally:
+        await engine.dispose()
+
+
+def cmd_seed(args: argparse.Namespace) -> None:
+    import asyncio
+
+    migrate(_database_url())
+    sys.stdout.write(asyncio.run(_seed(args)) + "\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qiaoqiao", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -122,6 +155,14 @@ def main(argv: list[str] | None = None) -> None:
     token = sub.add_parser("token", help="print an access token for development user NAME")
     token.add_argument("name")
     token.set_defaults(func=cmd_token)
+
+    seed = sub.add_parser("seed", help="load the starter list of institutions")
+    seed.set_defaults(func=cmd_seed)
+
+    demo = sub.add_parser("seed-demo", help="create registered demo users (and institutions)")
+    demo.add_argument("--users", type=int, default=100)
+    demo.add_argument("--seed", type=int, default=1)
+    demo.set_defaults(func=cmd_seed)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -59,6 +59,10 @@ class Settings(BaseSettings):
     wechat_deadline_s: float = Field(4.5, gt=0, le=5)
     wechat_retries: int = Field(2, ge=0, le=5)
 
+    # What to do with user text when WeChat's content check cannot answer: accept it and queue it
+    # for review, or reject it.
+    content_check_unavailable: Literal["accept", "reject"] = "accept"
+
     # SMS login codes (SECURITY.md 18)
     sms_provider: Literal["console", "tencent"] = "console"
     sms_code_ttl_s: int = Field(300, ge=60, le=900)

@@ -134,6 +134,22 @@ class WechatClient:
             raise WechatError("unavailable")
         return f"+{country}{number}"
 
+    async def check_text(self, *, openid: str, content: str, scene: int) -> str:
+        """WeChat content security (msg_sec_check v2): 'pass', 'review' or 'risky'.
+
+        Scenes: 1 profile, 2 comment, 3 forum, 4 social. `openid` must be a user active in
+        the last two hours; text is at most 2,500 characters.
+        """
+        body = await self._with_access_token(
+            "POST",
+            "/wxa/msg_sec_check",
+            json={"content": content[:2500], "version": 2, "scene": scene, "openid": openid},
+        )
+        suggest = (body.get("result") or {}).get("suggest")
+        if suggest not in ("pass", "review", "risky"):
+            raise WechatError("unavailable")
+        return str(suggest)
+
     async def _with_access_token(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         token = await self.access_token()
         try:

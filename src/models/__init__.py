@@ -10,6 +10,7 @@ from src.models.auth import (
     WechatAccessToken,
 )
 from src.models.base import utcnow
+from src.models.blocks import ContentReview, UserBlock
 from src.models.institutions import Institution
 from src.models.plans import Membership, UserQuota
 from src.models.profiles import UserProfile, UserProject
@@ -22,12 +23,14 @@ __all__ = [
     "AISession",
     "AuthSession",
     "Consent",
+    "ContentReview",
     "Institution",
     "Membership",
     "RateLimitCounter",
     "RefreshToken",
     "SmsCode",
     "User",
+    "UserBlock",
     "UserProfile",
     "UserProject",
     "UserQuota",

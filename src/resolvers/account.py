@@ -10,7 +10,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from sqlmodel import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -18,6 +17,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from src.auth.wechat import WechatError
 from src.models import AuthSession, Consent, SmsCode, User, UserProfile, utcnow
 from src.resolvers.auth import parse_phone, rate_limit, revoke_all_sessions
+from src.resolvers.blocks import erase_blocks, export_blocks
+from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, UserFacingError
 from src.resolvers.profiles import (
     GENDERS,
@@ -26,10 +27,9 @@ from src.resolvers.profiles import (
     erase_profile,
     export_profile,
     parse_birth_date,
+    today,
 )
 from src.services import Services
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 
 @dataclass(frozen=True)
@@ -57,14 +57,14 @@ async def register(
     if gender not in GENDERS:
         raise InvalidInput("Unknown gender.", field="gender")
     now = utcnow()
+    nickname = clean_nickname(data.nickname)
+    await check_text(session, services, user, {"nickname": nickname}, scene=SCENE_PROFILE)
     profile = UserProfile(
         user_id=user.id,
-        nickname=clean_nickname(data.nickname),
+        nickname=nickname,
         avatar_url=clean_https_url(data.avatar_url, "avatarUrl"),
         gender=gender,
-        birth_date=parse_birth_date(
-            data.birth_date, min_age=settings.min_age, today=now.astimezone(SHANGHAI).date()
-        ),
+        birth_date=parse_birth_date(data.birth_date, min_age=settings.min_age, today=today()),
     )
     session.add(profile)
     session.add(Consent(user_id=user.id, policy_version=data.accepted_policy_version))
@@ -123,9 +123,14 @@ async def _erase_profile(session: AsyncSession, user: User) -> None:
     await erase_profile(session, user.id)
 
 
+async def _erase_blocks(session: AsyncSession, user: User) -> None:
+    await erase_blocks(session, user.id)
+
+
 ERASERS: list[Callable[[AsyncSession, User], Awaitable[None]]] = [
     _erase_login_state,
     _erase_profile,
+    _erase_blocks,
 ]
 
 
@@ -174,9 +179,14 @@ async def _export_profile(session: AsyncSession, user: User) -> dict[str, Any]:
     return await export_profile(session, user.id)
 
 
+async def _export_blocks(session: AsyncSession, user: User) -> dict[str, Any]:
+    return await export_blocks(session, user.id)
+
+
 EXPORTERS: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = [
     _export_account,
     _export_profile,
+    _export_blocks,
 ]
 
 

@@ -1,33 +1,70 @@
-"""Per-request DataLoaders, named `<things>_by_<key>`. Built fresh for every operation."""
+"""Per-request DataLoaders, named `<things>_by_<key>`. Built fresh for every operation, so no
+state outlives a request; each relationship field is one batched query per nesting level."""
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Coroutine, Sequence
-from typing import Any, TypeVar
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 
 from aiodataloader import DataLoader
-from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import User
+from src.models import Institution, Membership, UserProfile, UserProject, utcnow
+from src.resolvers.pagination import Page
+from src.resolvers.projects import project_pages
 
-K = TypeVar("K")
-V = TypeVar("V")
-
-
-def _loader(fn: Callable[[Sequence[K]], Coroutine[Any, Any, list[V]]]) -> DataLoader[K, V]:
-    return DataLoader(fn)
+ProjectPageKey = tuple[uuid.UUID, int, str | None]  # (owner, first, after)
 
 
 class Loaders:
     """Every loader of one request, sharing that request's session."""
 
-    def __init__(self, session_factory: Callable[[], AsyncSession]):
-        self._session = session_factory
-        self.user_by_id: DataLoader[uuid.UUID, User | None] = _loader(self._users_by_id)
+    def __init__(self, session: Callable[[], AsyncSession]):
+        self._session = session
+        self.profile_by_user_id = DataLoader[uuid.UUID, UserProfile | None](self._profiles)
+        self.institution_by_id = DataLoader[uuid.UUID, Institution | None](self._institutions)
+        self.project_page_by_owner = DataLoader[ProjectPageKey, Page[UserProject]](
+            self._project_pages
+        )
+        self.is_pro_by_user_id = DataLoader[uuid.UUID, bool](self._is_pro)
 
-    async def _users_by_id(self, ids: Sequence[uuid.UUID]) -> list[User | None]:
-        rows = await self._session().exec(select(User).where(User.id.in_(ids)))  # type: ignore[attr-defined]
-        found = {u.id: u for u in rows}
+    async def _profiles(self, ids: Sequence[uuid.UUID]) -> list[UserProfile | None]:
+        rows = await self._session().exec(
+            select(UserProfile).where(UserProfile.user_id.in_(ids))  # type: ignore[attr-defined]
+        )
+        found = {p.user_id: p for p in rows}
         return [found.get(i) for i in ids]
+
+    async def _institutions(self, ids: Sequence[uuid.UUID]) -> list[Institution | None]:
+        rows = await self._session().exec(
+            select(Institution).where(Institution.id.in_(ids))  # type: ignore[attr-defined]
+        )
+        found = {i.id: i for i in rows}
+        return [found.get(i) for i in ids]
+
+    async def _project_pages(self, keys: Sequence[ProjectPageKey]) -> list[Page[UserProject]]:
+        # One query per distinct (first, after): in practice one for a whole page of users.
+        by_args: dict[tuple[int, str | None], list[uuid.UUID]] = defaultdict(list)
+        for owner, first, after in keys:
+            by_args[(first, after)].append(owner)
+        pages: dict[ProjectPageKey, Page[UserProject]] = {}
+        for (first, after), owners in by_args.items():
+            found = await project_pages(self._session(), owners, first, after)
+            for owner in owners:
+                pages[(owner, first, after)] = found[owner]
+        return [pages[key] for key in keys]
+
+    async def _is_pro(self, ids: Sequence[uuid.UUID]) -> list[bool]:
+        now = utcnow()
+        rows = await self._session().exec(
+            select(Membership.user_id).where(
+                Membership.user_id.in_(ids),  # type: ignore[attr-defined]
+                Membership.plan == "PRO",
+                Membership.valid_from <= now,
+                Membership.valid_until > now,
+            )
+        )
+        pro = set(rows)
+        return [i in pro for i in ids]

@@ -1,19 +1,32 @@
-"""Profiles: validation shared by registration and profile updates, erasure and export."""
+"""Profiles: validation, updates, who may see whom, the browse feed, erasure and export."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo
 
+from sqlalchemy import ColumnElement, and_, exists, or_, tuple_
 from sqlmodel import delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import UserProfile, UserProject
-from src.resolvers.errors import InvalidInput
+from src.models import Institution, User, UserBlock, UserProfile, UserProject, utcnow
+from src.resolvers.content import SCENE_PROFILE, check_text
+from src.resolvers.errors import InvalidInput, NotFound
+from src.resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
+from src.services import Services
 
+SHANGHAI = ZoneInfo("Asia/Shanghai")
 GENDERS = ("MALE", "FEMALE", "OTHER", "UNDISCLOSED")
+MAX_INTERESTS = 20
+MAX_TAG = 20
+
+
+def today() -> date:
+    """Ages and birthdays follow the users' calendar: Asia/Shanghai."""
+    return utcnow().astimezone(SHANGHAI).date()
 
 
 def clean_nickname(value: str) -> str:
@@ -21,6 +34,16 @@ def clean_nickname(value: str) -> str:
     if not 1 <= len(nickname) <= 30:
         raise InvalidInput("Nickname must be 1 to 30 characters.", field="nickname")
     return nickname
+
+
+def clean_text(value: str | None, field: str, limit: int) -> str | None:
+    """Trimmed free text, None when empty; INVALID_INPUT naming `field` when too long."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    if len(text) > limit:
+        raise InvalidInput(f"At most {limit} characters.", field=field)
+    return text
 
 
 def clean_https_url(value: str | None, field: str) -> str | None:
@@ -31,6 +54,23 @@ def clean_https_url(value: str | None, field: str) -> str | None:
     if parts.scheme != "https" or not parts.netloc or len(url) > 500:
         raise InvalidInput("Must be an https:// URL of at most 500 characters.", field=field)
     return url
+
+
+def clean_tags(values: list[str] | None, field: str, limit: int) -> list[str]:
+    """Trimmed, de-duplicated (case-insensitively, first spelling kept) tags of ≤ 20 chars."""
+    tags: list[str] = []
+    seen: set[str] = set()
+    for raw in values or []:
+        tag = " ".join(raw.split())
+        if not tag or tag.casefold() in seen:
+            continue
+        if len(tag) > MAX_TAG:
+            raise InvalidInput(f"Each tag is at most {MAX_TAG} characters.", field=field)
+        seen.add(tag.casefold())
+        tags.append(tag)
+    if len(tags) > limit:
+        raise InvalidInput(f"At most {limit} tags.", field=field)
+    return tags
 
 
 def parse_birth_date(value: str | None, *, min_age: int, today: date) -> date | None:
@@ -50,8 +90,128 @@ def parse_birth_date(value: str | None, *, min_age: int, today: date) -> date | 
     return born
 
 
-def age_on(born: date, today: date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+def age_on(born: date, on: date) -> int:
+    return on.year - born.year - ((on.month, on.day) < (born.month, born.day))
+
+
+async def update_profile(
+    session: AsyncSession, services: Services, user: User, changes: dict[str, Any]
+) -> UserProfile:
+    """Apply the given fields (a key present with None clears that field)."""
+    profile = await session.get(UserProfile, user.id)
+    if profile is None:  # registered users always have one; be safe for admin-made accounts
+        raise InvalidInput("Register first.", field=None)
+    settings = services.settings
+    cleaners = {
+        "nickname": lambda v: clean_nickname(v or ""),
+        "avatar_url": lambda v: clean_https_url(v, "avatarUrl"),
+        "gender": _clean_gender,
+        "birth_date": lambda v: parse_birth_date(v, min_age=settings.min_age, today=today()),
+        "city": lambda v: clean_text(v, "city", 50),
+        "bio": lambda v: clean_text(v, "bio", 500),
+        "interests": lambda v: clean_tags(v, "interests", MAX_INTERESTS),
+        "looking_for": lambda v: clean_text(v, "lookingFor", 200),
+        "visibility": lambda v: "hidden" if v is False else "discoverable",
+    }
+    values = {name: cleaners[name](value) for name, value in changes.items() if name in cleaners}
+    if "institution_id" in changes:
+        values["institution_id"] = await _existing_institution(session, changes["institution_id"])
+    await check_text(
+        session,
+        services,
+        user,
+        {k: values[k] for k in ("nickname", "bio") if values.get(k)},
+        scene=SCENE_PROFILE,
+    )
+    for name, value in values.items():
+        setattr(profile, name, value)
+    profile.updated_at = utcnow()
+    session.add(profile)
+    await session.flush()
+    return profile
+
+
+def _clean_gender(value: str | None) -> str:
+    gender = value or "UNDISCLOSED"
+    if gender not in GENDERS:
+        raise InvalidInput("Unknown gender.", field="gender")
+    return gender
+
+
+async def _existing_institution(session: AsyncSession, raw: str | None) -> uuid.UUID | None:
+    if raw is None:
+        return None
+    try:
+        institution_id = uuid.UUID(str(raw))
+    except ValueError:
+        raise NotFound("No such institution.", field="institutionId") from None
+    if await session.get(Institution, institution_id) is None:
+        raise NotFound("No such institution.", field="institutionId")
+    return institution_id
+
+
+def blocked_between(viewer_id: uuid.UUID, other: Any) -> ColumnElement[bool]:
+    """SQL: a block exists between the viewer and `other`, in either direction."""
+    return exists().where(
+        or_(
+            and_(UserBlock.blocker_id == viewer_id, UserBlock.blocked_id == other),
+            and_(UserBlock.blocker_id == other, UserBlock.blocked_id == viewer_id),
+        )
+    )
+
+
+def visible_to(viewer_id: uuid.UUID) -> list[ColumnElement[bool]]:
+    """SQL conditions (over User joined with UserProfile) for "the viewer may see this person":
+    registered, active, discoverable, not blocked either way. Everyone sees themselves."""
+    return [
+        User.status == "active",
+        User.registered_at.is_not(None),  # type: ignore[union-attr]
+        or_(
+            User.id == viewer_id,
+            and_(
+                UserProfile.visibility == "discoverable",
+                ~blocked_between(viewer_id, User.id),
+            ),
+        ),
+    ]
+
+
+async def visible_user(
+    session: AsyncSession, viewer_id: uuid.UUID, raw_id: str
+) -> uuid.UUID | None:
+    """The id of the user the viewer asked for, or None — the same for a missing, hidden,
+    banned, deleted, unregistered or blocked user, so nothing can be told apart."""
+    try:
+        user_id = uuid.UUID(raw_id)
+    except ValueError:
+        return None
+    query = (
+        select(User.id)
+        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
+        .where(User.id == user_id, *visible_to(viewer_id))
+    )
+    return await session.scalar(query)
+
+
+async def browse_users(
+    session: AsyncSession, viewer_id: uuid.UUID, *, first: int | None, after: str | None
+) -> Page[uuid.UUID]:
+    """Other people the viewer may see, most recently registered first."""
+    limit = check_first(first)
+    query = (
+        select(User.id, User.registered_at)
+        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
+        .where(User.id != viewer_id, *visible_to(viewer_id))
+    )
+    if after:
+        registered_at, last_id = decode_cursor(after, datetime, uuid.UUID)
+        query = query.where(tuple_(User.registered_at, User.id) < tuple_(registered_at, last_id))
+    query = query.order_by(User.registered_at.desc(), User.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
+    rows = (await session.exec(query)).all()
+    return Page(
+        items=[(encode_cursor(r.registered_at, r.id), r.id) for r in rows[:limit]],
+        has_next=len(rows) > limit,
+    )
 
 
 async def erase_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
@@ -63,7 +223,9 @@ async def erase_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
 async def export_profile(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     profile = await session.get(UserProfile, user_id)
     projects = await session.exec(
-        select(UserProject).where(UserProject.user_id == user_id).order_by(UserProject.created_at)  # type: ignore[arg-type]
+        select(UserProject)
+        .where(UserProject.user_id == user_id)  # type: ignore[arg-type]
+        .order_by(UserProject.created_at)  # type: ignore[arg-type]
     )
     return {
         "profile": profile.model_dump(mode="json") if profile else None,

@@ -9,7 +9,7 @@ from src.auth.permissions import AUTHENTICATED
 from src.resolvers import account
 from src.schema.common import OkPayload, UserError, run_mutation
 from src.schema.context import Info
-from src.schema.me import Me
+from src.schema.me import Me, MePayload
 from src.schema.profiles import Gender
 
 
@@ -24,12 +24,6 @@ class RegisterInput:
     birth_date: str | None = strawberry.field(
         default=None, description="YYYY-MM-DD; never shown to others (they see an age)."
     )
-
-
-@strawberry.type(description="The logged-in user after a change.")
-class MePayload:
-    me: Me | None = strawberry.field(default=None, description="The user, changed.")
-    errors: list[UserError] = strawberry.field(default_factory=list, description="Failures.")
 
 
 @strawberry.type(description="Everything stored about the user.")
@@ -62,7 +56,7 @@ class AccountMutation:
 
         async def body() -> MePayload:
             return MePayload(
-                me=Me.of(await account.register(ctx.session, ctx.services, user, data))
+                me=Me(row=await account.register(ctx.session, ctx.services, user, data))
             )
 
         return await run_mutation(info, body, _me_failed)
@@ -77,7 +71,7 @@ class AccountMutation:
 
         async def body() -> MePayload:
             return MePayload(
-                me=Me.of(await account.bind_phone(ctx.session, ctx.services, user, code))
+                me=Me(row=await account.bind_phone(ctx.session, ctx.services, user, code))
             )
 
         return await run_mutation(info, body, _me_failed)

@@ -34,7 +34,7 @@ class AuthPayload:
             refresh_token=login.refresh_token,
             expires_in=login.expires_in,
             is_new_user=login.is_new_user,
-            me=Me.of(login.user),
+            me=Me(row=login.user),
         )
 
 

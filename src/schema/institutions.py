@@ -6,9 +6,11 @@ from enum import Enum
 
 import strawberry
 
+from src.auth.permissions import AUTHENTICATED
 from src.models import Institution as InstitutionRow
-from src.resolvers.institutions import search_institutions
-from src.schema.common import PageInfo
+from src.resolvers.institutions import propose_institution, search_institutions
+from src.resolvers.users import require_registered
+from src.schema.common import PageInfo, UserError, run_mutation
 from src.schema.context import Info
 
 
@@ -63,11 +65,45 @@ class InstitutionQuery:
         search: str | None = None,
         first: int | None = 20,
         after: str | None = None,
+        kind: InstitutionKind | None = None,
     ) -> InstitutionConnection:
         page = await search_institutions(
-            info.context.session, search=search, first=first, after=after
+            info.context.session,
+            search=search,
+            kind=kind.value if kind else None,
+            first=first,
+            after=after,
         )
         return InstitutionConnection(
             edges=[InstitutionEdge(cursor=c, node=Institution.of(r)) for c, r in page.items],
             page_info=PageInfo.of(page),
         )
+
+
+@strawberry.type(description="An institution after a change.")
+class InstitutionPayload:
+    institution: Institution | None = strawberry.field(default=None, description="It.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Failures.")
+
+
+@strawberry.type
+class InstitutionMutation:
+    @strawberry.mutation(
+        description="Propose a school or employer that is missing; it stays unverified until "
+        "a moderator checks it.",
+        permission_classes=AUTHENTICATED,
+    )
+    async def propose_institution(
+        self, info: Info, name: str, kind: InstitutionKind, city: str | None = None
+    ) -> InstitutionPayload:
+        ctx = info.context
+        user = await ctx.require_viewer()
+
+        async def body() -> InstitutionPayload:
+            require_registered(user)
+            row = await propose_institution(
+                ctx.session, user, name=name, kind=kind.value, city=city
+            )
+            return InstitutionPayload(institution=Institution.of(row))
+
+        return await run_mutation(info, body, lambda errors: InstitutionPayload(errors=errors))

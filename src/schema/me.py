@@ -1,33 +1,65 @@
-"""The logged-in user's own view of their account."""
+"""The logged-in user's own view of their account, and their profile edits."""
 
 from __future__ import annotations
 
 import strawberry
 
+from src.auth.permissions import AUTHENTICATED
 from src.models import User
+from src.resolvers import profiles
 from src.resolvers.errors import Unauthenticated
+from src.resolvers.users import require_registered
+from src.schema.common import UserError, run_mutation
 from src.schema.context import Info
+from src.schema.profiles import Profile, ProfileInput
+from src.schema.projects import ProjectConnection, project_connection
 
 
 @strawberry.type(description="The logged-in user: everything of theirs.")
 class Me:
-    id: strawberry.ID = strawberry.field(description="The user's opaque id.")
-    registered: bool = strawberry.field(
-        description="True once `register` recorded consent and the basic profile."
-    )
-    phone: str | None = strawberry.field(description="The bound phone number in E.164 form.")
-    has_wechat: bool = strawberry.field(description="True when a WeChat account is linked.")
-    role: str = strawberry.field(description="user, moderator or admin.")
+    row: strawberry.Private[User]
 
-    @classmethod
-    def of(cls, user: User) -> Me:
-        return cls(
-            id=strawberry.ID(str(user.id)),
-            registered=user.registered_at is not None,
-            phone=user.phone,
-            has_wechat=user.wechat_openid is not None,
-            role=user.role,
-        )
+    @strawberry.field(description="The user's opaque id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="True once `register` recorded consent and the basic profile.")
+    def registered(self) -> bool:
+        return self.row.registered_at is not None
+
+    @strawberry.field(description="The bound phone number in E.164 form (only you see it).")
+    def phone(self) -> str | None:
+        return self.row.phone
+
+    @strawberry.field(description="True when a WeChat account is linked.")
+    def has_wechat(self) -> bool:
+        return self.row.wechat_openid is not None
+
+    @strawberry.field(description="user, moderator or admin.")
+    def role(self) -> str:
+        return self.row.role
+
+    @strawberry.field(description="Your profile, as others see it; null until you register.")
+    async def profile(self, info: Info) -> Profile | None:
+        row = await info.context.loaders.profile_by_user_id.load(self.row.id)
+        return Profile(row=row) if row else None
+
+    @strawberry.field(description="Your exact birth date, YYYY-MM-DD (only you see it).")
+    async def birth_date(self, info: Info) -> str | None:
+        row = await info.context.loaders.profile_by_user_id.load(self.row.id)
+        return row.birth_date.isoformat() if row and row.birth_date else None
+
+    @strawberry.field(description="Your projects, newest first.")
+    async def projects(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> ProjectConnection:
+        return await project_connection(info, self.row.id, first, after)
+
+
+@strawberry.type(description="The logged-in user after a change.")
+class MePayload:
+    me: Me | None = strawberry.field(default=None, description="The user, changed.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Failures.")
 
 
 @strawberry.type
@@ -42,4 +74,22 @@ class MeQuery:
         if user is None and ctx.claims is not None:
             # A valid token whose login was revoked, or whose account was banned or deleted.
             raise Unauthenticated("This login has ended; log in again.")
-        return Me.of(user) if user else None
+        return Me(row=user) if user else None
+
+
+@strawberry.type
+class MeMutation:
+    @strawberry.mutation(description="Change your profile.", permission_classes=AUTHENTICATED)
+    async def update_profile(self, info: Info, input: ProfileInput) -> MePayload:
+        ctx = info.context
+        user = await ctx.require_viewer()
+
+        async def body() -> MePayload:
+            require_registered(user)
+            profile = await profiles.update_profile(
+                ctx.session, ctx.services, user, input.changes()
+            )
+            ctx.loaders.profile_by_user_id.clear(user.id).prime(user.id, profile)
+            return MePayload(me=Me(row=user))
+
+        return await run_mutation(info, body, lambda errors: MePayload(errors=errors))

@@ -6,6 +6,7 @@ import strawberry
 
 from src.schema.institutions import InstitutionQuery
 from src.schema.me import MeQuery
+from src.schema.users import UserQuery
 
 
 @strawberry.type
@@ -18,5 +19,5 @@ class HealthQuery:
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(HealthQuery, MeQuery, InstitutionQuery):
+class Query(HealthQuery, MeQuery, UserQuery, InstitutionQuery):
     pass

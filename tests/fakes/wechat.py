@@ -38,6 +38,9 @@ class FakeWechat:
     phone_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     script: list[Behaviour] = field(default_factory=list)
     valid_tokens: set[str] = field(default_factory=set)
+    # msg_sec_check: text containing one of these words gets that verdict.
+    risky_words: set[str] = field(default_factory=lambda: {"赌博", "gamble-now"})
+    review_words: set[str] = field(default_factory=lambda: {"加微信", "dm-me"})
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     token_refreshes: int = 0
     _serial: itertools.count = field(default_factory=itertools.count)
@@ -121,11 +124,35 @@ class FakeWechat:
             }
         )
 
+    async def _msg_sec_check(self, request: Request) -> Response:
+        body = await request.json()
+        self.calls.append(("/wxa/msg_sec_check", body))
+        if scripted := await self._scripted():
+            return scripted
+        if not self._token_ok(request):
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        if (
+            body.get("version") != 2
+            or not body.get("openid")
+            or body.get("scene") not in (1, 2, 3, 4)
+        ):
+            return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
+        content = str(body.get("content", ""))
+        suggest, label = "pass", 100
+        if any(word in content for word in self.risky_words):
+            suggest, label = "risky", 20006
+        elif any(word in content for word in self.review_words):
+            suggest, label = "review", 21000
+        return JSONResponse(
+            {"errcode": 0, "errmsg": "ok", "result": {"suggest": suggest, "label": label}}
+        )
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
                 Route("/sns/jscode2session", self._jscode2session),
                 Route("/cgi-bin/stable_token", self._stable_token, methods=["POST"]),
                 Route("/wxa/business/getuserphonenumber", self._phone_number, methods=["POST"]),
+                Route("/wxa/msg_sec_check", self._msg_sec_check, methods=["POST"]),
             ]
         )

@@ -1,0 +1,39 @@
+"""Blocks between users, and profile text waiting for a human review."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from sqlalchemy import CheckConstraint, Index, Text
+from sqlmodel import Field, SQLModel
+
+from src.models.base import created_at, text_array, timestamptz, uuid_pk
+
+
+class UserBlock(SQLModel, table=True):
+    """`blocker` blocked `blocked`: each is hidden from the other, whispers and matches stop."""
+
+    __tablename__ = "user_blocks"
+    __table_args__ = (
+        CheckConstraint("blocker_id <> blocked_id", name="not_self"),
+        # "Who blocked me?" is the reverse lookup.
+        Index("ix_user_blocks_blocked_id", "blocked_id"),
+    )
+
+    blocker_id: uuid.UUID = Field(primary_key=True, foreign_key="users.id", ondelete="CASCADE")
+    blocked_id: uuid.UUID = Field(primary_key=True, foreign_key="users.id", ondelete="CASCADE")
+    created_at: datetime = created_at()
+
+
+class ContentReview(SQLModel, table=True):
+    """Text saved without a content-security verdict (WeChat unavailable, or 'review')."""
+
+    __tablename__ = "content_reviews"
+
+    id: uuid.UUID = uuid_pk()
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    fields: list[str] = text_array()
+    reason: str = Field(sa_type=Text)
+    resolved_at: datetime | None = timestamptz()
+    created_at: datetime = created_at()
