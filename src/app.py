@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
@@ -23,6 +23,8 @@ from strawberry.types.unset import UNSET, UnsetType
 from src.config import Settings, get_settings
 from src.db import create_engine, resolve_database_url
 from src.observability import RequestIdMiddleware, configure_logging
+from src.payments.wechat_pay import InvalidNotification
+from src.resolvers import orders
 from src.schema import build_schema
 from src.schema.context import Context
 from src.services import Services, build_services, close_services
@@ -73,6 +75,31 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready" if status == 200 else "unavailable", **checks}, status)
 
 
+async def pay_notify(request: Request) -> Response:
+    """WeChat Pay's payment notification: verified, decrypted, applied once; 204 when done.
+    Anything else answers FAIL, and WeChat Pay retries for a day."""
+    services: Services = request.app.state.services
+    body = await request.body()
+    if len(body) > 64 * 1024:
+        return JSONResponse({"code": "FAIL", "message": "too large"}, 413)
+    try:
+        await orders.handle_notification(services, dict(request.headers), body.decode())
+    except (InvalidNotification, UnicodeDecodeError) as exc:
+        log.warning("payment notification refused: %s", exc)
+        return JSONResponse({"code": "FAIL", "message": "invalid notification"}, 400)
+    return Response(status_code=204)
+
+
+async def _settle_orders_forever(services: Services) -> None:
+    """Orders whose notification never came are settled by asking WeChat Pay."""
+    while True:
+        await asyncio.sleep(services.settings.wechat_pay_settle_interval_s)
+        try:
+            await orders.settle_pending_orders(services)
+        except Exception:  # keep settling after a bad round; the log has the details
+            log.exception("settling orders failed")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
@@ -81,9 +108,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(resolve_database_url(settings), settings)
         app.state.services = services = build_services(settings, engine)
+        settler = asyncio.create_task(_settle_orders_forever(services)) if services.pay else None
         try:
             yield
         finally:
+            if settler:
+                settler.cancel()
             await close_services(services)
 
     graphql = GraphQLApp(
@@ -111,6 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),
             Route("/ready", ready),
+            Route("/pay/notify", pay_notify, methods=["POST"]),
         ],
         middleware=middleware,
         lifespan=lifespan,

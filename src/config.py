@@ -86,6 +86,27 @@ class Settings(BaseSettings):
     trusted_proxy_header: str | None = None
     trusted_proxy_hops: int = Field(1, ge=1)
 
+    # Plans: daily limits per plan and kind (Asia/Shanghai days); PRO price and length.
+    quota_limits: dict[str, dict[str, int]] = Field(
+        default_factory=lambda: {
+            "BASIC": {"WHISPER": 10, "SWIPE": 50, "AI_REQUEST": 20, "DISCOVERY": 30},
+            "PRO": {"WHISPER": 100, "SWIPE": 500, "AI_REQUEST": 200, "DISCOVERY": 300},
+        }
+    )
+    pro_price_fen: int = Field(1000, ge=1)
+    pro_days: int = Field(30, ge=1)
+
+    # WeChat Pay v3 (JSAPI). Without merchant credentials, development buys PRO directly.
+    wechat_pay_mch_id: str | None = None
+    wechat_pay_serial_no: str | None = None  # the merchant certificate's serial number
+    wechat_pay_private_key: str | None = None  # merchant private key, PEM
+    wechat_pay_api_v3_key: str | None = None  # 32 characters
+    wechat_pay_platform_serial: str | None = None
+    wechat_pay_platform_public_key: str | None = None  # WeChat Pay's public key, PEM
+    wechat_pay_api_base: str = "https://api.mch.weixin.qq.com"
+    wechat_pay_notify_url: str | None = None  # public https URL of POST /pay/notify
+    wechat_pay_settle_interval_s: float = Field(60.0, gt=0)
+
     # Registration
     privacy_policy_version: str = "2026-11"
     min_age: int = Field(18, ge=13, le=30)
@@ -108,6 +129,24 @@ class Settings(BaseSettings):
     @property
     def wechat_configured(self) -> bool:
         return bool(self.wechat_app_id and self.wechat_app_secret)
+
+    @property
+    def wechat_pay_configured(self) -> bool:
+        return all(
+            (
+                self.wechat_pay_mch_id,
+                self.wechat_pay_serial_no,
+                self.wechat_pay_private_key,
+                self.wechat_pay_api_v3_key,
+                self.wechat_pay_platform_public_key,
+                self.wechat_pay_notify_url,
+            )
+        )
+
+    @property
+    def dev_purchase_enabled(self) -> bool:
+        """Buying PRO without paying: development without merchant credentials only."""
+        return not self.is_production and not self.wechat_pay_configured
 
     @property
     def dev_login_enabled(self) -> bool:
@@ -143,6 +182,8 @@ class Settings(BaseSettings):
             )
         ):
             problems.append("SMS_PROVIDER=tencent needs the TENCENT_* credentials")
+        if self.wechat_pay_api_v3_key and len(self.wechat_pay_api_v3_key.encode()) != 32:
+            problems.append("WECHAT_PAY_API_V3_KEY must be 32 bytes")
         if problems:
             raise ValueError("refusing to start in production: " + "; ".join(problems))
         return self

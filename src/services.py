@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 
 import httpx
 from redis.asyncio import Redis
@@ -15,6 +17,8 @@ from src.auth.tokens import TokenService
 from src.auth.wechat import WechatClient
 from src.config import Settings
 from src.db import create_sessionmaker
+from src.models.base import utcnow
+from src.payments.wechat_pay import WechatPayClient
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,9 @@ class Services:
     wechat: WechatClient
     sms: SmsProvider
     rate_limiter: RateLimiter
+    pay: WechatPayClient | None
+    # Injectable clock (UTC): quotas and memberships read time only through it.
+    clock: Callable[[], datetime] = utcnow
 
 
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
@@ -40,6 +47,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         tokens=TokenService(settings),
         wechat=WechatClient(settings, http, engine),
         sms=build_sms_provider(settings, http),
+        pay=WechatPayClient(settings, http) if settings.wechat_pay_configured else None,
         rate_limiter=RateLimiter(
             engine,
             settings.rate_limits,

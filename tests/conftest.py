@@ -19,6 +19,7 @@ from src.db import async_url
 from tests.db_server import admin_execute, find_server, with_database
 from tests.fakes.tencent_sms import FakeTencentSms
 from tests.fakes.wechat import FakeWechat
+from tests.fakes.wechat_pay import FakeWechatPay
 from tests.helpers import GraphQLClient, live_server, running_app
 
 _counter = itertools.count()
@@ -139,3 +140,38 @@ def wx_app(wx_settings: Settings) -> Starlette:
 async def wx_gql(wx_app: Starlette) -> AsyncIterator[GraphQLClient]:
     async with running_app(wx_app) as client:
         yield GraphQLClient(client)
+
+
+@pytest.fixture(scope="session")
+def pay_keys() -> tuple[object, object]:
+    from tests.fakes.wechat_pay import new_key
+
+    return new_key(), new_key()  # merchant, platform: generated once, they are slow to make
+
+
+@pytest.fixture
+async def fake_pay(pay_keys: tuple[object, object]) -> AsyncIterator[FakeWechatPay]:
+    merchant, platform = pay_keys
+    fake = FakeWechatPay(merchant_key=merchant, platform_key=platform)  # type: ignore[arg-type]
+    async with live_server(fake.app()) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+def pay_settings(wx_settings: Settings, fake_pay: FakeWechatPay) -> Settings:
+    """WeChat login, SMS and WeChat Pay configured against the fakes."""
+    from tests.fakes.wechat_pay import private_pem, public_pem
+
+    return wx_settings.model_copy(
+        update={
+            "wechat_pay_mch_id": fake_pay.mch_id,
+            "wechat_pay_serial_no": fake_pay.merchant_serial,
+            "wechat_pay_private_key": private_pem(fake_pay.merchant_key),
+            "wechat_pay_api_v3_key": fake_pay.api_v3_key,
+            "wechat_pay_platform_serial": fake_pay.platform_serial,
+            "wechat_pay_platform_public_key": public_pem(fake_pay.platform_key),
+            "wechat_pay_api_base": fake_pay.url,
+            "wechat_pay_notify_url": "https://api.example.com/pay/notify",
+        }
+    )

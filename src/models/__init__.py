@@ -12,6 +12,7 @@ from src.models.auth import (
 from src.models.base import utcnow
 from src.models.blocks import ContentReview, UserBlock
 from src.models.institutions import Institution
+from src.models.payments import IdempotencyKey, PaymentOrder
 from src.models.plans import Membership, UserQuota
 from src.models.profiles import UserProfile, UserProject
 from src.models.reports import UserReport
@@ -24,8 +25,10 @@ __all__ = [
     "AuthSession",
     "Consent",
     "ContentReview",
+    "IdempotencyKey",
     "Institution",
     "Membership",
+    "PaymentOrder",
     "RateLimitCounter",
     "RefreshToken",
     "SmsCode",

@@ -95,6 +95,12 @@ class Context:
         return self.services.settings
 
     @property
+    def client_platform(self) -> str | None:
+        """What the mini app reports from wx.getSystemInfo().platform (ios, android, ...)."""
+        value = self.request.headers.get("x-wx-platform")
+        return value.strip().lower()[:20] if value else None
+
+    @property
     def client_ip(self) -> str:
         return client_ip(self.request, self.services.settings)
 

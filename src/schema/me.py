@@ -11,6 +11,7 @@ from src.resolvers.errors import Unauthenticated
 from src.resolvers.users import require_registered
 from src.schema.common import UserError, run_mutation
 from src.schema.context import Info
+from src.schema.plans import Membership, QuotaStatus, membership_of, quotas_of
 from src.schema.profiles import Profile, ProfileInput
 from src.schema.projects import ProjectConnection, project_connection
 
@@ -48,6 +49,14 @@ class Me:
     async def birth_date(self, info: Info) -> str | None:
         row = await info.context.loaders.profile_by_user_id.load(self.row.id)
         return row.birth_date.isoformat() if row and row.birth_date else None
+
+    @strawberry.field(description="Your plan now.")
+    async def membership(self, info: Info) -> Membership:
+        return await membership_of(info, self.row.id)
+
+    @strawberry.field(description="Today's use of every daily quota.")
+    async def quotas(self, info: Info) -> list[QuotaStatus]:
+        return await quotas_of(info, self.row.id)
 
     @strawberry.field(description="Your projects, newest first.")
     async def projects(

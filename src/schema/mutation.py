@@ -8,12 +8,19 @@ from src.schema.account import AccountMutation
 from src.schema.auth import AuthMutation
 from src.schema.institutions import InstitutionMutation
 from src.schema.me import MeMutation
+from src.schema.plans import PlanMutation
 from src.schema.projects import ProjectMutation
 from src.schema.users import BlockMutation
 
 
 @strawberry.type(description="Everything a client can change.")
 class Mutation(
-    AuthMutation, AccountMutation, MeMutation, ProjectMutation, BlockMutation, InstitutionMutation
+    AuthMutation,
+    AccountMutation,
+    MeMutation,
+    ProjectMutation,
+    BlockMutation,
+    InstitutionMutation,
+    PlanMutation,
 ):
     pass

@@ -1,0 +1,1 @@
+"""Payment provider clients (a lower layer, like src/auth)."""

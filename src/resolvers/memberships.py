@@ -1,0 +1,79 @@
+"""Plans: BASIC unless a PRO period covers now; PRO periods extend from the later of now and
+the current end. Expiry needs no job: everything compares times."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src.models import Membership, User
+
+
+@dataclass(frozen=True)
+class MembershipState:
+    plan: str
+    valid_until: datetime | None
+
+
+async def pro_until(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> datetime | None:
+    """The end of the user's PRO time if it covers `now`, else None."""
+    return await session.scalar(
+        select(func.max(Membership.valid_until)).where(
+            Membership.user_id == user_id,
+            Membership.plan == "PRO",
+            Membership.valid_from <= now,
+            Membership.valid_until > now,
+        )
+    )
+
+
+async def current_plan(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> str:
+    return "PRO" if await pro_until(session, user_id, now) else "BASIC"
+
+
+async def membership_state(
+    session: AsyncSession, user_id: uuid.UUID, now: datetime
+) -> MembershipState:
+    # The latest end, including periods bought ahead that start after the current one.
+    latest = await session.scalar(
+        select(func.max(Membership.valid_until)).where(
+            Membership.user_id == user_id, Membership.plan == "PRO", Membership.valid_until > now
+        )
+    )
+    active = await pro_until(session, user_id, now)
+    return MembershipState("PRO" if active else "BASIC", latest if active else None)
+
+
+async def extend_pro(
+    session: AsyncSession, user_id: uuid.UUID, *, source: str, days: int, now: datetime
+) -> bool:
+    """Add `days` of PRO bought by `source` (an order); a source counts once. Returns whether
+    this call added the period."""
+    # Two purchases settling at once must stack, not overlap: serialize per user.
+    await session.exec(select(User.id).where(User.id == user_id).with_for_update())
+    current_end = await session.scalar(
+        select(func.max(Membership.valid_until)).where(
+            Membership.user_id == user_id, Membership.plan == "PRO", Membership.valid_until > now
+        )
+    )
+    start = max(now, current_end) if current_end else now
+    added = await session.scalar(
+        insert(Membership)
+        .values(
+            id=uuid.uuid4(),
+            user_id=user_id,
+            plan="PRO",
+            valid_from=start,
+            valid_until=start + timedelta(days=days),
+            source=source,
+        )
+        .on_conflict_do_nothing(index_elements=["source"])
+        .returning(Membership.id)
+    )
+    return added is not None

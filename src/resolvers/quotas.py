@@ -1,0 +1,109 @@
+"""Daily quotas per user and kind, on Asia/Shanghai days, exact under concurrency.
+
+Consumption is one conditional upsert inside the metered operation's own transaction, so an
+operation that fails (and rolls back) consumes nothing, and 50 concurrent calls with 10 left
+make exactly 10 succeed: PostgreSQL serializes the upserts on the row.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import text
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src.config import Settings
+from src.models import UserQuota
+from src.models.plans import QUOTA_KINDS
+from src.resolvers.errors import UserFacingError
+from src.resolvers.memberships import current_plan
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+
+_CONSUME = text(
+    """
+    INSERT INTO user_quotas (user_id, day, kind, used, daily_limit)
+    VALUES (:user_id, :day, :kind, :amount, :limit)
+    ON CONFLICT (user_id, day, kind) DO UPDATE
+        SET used = user_quotas.used + :amount, daily_limit = EXCLUDED.daily_limit
+        WHERE user_quotas.used + :amount <= EXCLUDED.daily_limit
+    RETURNING used
+    """
+)
+
+
+@dataclass(frozen=True)
+class QuotaState:
+    kind: str
+    used: int
+    limit: int
+    resets_at: datetime
+
+
+def quota_day(now: datetime) -> date:
+    return now.astimezone(SHANGHAI).date()
+
+
+def resets_at(now: datetime) -> datetime:
+    """The next midnight in Asia/Shanghai, in UTC like every time the API returns."""
+    tomorrow = quota_day(now) + timedelta(days=1)
+    return datetime.combine(tomorrow, time(0), SHANGHAI).astimezone(UTC)
+
+
+def daily_limit(settings: Settings, plan: str, kind: str) -> int:
+    return int(settings.quota_limits.get(plan, settings.quota_limits["BASIC"]).get(kind, 0))
+
+
+async def consume(
+    session: AsyncSession,
+    settings: Settings,
+    user_id: uuid.UUID,
+    kind: str,
+    *,
+    now: datetime,
+    amount: int = 1,
+) -> int:
+    """Use `amount` of today's `kind`; returns how many are used now.
+
+    Raises QUOTA_EXCEEDED (nothing consumed) when today's limit would be passed.
+    """
+    limit = daily_limit(settings, await current_plan(session, user_id, now), kind)
+    used = None
+    if amount <= limit:
+        used = await session.scalar(
+            _CONSUME,
+            {
+                "user_id": user_id,
+                "day": quota_day(now),
+                "kind": kind,
+                "amount": amount,
+                "limit": limit,
+            },
+        )
+    if used is None:
+        raise UserFacingError(
+            f"Today's {kind.lower().replace('_', ' ')} limit ({limit}) is used up; it resets at "
+            "midnight (Asia/Shanghai).",
+            code="QUOTA_EXCEEDED",
+        )
+    return int(used)
+
+
+async def quota_states(
+    session: AsyncSession, settings: Settings, user_id: uuid.UUID, *, now: datetime
+) -> list[QuotaState]:
+    """Today's use of every kind, with limits from the plan in force now."""
+    plan = await current_plan(session, user_id, now)
+    rows = await session.exec(
+        select(UserQuota).where(UserQuota.user_id == user_id, UserQuota.day == quota_day(now))
+    )
+    used = {row.kind: row.used for row in rows}
+    reset = resets_at(now)
+    return [
+        QuotaState(kind, used.get(kind, 0), daily_limit(settings, plan, kind), reset)
+        for kind in QUOTA_KINDS
+    ]
