@@ -1,0 +1,311 @@
+"""Workload A, the feed: qiaoqiao beside PostGraphile 5 and two ceilings, in one run.
+
+    .venv/bin/python -m bench.feed [--users 10000] [--duration 15] [--connections 16]
+                                   [--skip-postgraphile]
+
+Steps: recreate the database `qq_bench_feed`, `qiaoqiao migrate`, `qiaoqiao seed-demo`; then
+one server after another on a free 127.0.0.1 port — start, check one answer (20 users with
+data, no errors), warm up, load with wrk, stop. Prints a table and writes it as Markdown to
+bench/results/feed-<date>-<time>.md. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from bench import report
+from bench.harness import (
+    BENCH,
+    NODE_DIR,
+    ROOT,
+    BenchError,
+    ensure_postgraphile,
+    ensure_wrk,
+    free_port,
+    run_wrk,
+    running,
+    venv_bin,
+    wait_answer,
+)
+from bench.report import Row
+
+DB_NAME = "qq_bench_feed"
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+PAGE = 20
+
+QIAOQIAO_QUERY = (
+    "{ users(first: 20) { edges { node { id profile { nickname city bio "
+    "institution { name city } } projects(first: 5) { edges { node { title role } } } } } } }"
+)
+# The same page through PostGraphile's generated schema (found by introspection): users by
+# primary key (it only orders by indexed columns), profile via the user_profiles FK, the
+# institution via user_profiles.institution_id, the 5 latest projects via the
+# (user_id, created_at, id) index.
+POSTGRAPHILE_QUERY = (
+    "{ allUsers(first: 20, orderBy: [PRIMARY_KEY_ASC]) { edges { node { rowId "
+    "userProfileByUserId { nickname city bio institutionByInstitutionId { name city } } "
+    "userProjectsByUserId(first: 5, orderBy: [CREATED_AT_DESC, PRIMARY_KEY_DESC]) "
+    "{ edges { node { title role } } } } } } }"
+)
+
+
+@dataclass
+class Target:
+    """One server to measure: how to start it and what to ask it."""
+
+    name: str
+    command: Callable[[int], tuple[list[str], dict[str, str], Path]]
+    path: str
+    query: str | None  # None: the body is ignored by the server
+    root: str  # the field holding the connection in the answer
+
+
+def app_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "APP_ENV": "development",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def qiaoqiao(*args: str, capture: bool = False) -> str:
+    done = subprocess.run(
+        [venv_bin("qiaoqiao"), *args],
+        cwd=ROOT,
+        env=app_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"qiaoqiao {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+    return done.stdout if capture else ""
+
+
+async def _analyze() -> None:
+    conn = await asyncpg.connect(DATABASE_URL)
+    try:
+        await conn.execute("ANALYZE")  # planner statistics now, not whenever autovacuum wakes
+    finally:
+        await conn.close()
+
+
+async def _recreate_database() -> str:
+    conn = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
+        await conn.execute(f"CREATE DATABASE {DB_NAME}")
+        return await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+
+
+def prepare_database(users: int) -> str:
+    """Fresh database, migrated and seeded; returns the PostgreSQL version."""
+    if "seed-demo" not in qiaoqiao("--help", capture=True):
+        raise BenchError("`qiaoqiao seed-demo` does not exist yet; nothing to seed the feed with")
+    version = asyncio.run(_recreate_database())
+    print(f"database {DB_NAME}: migrate, seed-demo --users {users} --seed 1", flush=True)
+    qiaoqiao("migrate")
+    qiaoqiao("seed-demo", "--users", str(users), "--seed", "1")
+    asyncio.run(_analyze())
+    return version
+
+
+def token() -> str:
+    """A fresh access token (they live 15 minutes, so one per server)."""
+    return qiaoqiao("token", "bench", capture=True).strip().splitlines()[-1]
+
+
+def viewer_id(jwt: str) -> str:
+    """The `sub` (user id) of an access token, read without verifying it."""
+    payload = jwt.split(".")[1]
+    return json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))["sub"]
+
+
+def summarize(resp: httpx.Response, root: str) -> tuple[str, list[str]]:
+    """Check an answer is a full, error-free page; describe it, and list its user ids."""
+    if resp.status_code != 200:
+        raise BenchError(f"HTTP {resp.status_code}: {resp.text[:500]}")
+    doc = resp.json()
+    if doc.get("errors"):
+        raise BenchError(f"errors in the answer: {json.dumps(doc['errors'])[:500]}")
+    try:
+        nodes = [edge["node"] for edge in doc["data"][root]["edges"]]
+    except (KeyError, TypeError):
+        raise BenchError(f"no data.{root}.edges in the answer: {resp.text[:300]}") from None
+    profiles = institutions = projects = 0
+    for node in nodes:
+        for value in node.values():
+            if isinstance(value, dict) and "nickname" in value:
+                profiles += 1
+                institutions += any(isinstance(v, dict) for v in value.values())
+            elif isinstance(value, dict) and "edges" in value:
+                projects += len(value["edges"])
+    if len(nodes) != PAGE or not profiles or not projects:
+        raise BenchError(
+            f"expected {PAGE} users with profiles and projects, got {len(nodes)} users, "
+            f"{profiles} profiles, {projects} projects"
+        )
+    text = (
+        f"{len(nodes)} users, {profiles} profiles, {institutions} institutions, "
+        f"{projects} projects, {len(resp.content) / 1024:.1f} kB"
+    )
+    return text, [str(node.get("id") or node.get("rowId")) for node in nodes]
+
+
+def qiaoqiao_target(workers: int) -> Target:
+    def command(port: int) -> tuple[list[str], dict[str, str], Path]:
+        argv = [venv_bin("qiaoqiao"), "serve", "--port", str(port), "--workers", str(workers)]
+        return argv, app_env(), ROOT
+
+    label = "worker" if workers == 1 else "workers"
+    return Target(f"qiaoqiao, {workers} {label}", command, "/graphql", QIAOQIAO_QUERY, "users")
+
+
+def postgraphile_target(node: str, cli: str) -> Target:
+    def command(port: int) -> tuple[list[str], dict[str, str], Path]:
+        argv = [node, cli, "-P", "postgraphile/presets/amber", "-c", DATABASE_URL]
+        argv += ["-s", "public", "-n", "127.0.0.1", "-p", str(port)]
+        env = {**os.environ, "NODE_ENV": "production", "GRAPHILE_ENV": "production"}
+        return argv, env, NODE_DIR  # the preset is resolved from node_modules here
+
+    return Target("PostGraphile 5", command, "/graphql", POSTGRAPHILE_QUERY, "allUsers")
+
+
+def ceiling_target(name: str, path: str) -> Target:
+    def command(port: int) -> tuple[list[str], dict[str, str], Path]:
+        argv = [sys.executable, "-m", "uvicorn", "bench.ceilings:app", "--host", "127.0.0.1"]
+        argv += ["--port", str(port), "--workers", "1", "--log-level", "warning"]
+        return [*argv, "--no-access-log"], app_env(), ROOT
+
+    return Target(name, command, path, None, "users")
+
+
+def measure(target: Target, args: argparse.Namespace, logs: Path) -> Row:
+    port = free_port()
+    argv, env, cwd = target.command(port)
+    jwt = token()
+    auth = f"Bearer {jwt}"
+    env = {**env, "BENCH_VIEWER_ID": viewer_id(jwt)}
+    body = json.dumps({"query": target.query or QIAOQIAO_QUERY})
+    headers = {"content-type": "application/json", "authorization": auth}
+    url = f"http://127.0.0.1:{port}{target.path}"
+    log = logs / (target.name.replace(" ", "_").replace(",", "") + ".log")
+    with running(target.name, argv, env, log, cwd) as server:
+        print(f"  started pid {server.proc.pid} on port {port}", flush=True)
+        try:
+            check, ids = summarize(wait_answer(server, url, body.encode(), headers), target.root)
+        except BenchError as exc:
+            raise BenchError(f"{exc}\n--- server log ---\n{server.log_tail()}") from None
+        print(f"  answer ok: {check}", flush=True)
+        if args.warmup > 0:
+            run_wrk(url, body, auth, args.warmup, args.connections, args.threads)
+        result = run_wrk(url, body, auth, args.duration, args.connections, args.threads)
+        if not server.alive():
+            raise BenchError(f"{target.name} died during the run:\n{server.log_tail()}")
+        after = httpx.post(url, content=body, headers=headers, timeout=10)
+        if summarize(after, target.root)[1] != ids:
+            raise BenchError("the answer changed during the run")
+    return Row(target.name, result, check, ids=ids)
+
+
+def compare_pages(rows: list[Row]) -> list[str]:
+    """Do the ceilings answer with the same users as the servers they stand for?"""
+    pages = {row.name: row.ids for row in rows if row.ids}
+    notes = []
+    for server, ceiling in [
+        ("qiaoqiao, 1 worker", "ceiling: one SQL"),
+        ("PostGraphile 5", "ceiling: one SQL, PK order"),
+    ]:
+        if server in pages and ceiling in pages:
+            same = "the same users" if pages[server] == pages[ceiling] else "DIFFERENT users"
+            notes.append(f"{server} and {ceiling} answer with {same}.")
+    return notes
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.feed", description=__doc__)
+    parser.add_argument("--users", type=int, default=10_000, help="users to seed (10000)")
+    parser.add_argument("--duration", type=int, default=15, help="seconds of load each (15)")
+    parser.add_argument("--connections", type=int, default=16, help="wrk connections (16)")
+    parser.add_argument("--threads", type=int, default=2, help="wrk threads (2)")
+    parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up load (3)")
+    parser.add_argument("--skip-postgraphile", action="store_true", help="leave out the peer")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.now()
+    try:
+        ensure_wrk()
+        pg_version = prepare_database(args.users)
+    except BenchError as exc:
+        print(f"bench.feed: {exc}", file=sys.stderr)
+        return 1
+
+    targets = [qiaoqiao_target(1), qiaoqiao_target(2)]
+    rows: list[Row] = []
+    node_info = "skipped (--skip-postgraphile)"
+    if not args.skip_postgraphile:
+        try:
+            node, cli = ensure_postgraphile()
+            targets.append(postgraphile_target(node, cli))
+            node_info = report.node_versions(node)
+        except BenchError as exc:
+            node_info = f"not run: {exc}"
+            print(f"PostGraphile 5 {node_info}", flush=True)
+            rows.append(Row("PostGraphile 5", failure=str(exc)))
+    targets.append(ceiling_target("ceiling: plain JSON", "/json"))
+    targets.append(ceiling_target("ceiling: one SQL", "/sql"))
+    targets.append(ceiling_target("ceiling: one SQL, PK order", "/sql-pk"))
+
+    with tempfile.TemporaryDirectory(prefix="bench-feed-") as tmp:
+        for target in targets:
+            print(f"== {target.name}", flush=True)
+            try:
+                rows.append(measure(target, args, Path(tmp)))
+            except (BenchError, httpx.HTTPError, subprocess.SubprocessError, OSError) as exc:
+                print(f"  FAILED: {exc}", flush=True)
+                rows.append(Row(target.name, failure=str(exc)))
+
+    order = [t.name for t in targets]
+    rows.sort(key=lambda r: order.index(r.name) if r.name in order else 2)
+    command = "python -m bench.feed " + " ".join(sys.argv[1:] if argv is None else argv)
+    context = report.Context(
+        started=started,
+        command=command.strip(),
+        args=args,
+        postgres=pg_version,
+        node=node_info,
+        queries={"qiaoqiao": QIAOQIAO_QUERY, "PostGraphile": POSTGRAPHILE_QUERY},
+        notes=compare_pages(rows),
+    )
+    print()
+    print(report.console_table(rows))
+    for note in context.notes:
+        print(note)
+    path = report.write_markdown(rows, context, BENCH / "results")
+    print(f"\nwritten to {path.relative_to(ROOT)}")
+    return 0 if all(r.result for r in rows if r.name != "PostGraphile 5") else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
