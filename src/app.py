@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
+import orjson
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -27,12 +28,18 @@ from src.payments.wechat_pay import InvalidNotification
 from src.resolvers import orders
 from src.schema import build_schema
 from src.schema.context import Context
+from src.schema.extensions import validation_rules
+from src.schema.fastpath import CompiledQueries, FastPathApp
 from src.services import Services, build_services, close_services
 
 log = logging.getLogger("qiaoqiao.app")
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    def encode_json(self, data: object) -> bytes:
+        # orjson: several times faster than json, and Chinese text stays UTF-8, not \uXXXX.
+        return orjson.dumps(data)
+
     async def get_context(self, request, response=None) -> Context:  # type: ignore[override]
         context = Context(request=request, response=response, services=request.app.state.services)
         context.authenticate(request.headers.get("authorization"))
@@ -116,8 +123,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 settler.cancel()
             await close_services(services)
 
+    schema = build_schema(settings)
     graphql = GraphQLApp(
-        build_schema(settings),
+        schema,
         graphql_ide="graphiql" if settings.graphiql_enabled else None,
         allow_queries_via_get=False,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
@@ -125,6 +133,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
     )
+    http_graphql = graphql
+    if settings.compiled_queries:
+        compiled = CompiledQueries(schema._schema, validation_rules(settings), settings.max_tokens)
+        http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_allowed_origins:
         middleware.append(
@@ -137,7 +149,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
     return Starlette(
         routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/graphql", http_graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
             Route("/health", health),
             Route("/ready", ready),

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)
 
+    # Answer hot read queries (the browse feed) with one compiled SQL statement.
+    compiled_queries: bool = True
+
     # Websockets (SECURITY.md 19)
     ws_init_timeout_s: float = Field(5.0, gt=0)
     ws_max_subscriptions: int = Field(10, ge=1)

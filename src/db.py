@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import logging
 import os
@@ -9,6 +10,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -94,6 +96,14 @@ def resolve_database_url(settings: Settings) -> str:
     return async_url(start_embedded_postgres(settings.data_dir))
 
 
+def _server_settings(settings: Settings) -> dict[str, str]:
+    return {
+        "statement_timeout": str(settings.db_statement_timeout_ms),
+        "idle_in_transaction_session_timeout": "60000",
+        "application_name": "qiaoqiao",
+    }
+
+
 def create_engine(url: str, settings: Settings) -> AsyncEngine:
     return create_async_engine(
         url,
@@ -104,13 +114,51 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
         connect_args={
             "timeout": settings.db_connect_timeout_s,
             "command_timeout": settings.db_statement_timeout_ms / 1000 + 5,
-            "server_settings": {
-                "statement_timeout": str(settings.db_statement_timeout_ms),
-                "idle_in_transaction_session_timeout": "60000",
-                "application_name": "qiaoqiao",
-            },
+            "server_settings": _server_settings(settings),
         },
     )
+
+
+class ReadPool:
+    """A bare asyncpg pool for the compiled read queries: one prepared statement per request,
+    in autocommit, with no pre-ping and no reset round trip (those statements leave no session
+    state). A dead connection fails its one statement, and the caller falls back to the main
+    engine. Opened on first use."""
+
+    def __init__(self, url: str, settings: Settings):
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.settings = settings
+        self.statements = 0  # counted for tests: compiled answers cost exactly one
+        self._pool: asyncpg.Pool | None = None
+        self._opening = asyncio.Lock()
+
+    async def fetchrow(self, sql: str, *args: object) -> asyncpg.Record | None:
+        pool = self._pool or await self._open()
+        self.statements += 1
+        async with pool.acquire() as conn:
+            return await conn.fetchrow(sql, *args)
+
+    async def _open(self) -> asyncpg.Pool:
+        async with self._opening:
+            if self._pool is None:
+                self._pool = await asyncpg.create_pool(
+                    self.dsn,
+                    min_size=1,
+                    max_size=self.settings.db_pool_size,
+                    timeout=self.settings.db_connect_timeout_s,
+                    command_timeout=self.settings.db_statement_timeout_ms / 1000 + 5,
+                    server_settings=_server_settings(self.settings),
+                    reset=_no_reset,
+                )
+        return self._pool
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+
+
+async def _no_reset(conn: asyncpg.Connection) -> None:
+    return None
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -16,7 +16,7 @@ from src.auth.sms import SmsProvider, build_sms_provider
 from src.auth.tokens import TokenService
 from src.auth.wechat import WechatClient
 from src.config import Settings
-from src.db import create_sessionmaker
+from src.db import ReadPool, create_sessionmaker
 from src.models.base import utcnow
 from src.payments.wechat_pay import WechatPayClient
 
@@ -25,6 +25,8 @@ from src.payments.wechat_pay import WechatPayClient
 class Services:
     settings: Settings
     engine: AsyncEngine
+    # Only for the compiled read queries (see schema/fastpath.py).
+    read_pool: ReadPool
     sessionmaker: async_sessionmaker[AsyncSession]
     http: httpx.AsyncClient
     tokens: TokenService
@@ -42,6 +44,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     return Services(
         settings=settings,
         engine=engine,
+        read_pool=ReadPool(engine.url.render_as_string(hide_password=False), settings),
         sessionmaker=create_sessionmaker(engine),
         http=http,
         tokens=TokenService(settings),
@@ -60,4 +63,5 @@ async def close_services(services: Services) -> None:
     await services.http.aclose()
     if services.rate_limiter.redis is not None:
         await services.rate_limiter.redis.aclose()
+    await services.read_pool.close()
     await services.engine.dispose()

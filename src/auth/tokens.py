@@ -20,6 +20,7 @@ from src.config import Settings
 
 ALGORITHM = "HS256"
 ACCESS_TYPE = "access"
+VERIFIED_CACHE_SIZE = 10_000
 
 
 def derive_key(secret: str, purpose: str) -> bytes:
@@ -59,6 +60,7 @@ class TokenService:
         for old in settings.previous_secret_keys:
             key = derive_key(old, "jwt")
             self._verifying.setdefault(_kid(key), key)
+        self._verified: dict[str, AccessClaims] = {}
 
     def issue_access(self, user_id: uuid.UUID, session_id: uuid.UUID) -> IssuedAccessToken:
         now = int(time.time())
@@ -77,7 +79,21 @@ class TokenService:
         return IssuedAccessToken(token=token, expires_in=self.ttl)
 
     def verify_access(self, token: str) -> AccessClaims:
-        """Raises InvalidToken for anything but a valid, unexpired access token of ours."""
+        """Raises InvalidToken for anything but a valid, unexpired access token of ours.
+
+        Verified tokens are remembered until they expire: a client sends the same token on
+        every request, and checking the signature again each time costs more than the query.
+        """
+        cached = self._verified.get(token)
+        if cached is not None and cached.expires_at > time.time():
+            return cached
+        claims = self._verify(token)
+        if len(self._verified) >= VERIFIED_CACHE_SIZE:
+            self._verified.pop(next(iter(self._verified)))
+        self._verified[token] = claims
+        return claims
+
+    def _verify(self, token: str) -> AccessClaims:
         try:
             header = jwt.get_unverified_header(token)
             key = self._verifying.get(str(header.get("kid")))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, Text
+from sqlalchemy import CheckConstraint, Index, Text, text
 from sqlmodel import Field, SQLModel
 
 from src.models.base import created_at, one_of, timestamptz, uuid_pk
@@ -20,6 +20,13 @@ class User(SQLModel, table=True):
         CheckConstraint(one_of("status", USER_STATUSES), name="status"),
         CheckConstraint(one_of("role", USER_ROLES), name="role"),
         CheckConstraint(r"phone ~ '^\+[1-9][0-9]{6,14}$'", name="phone_e164"),
+        # Browsing walks registered, active users newest first and stops after one page.
+        Index(
+            "ix_users_registered_at_id",
+            text("registered_at DESC"),
+            text("id DESC"),
+            postgresql_where=text("status = 'active' AND registered_at IS NOT NULL"),
+        ),
     )
 
     id: uuid.UUID = uuid_pk()

@@ -1,0 +1,260 @@
+"""Compiled query plans for hot read operations.
+
+A POSTed query whose whole selection the feed compiler understands (today: the `users` browse
+feed with profiles, institutions and projects) is answered by one SQL statement that builds
+the JSON response in PostgreSQL. Everything else — other fields, fragments, directives, bad
+arguments, a missing or refused token, any error — goes to Strawberry, which answers exactly
+as before; a differential test holds both paths to the same output.
+
+Plans are cached by query text after full validation against the schema and its limits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+from graphql import (
+    BooleanValueNode,
+    DocumentNode,
+    FieldNode,
+    GraphQLError,
+    IntValueNode,
+    NullValueNode,
+    OperationDefinitionNode,
+    OperationType,
+    StringValueNode,
+    ValueNode,
+    VariableNode,
+    parse,
+    specified_rules,
+    validate,
+)
+from graphql.validation import ValidationRule
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message, Receive, Scope, Send
+
+from src.auth.tokens import InvalidToken
+from src.resolvers.errors import BadArgument
+from src.resolvers.feed_sql import FeedPlan, NotCompilable, Sel, compile_feed, page_size_ok
+from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
+from src.services import Services
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 1024 * 1024
+
+
+class _Fallback(Exception):
+    """Let the interpreter answer this request."""
+
+
+class CompiledQueries:
+    def __init__(
+        self,
+        graphql_schema: Any,
+        rules: list[type[ValidationRule]],
+        max_tokens: int,
+        cache_size: int = 256,
+    ):
+        self.schema = graphql_schema
+        self.rules = [*specified_rules, *rules]
+        self.max_tokens = max_tokens
+        self.cache_size = cache_size
+        self._plans: OrderedDict[tuple[str, str | None], _Compiled | None] = OrderedDict()
+
+    def plan_for(self, query: str, operation: str | None) -> _Compiled | None:
+        key = (query, operation)
+        if key in self._plans:
+            self._plans.move_to_end(key)
+            return self._plans[key]
+        plan = self._compile(query, operation)
+        self._plans[key] = plan
+        if len(self._plans) > self.cache_size:
+            self._plans.popitem(last=False)
+        return plan
+
+    def _compile(self, query: str, operation: str | None) -> _Compiled | None:
+        try:
+            document = parse(query, max_tokens=self.max_tokens, no_location=True)
+        except GraphQLError:
+            return None
+        if validate(self.schema, document, self.rules):
+            return None
+        try:
+            op = _only_query(document, operation)
+            plan = compile_feed(tuple(_sel(node) for node in op.selection_set.selections))
+        except NotCompilable:
+            return None
+        return _Compiled.of(plan)
+
+    async def answer(self, services: Services, request: Request, body: dict[str, Any]) -> bytes:
+        """The response body, or raise _Fallback."""
+        query, operation = body.get("query"), body.get("operationName")
+        variables = body.get("variables") or {}
+        if not isinstance(query, str) or not isinstance(variables, dict):
+            raise _Fallback
+        compiled = self.plan_for(query, operation if isinstance(operation, str) else None)
+        if compiled is None:
+            raise _Fallback
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer":
+            raise _Fallback
+        try:
+            claims = services.tokens.verify_access(token.strip())
+        except InvalidToken:
+            raise _Fallback from None
+        params = {"viewer_id": claims.user_id, "session_id": claims.session_id}
+        params.update(_bind(compiled.plan, variables))
+        row = await services.read_pool.fetchrow(
+            compiled.sql, *(params[name] for name in compiled.order)
+        )
+        if row is None or not row["ok"]:
+            raise _Fallback  # revoked or banned: the interpreter says UNAUTHENTICATED
+        return str(row["body"]).encode()
+
+
+_PARAM = re.compile(r"(?<![:\w]):(\w+)")
+
+
+@dataclass(frozen=True)
+class _Compiled:
+    plan: FeedPlan
+    sql: str  # with asyncpg's $n placeholders
+    order: tuple[str, ...]  # parameter names by position
+
+    @classmethod
+    def of(cls, plan: FeedPlan) -> _Compiled:
+        order: list[str] = []
+
+        def number(match: re.Match[str]) -> str:
+            if match.group(1) not in order:
+                order.append(match.group(1))
+            return f"${order.index(match.group(1)) + 1}"
+
+        return cls(plan=plan, sql=_PARAM.sub(number, plan.sql), order=tuple(order))
+
+
+def _only_query(document: DocumentNode, operation: str | None) -> OperationDefinitionNode:
+    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+    if len(ops) != len(document.definitions):
+        raise NotCompilable("fragments")
+    if operation is not None:
+        ops = [o for o in ops if o.name and o.name.value == operation]
+    if len(ops) != 1 or ops[0].operation is not OperationType.QUERY or ops[0].directives:
+        raise NotCompilable("operation")
+    for definition in ops[0].variable_definitions or ():
+        if definition.default_value is not None:
+            raise NotCompilable("variable defaults")
+    return ops[0]
+
+
+def _sel(node: Any) -> Sel:
+    if not isinstance(node, FieldNode) or node.directives:
+        raise NotCompilable("fragment or directive")
+    args = {a.name.value: _value(a.value) for a in node.arguments or ()}
+    children = tuple(_sel(c) for c in node.selection_set.selections) if node.selection_set else ()
+    key = node.alias.value if node.alias else node.name.value
+    return Sel(key=key, name=node.name.value, args=args, children=children)
+
+
+def _value(node: ValueNode) -> Any:
+    if isinstance(node, VariableNode):
+        return ("$", node.name.value)
+    if isinstance(node, IntValueNode):
+        return int(node.value)
+    if isinstance(node, StringValueNode | BooleanValueNode):
+        return node.value
+    if isinstance(node, NullValueNode):
+        return None
+    raise NotCompilable("argument value")
+
+
+def _resolve(source: Any, variables: dict[str, Any], default: Any) -> Any:
+    """An argument's value; an unset variable means the argument's default (GraphQL spec)."""
+    if isinstance(source, tuple) and source[:1] == ("$",):
+        return variables.get(source[1], default)
+    return source
+
+
+def _bind(plan: FeedPlan, variables: dict[str, Any]) -> dict[str, Any]:
+    bound: dict[str, Any] = {}
+    for name, source in plan.params.items():
+        if isinstance(source, tuple) and source[:1] == ("cursor",):
+            cursor = _resolve(source[1], variables, None)
+            bound[f"{name}_ts"], bound[f"{name}_id"] = None, None
+            if cursor is None:
+                continue
+            if not isinstance(cursor, str):
+                raise _Fallback
+            try:
+                moment, ident = decode_cursor(cursor, datetime, uuid.UUID)
+            except BadArgument:
+                raise _Fallback from None
+            bound[f"{name}_ts"] = to_micros(moment)  # type: ignore[arg-type]
+            bound[f"{name}_id"] = ident
+        else:
+            value = _resolve(source, variables, DEFAULT_PAGE)
+            if not page_size_ok(value):
+                raise _Fallback  # the interpreter refuses it with a readable error
+            bound[name] = value
+    return bound
+
+
+class FastPathApp:
+    """ASGI wrapper around the Strawberry app: POSTs it can compile are answered here."""
+
+    def __init__(
+        self, inner: Callable[[Scope, Receive, Send], Awaitable[None]], compiled: CompiledQueries
+    ):
+        self.inner = inner
+        self.compiled = compiled
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "POST":
+            await self.inner(scope, receive, send)
+            return
+        request = Request(scope, receive)
+        if "application/json" not in request.headers.get("content-type", ""):
+            await self.inner(scope, receive, send)
+            return
+        body = b""
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > MAX_BODY:
+                await Response("request too large", 413)(scope, receive, send)
+                return
+        try:
+            payload = orjson.loads(body)
+            if not isinstance(payload, dict):
+                raise _Fallback
+            answer = await self.compiled.answer(request.app.state.services, request, payload)
+        except (_Fallback, orjson.JSONDecodeError):
+            await self.inner(scope, _replay(body), send)
+            return
+        except Exception:  # never fail where the interpreter might answer
+            log.exception("compiled query failed; falling back")
+            await self.inner(scope, _replay(body), send)
+            return
+        await Response(answer, media_type="application/json")(scope, receive, send)
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
