@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         engine = create_engine(resolve_database_url(settings), settings)
         app.state.services = services = build_services(settings, engine)
+        await services.hub.start()
         settler = asyncio.create_task(_settle_orders_forever(services)) if services.pay else None
         try:
             yield

@@ -17,6 +17,7 @@ from src.auth.tokens import TokenService
 from src.auth.wechat import WechatClient
 from src.config import Settings
 from src.db import ReadPool, create_sessionmaker
+from src.events import EventHub
 from src.models.base import utcnow
 from src.payments.wechat_pay import WechatPayClient
 
@@ -34,6 +35,7 @@ class Services:
     sms: SmsProvider
     rate_limiter: RateLimiter
     pay: WechatPayClient | None
+    hub: EventHub
     # Injectable clock (UTC): quotas and memberships read time only through it.
     clock: Callable[[], datetime] = utcnow
 
@@ -51,6 +53,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         wechat=WechatClient(settings, http, engine),
         sms=build_sms_provider(settings, http),
         pay=WechatPayClient(settings, http) if settings.wechat_pay_configured else None,
+        hub=EventHub(engine.url.render_as_string(hide_password=False)),
         rate_limiter=RateLimiter(
             engine,
             settings.rate_limits,
@@ -60,6 +63,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
 
 
 async def close_services(services: Services) -> None:
+    await services.hub.stop()
     await services.http.aclose()
     if services.rate_limiter.redis is not None:
         await services.rate_limiter.redis.aclose()

@@ -28,6 +28,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "sms_login:phone": (10, 600),
     "refresh:ip": (60, 60),
     "bind_phone:user": (10, 3600),
+    "whisper:user": (30, 60),
+    "swipe:user": (120, 60),
 }
 
 _UPSERT = text(

@@ -12,6 +12,7 @@ from src.models.auth import (
 from src.models.base import utcnow
 from src.models.blocks import ContentReview, UserBlock
 from src.models.institutions import Institution
+from src.models.matches import SocketPresence, SubscribeCredit, UserMatch
 from src.models.payments import IdempotencyKey, PaymentOrder
 from src.models.plans import Membership, UserQuota
 from src.models.profiles import UserProfile, UserProject
@@ -32,8 +33,11 @@ __all__ = [
     "RateLimitCounter",
     "RefreshToken",
     "SmsCode",
+    "SocketPresence",
+    "SubscribeCredit",
     "User",
     "UserBlock",
+    "UserMatch",
     "UserProfile",
     "UserProject",
     "UserQuota",

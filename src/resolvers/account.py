@@ -20,6 +20,7 @@ from src.resolvers.auth import parse_phone, rate_limit, revoke_all_sessions
 from src.resolvers.blocks import erase_blocks, export_blocks
 from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, UserFacingError
+from src.resolvers.matches import erase_swipes_and_matches, export_swipes_and_matches
 from src.resolvers.profiles import (
     GENDERS,
     clean_https_url,
@@ -29,6 +30,7 @@ from src.resolvers.profiles import (
     parse_birth_date,
     today,
 )
+from src.resolvers.whispers import erase_whispers, export_whispers
 from src.services import Services
 
 
@@ -127,10 +129,20 @@ async def _erase_blocks(session: AsyncSession, user: User) -> None:
     await erase_blocks(session, user.id)
 
 
+async def _erase_whispers(session: AsyncSession, user: User) -> None:
+    await erase_whispers(session, user.id)
+
+
+async def _erase_swipes(session: AsyncSession, user: User) -> None:
+    await erase_swipes_and_matches(session, user.id)
+
+
 ERASERS: list[Callable[[AsyncSession, User], Awaitable[None]]] = [
     _erase_login_state,
     _erase_profile,
     _erase_blocks,
+    _erase_whispers,
+    _erase_swipes,
 ]
 
 
@@ -183,10 +195,20 @@ async def _export_blocks(session: AsyncSession, user: User) -> dict[str, Any]:
     return await export_blocks(session, user.id)
 
 
+async def _export_whispers(session: AsyncSession, user: User) -> dict[str, Any]:
+    return await export_whispers(session, user.id)
+
+
+async def _export_swipes(session: AsyncSession, user: User) -> dict[str, Any]:
+    return await export_swipes_and_matches(session, user.id)
+
+
 EXPORTERS: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = [
     _export_account,
     _export_profile,
     _export_blocks,
+    _export_whispers,
+    _export_swipes,
 ]
 
 

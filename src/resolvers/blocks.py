@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
@@ -12,9 +11,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import User, UserBlock
 from src.resolvers.errors import InvalidInput, NotFound
-
-# What else a block ends (matches, later): each hook gets (session, blocker_id, blocked_id).
-ON_BLOCK: list[Callable[[AsyncSession, uuid.UUID, uuid.UUID], Awaitable[None]]] = []
+from src.resolvers.matches import end_matches_between
 
 
 async def _target(session: AsyncSession, viewer: User, raw_id: str) -> uuid.UUID:
@@ -34,8 +31,7 @@ async def block_user(session: AsyncSession, viewer: User, raw_id: str) -> None:
     await session.exec(
         insert(UserBlock).values(blocker_id=viewer.id, blocked_id=target).on_conflict_do_nothing()
     )
-    for hook in ON_BLOCK:
-        await hook(session, viewer.id, target)
+    await end_matches_between(session, viewer.id, target)
 
 
 async def unblock_user(session: AsyncSession, viewer: User, raw_id: str) -> None:

@@ -11,7 +11,7 @@ from aiodataloader import DataLoader
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import Institution, Membership, UserProfile, UserProject, utcnow
+from src.models import Institution, Membership, UserProfile, UserProject, Whisper, utcnow
 from src.resolvers.pagination import Page
 from src.resolvers.projects import project_pages
 
@@ -29,6 +29,7 @@ class Loaders:
             self._project_pages
         )
         self.is_pro_by_user_id = DataLoader[uuid.UUID, bool](self._is_pro)
+        self.whisper_by_id = DataLoader[uuid.UUID, Whisper | None](self._whispers)
 
     async def _profiles(self, ids: Sequence[uuid.UUID]) -> list[UserProfile | None]:
         rows = await self._session().exec(
@@ -55,6 +56,11 @@ class Loaders:
             for owner in owners:
                 pages[(owner, first, after)] = found[owner]
         return [pages[key] for key in keys]
+
+    async def _whispers(self, ids: Sequence[uuid.UUID]) -> list[Whisper | None]:
+        rows = await self._session().exec(select(Whisper).where(Whisper.id.in_(ids)))  # type: ignore[attr-defined]
+        found = {w.id: w for w in rows}
+        return [found.get(i) for i in ids]
 
     async def _is_pro(self, ids: Sequence[uuid.UUID]) -> list[bool]:
         now = utcnow()

@@ -21,6 +21,7 @@ from src.schema.extensions import (
 )
 from src.schema.mutation import Mutation
 from src.schema.query import Query
+from src.schema.subscription import Subscription
 
 log = logging.getLogger("qiaoqiao.graphql")
 
@@ -42,6 +43,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
     return AppSchema(
         query=Query,
         mutation=Mutation,
+        subscription=Subscription,
         config=StrawberryConfig(disable_field_suggestions=settings.is_production),
         extensions=[
             # Order matters: ErrorPolicy exits last, so it sees every other extension's errors.

@@ -46,6 +46,12 @@ class Context:
             self._session = self.services.sessionmaker()
         return self._session
 
+    def fresh_state(self) -> None:
+        """Forget the viewer, session and loader caches: each subscription event is a request
+        of its own, re-authorized and read anew (a socket may live for hours)."""
+        self._viewer = _UNSET
+        self.loaders = Loaders(lambda: self.session)
+
     async def finish(self, *, commit: bool) -> None:
         """End the operation's transaction: commit when it succeeded, else roll back."""
         session, self._session = self._session, None

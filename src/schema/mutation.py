@@ -7,10 +7,12 @@ import strawberry
 from src.schema.account import AccountMutation
 from src.schema.auth import AuthMutation
 from src.schema.institutions import InstitutionMutation
+from src.schema.matches import MatchMutation
 from src.schema.me import MeMutation
 from src.schema.plans import PlanMutation
 from src.schema.projects import ProjectMutation
 from src.schema.users import BlockMutation
+from src.schema.whispers import WhisperMutation
 
 
 @strawberry.type(description="Everything a client can change.")
@@ -22,5 +24,7 @@ class Mutation(
     BlockMutation,
     InstitutionMutation,
     PlanMutation,
+    WhisperMutation,
+    MatchMutation,
 ):
     pass

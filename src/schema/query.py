@@ -5,8 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from src.schema.institutions import InstitutionQuery
+from src.schema.matches import MatchQuery
 from src.schema.me import MeQuery
 from src.schema.users import UserQuery
+from src.schema.whispers import WhisperQuery
 
 
 @strawberry.type
@@ -19,5 +21,5 @@ class HealthQuery:
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(HealthQuery, MeQuery, UserQuery, InstitutionQuery):
+class Query(HealthQuery, MeQuery, UserQuery, WhisperQuery, MatchQuery, InstitutionQuery):
     pass

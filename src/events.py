@@ -1,0 +1,145 @@
+"""Real-time fan-out through PostgreSQL LISTEN/NOTIFY: no broker, every process hears every event.
+
+Events carry ids only (`{"k": kind, "u": [user ids]}`) and are sent inside the transaction that
+made the change, so they arrive at commit. Each process holds ONE dedicated listener connection
+(not pooled) and wakes the subscriptions of the users an event names; a subscription then reads
+what is new from the database itself, under the permissions in force at that moment. So a
+missed wake-up (the listener reconnecting) costs nothing but latency: after reconnecting, every
+subscription is woken to catch up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import asyncpg
+import orjson
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+log = logging.getLogger(__name__)
+
+CHANNEL = "qq_events"
+WHISPER = "whisper"
+MATCH = "match"
+KINDS = (WHISPER, MATCH)
+
+
+async def publish(session: AsyncSession, kind: str, users: Iterable[uuid.UUID]) -> None:
+    """Queue a wake-up for `users`; PostgreSQL delivers it when the transaction commits."""
+    payload = orjson.dumps({"k": kind, "u": [str(u) for u in users]}).decode()
+    await session.exec(  # type: ignore[call-overload]
+        text("SELECT pg_notify(:channel, :payload)"),
+        params={"channel": CHANNEL, "payload": payload},
+    )
+
+
+class Wakeups:
+    """One subscription's wake-up signal: set by the hub, cleared by the subscription."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+        self.event.set()  # start awake: the first read catches up on what came before
+
+    async def wait(self, seconds: float | None) -> bool:
+        """True when woken, False when `seconds` passed first."""
+        try:
+            await asyncio.wait_for(self.event.wait(), seconds)
+        except TimeoutError:
+            return False
+        self.event.clear()
+        return True
+
+
+class EventHub:
+    def __init__(self, url: str, *, max_backoff_s: float = 10.0):
+        self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.process = uuid.uuid4().hex
+        self.max_backoff_s = max_backoff_s
+        self._subscribers: dict[tuple[str, str], set[Wakeups]] = defaultdict(set)
+        self._task: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.reconnects = 0
+
+    @property
+    def subscriptions(self) -> int:
+        return sum(len(s) for s in self._subscribers.values())
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._listen_forever())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    @contextlib.asynccontextmanager
+    async def subscribe(self, kind: str, user_id: uuid.UUID) -> AsyncIterator[Wakeups]:
+        """Wake-ups for `kind` events naming `user_id`, for as long as the block runs."""
+        wakeups = Wakeups()
+        key = (kind, str(user_id))
+        self._subscribers[key].add(wakeups)
+        try:
+            yield wakeups
+        finally:
+            subscribers = self._subscribers.get(key)
+            if subscribers is not None:
+                subscribers.discard(wakeups)
+                if not subscribers:
+                    del self._subscribers[key]
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            event = orjson.loads(payload)
+            kind, users = event["k"], event["u"]
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignoring a malformed event")
+            return
+        for user in users:
+            for wakeups in self._subscribers.get((kind, user), ()):
+                wakeups.event.set()
+
+    def _wake_everyone(self) -> None:
+        for subscribers in self._subscribers.values():
+            for wakeups in subscribers:
+                wakeups.event.set()
+
+    async def _listen_forever(self) -> None:
+        backoff = 0.2
+        while True:
+            conn: asyncpg.Connection | None = None
+            try:
+                conn = await asyncpg.connect(self.dsn, timeout=5)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.connected.set()
+                backoff = 0.2
+                # Anything published while we were away is in the database: catch up now.
+                self._wake_everyone()
+                while not lost.is_set():
+                    # A silent network loss would not terminate the connection: ping it.
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(lost.wait(), 15)
+                    if not lost.is_set():
+                        await conn.execute("SELECT 1", timeout=5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # lost PostgreSQL: retry with backoff, never give up
+                log.warning("event listener disconnected: %s", type(exc).__name__)
+            finally:
+                self.connected.clear()
+                if conn is not None and not conn.is_closed():
+                    with contextlib.suppress(Exception):
+                        await asyncio.wait_for(conn.close(), 2)
+            self.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)

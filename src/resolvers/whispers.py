@@ -1,0 +1,283 @@
+"""Whispers: anonymous until the sender reveals.
+
+The recipient of an anonymous, unrevealed whisper must never learn its sender: not from a
+field, an id, a cursor, an error, an ordering or an event. So every failure on the reply path
+is the same generic answer, and `sender_visible` / `recipient_visible` decide every exposure.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, tuple_, update
+from sqlmodel import delete as sa_delete
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src import events
+from src.models import User, Whisper
+from src.resolvers import idempotency
+from src.resolvers.auth import rate_limit
+from src.resolvers.content import SCENE_SOCIAL, check_text
+from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
+from src.resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
+from src.resolvers.profiles import blocked_between
+from src.resolvers.quotas import consume
+from src.resolvers.users import require_registered
+from src.services import Services
+
+OPERATION = "sendWhisper"
+MAX_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class NewWhisper:
+    content: str
+    anonymous: bool = True
+    recipient_id: str | None = None
+    reply_to_id: str | None = None
+    idempotency_key: str | None = None
+
+
+def _uuid(raw: str | None, field: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(raw))
+    except ValueError:
+        raise NotFound(
+            "No such whisper." if field == "replyToId" else "No such user.", field=field
+        ) from None
+
+
+def _unreachable(field: str) -> UserFacingError:
+    # One answer for missing, banned, deleted, unregistered, blocked (either way) and self:
+    # on the reply path it must not tell the replier anything about the anonymous sender.
+    return NotFound("This person cannot receive whispers.", field=field)
+
+
+async def _reachable(session: AsyncSession, sender: User, recipient_id: uuid.UUID) -> bool:
+    if recipient_id == sender.id:
+        return False
+    found = await session.scalar(
+        select(User.id).where(
+            User.id == recipient_id,
+            User.status == "active",
+            User.registered_at.is_not(None),  # type: ignore[union-attr]
+            ~blocked_between(sender.id, User.id),
+        )
+    )
+    return found is not None
+
+
+async def send_whisper(
+    session: AsyncSession, services: Services, sender: User, data: NewWhisper
+) -> Whisper:
+    """Send (or, with a repeated idempotency key, return the first) whisper."""
+    require_registered(sender)
+    await rate_limit(services, "whisper:user", str(sender.id))
+    if (
+        data.idempotency_key
+        and (stored := await idempotency.claim(session, sender.id, OPERATION, data.idempotency_key))
+        is not None
+    ):
+        existing = await session.get(Whisper, uuid.UUID(stored["whisperId"]))
+        if existing is None:  # deleted since: the key stays spent
+            raise NotFound("That whisper no longer exists.", field="idempotencyKey")
+        return existing
+    content = data.content.strip()
+    if not 1 <= len(content) <= MAX_LENGTH:
+        raise InvalidInput(f"A whisper is 1 to {MAX_LENGTH} characters.", field="content")
+    if data.reply_to_id is not None:
+        if data.recipient_id is not None:
+            raise InvalidInput("Give recipientId or replyToId, not both.", field="recipientId")
+        original = await session.get(Whisper, _uuid(data.reply_to_id, "replyToId"))
+        if original is None or original.recipient_id != sender.id:
+            raise NotFound("No such whisper.", field="replyToId")
+        recipient_id = original.sender_id
+        field = "replyToId"
+        reply_to = original.id
+    elif data.recipient_id is not None:
+        recipient_id, field, reply_to = _uuid(data.recipient_id, "recipientId"), "recipientId", None
+    else:
+        raise InvalidInput(
+            "recipientId is required unless replyToId is given.", field="recipientId"
+        )
+    if recipient_id is None or not await _reachable(session, sender, recipient_id):
+        raise _unreachable(field)
+    await check_text(session, services, sender, {"content": content}, scene=SCENE_SOCIAL)
+    await consume(session, services.settings, sender.id, "WHISPER", now=services.clock())
+    whisper = Whisper(
+        sender_id=sender.id,
+        recipient_id=recipient_id,
+        content=content,
+        is_anonymous=data.anonymous,
+        reply_to_id=reply_to,
+        idempotency_key=data.idempotency_key,
+        created_at=services.clock(),
+    )
+    session.add(whisper)
+    await session.flush()
+    await events.publish(session, events.WHISPER, [recipient_id])
+    if data.idempotency_key:
+        await idempotency.remember(
+            session, sender.id, OPERATION, data.idempotency_key, {"whisperId": str(whisper.id)}
+        )
+    return whisper
+
+
+def sender_visible(whisper: Whisper, viewer_id: uuid.UUID) -> uuid.UUID | None:
+    """The sender as `viewer_id` may know them: null while anonymous and unrevealed for the
+    recipient, null for a deleted sender."""
+    if whisper.sender_id == viewer_id:
+        return viewer_id
+    if whisper.is_anonymous and whisper.revealed_at is None:
+        return None
+    return whisper.sender_id
+
+
+def recipient_visible(
+    whisper: Whisper, original: Whisper | None, viewer_id: uuid.UUID
+) -> uuid.UUID | None:
+    """The recipient as `viewer_id` may know them: for the writer of a reply to an anonymous,
+    unrevealed whisper, null — replying never reveals who it goes to."""
+    if whisper.recipient_id == viewer_id:
+        return viewer_id
+    if original is not None and sender_visible(original, viewer_id) is None:
+        return None
+    return whisper.recipient_id
+
+
+async def visible_whisper(
+    session: AsyncSession, viewer_id: uuid.UUID, raw_id: str
+) -> Whisper | None:
+    """A whisper the viewer sent or received; anything else is None, as for a missing id."""
+    try:
+        whisper_id = uuid.UUID(raw_id)
+    except ValueError:
+        return None
+    whisper = await session.get(Whisper, whisper_id)
+    if whisper is None or viewer_id not in (whisper.sender_id, whisper.recipient_id):
+        return None
+    return whisper
+
+
+async def reveal(session: AsyncSession, services: Services, viewer: User, raw_id: str) -> Whisper:
+    whisper = await visible_whisper(session, viewer.id, raw_id)
+    if whisper is None or whisper.sender_id != viewer.id:
+        raise NotFound("No such whisper.", field="id")
+    if whisper.is_anonymous and whisper.revealed_at is None:
+        whisper.revealed_at = services.clock()
+        session.add(whisper)
+        await session.flush()
+    return whisper
+
+
+async def mark_read(
+    session: AsyncSession, services: Services, viewer: User, raw_id: str
+) -> Whisper:
+    whisper = await visible_whisper(session, viewer.id, raw_id)
+    if whisper is None or whisper.recipient_id != viewer.id:
+        raise NotFound("No such whisper.", field="id")
+    if whisper.read_at is None:
+        whisper.read_at = services.clock()
+        session.add(whisper)
+        await session.flush()
+    return whisper
+
+
+def _not_from_blocked(viewer_id: uuid.UUID) -> Any:
+    # Whispers from someone the viewer blocked (or who blocked the viewer) stop appearing at
+    # once, anonymous ones included: the check uses what the server knows, and answers the same.
+    return or_(Whisper.sender_id.is_(None), ~blocked_between(viewer_id, Whisper.sender_id))  # type: ignore[union-attr]
+
+
+async def received(
+    session: AsyncSession,
+    viewer_id: uuid.UUID,
+    *,
+    unread_only: bool,
+    first: int | None,
+    after: str | None,
+) -> Page[Whisper]:
+    """The viewer's inbox, newest first."""
+    query = select(Whisper).where(Whisper.recipient_id == viewer_id, _not_from_blocked(viewer_id))
+    if unread_only:
+        query = query.where(Whisper.read_at.is_(None))  # type: ignore[union-attr]
+    return await _page(session, query, first, after)
+
+
+async def sent(
+    session: AsyncSession, viewer_id: uuid.UUID, *, first: int | None, after: str | None
+) -> Page[Whisper]:
+    return await _page(session, select(Whisper).where(Whisper.sender_id == viewer_id), first, after)
+
+
+async def _page(
+    session: AsyncSession, query: Any, first: int | None, after: str | None
+) -> Page[Whisper]:
+    limit = check_first(first)
+    if after:
+        at, last = decode_cursor(after, datetime, uuid.UUID)
+        query = query.where(tuple_(Whisper.created_at, Whisper.id) < tuple_(at, last))
+    query = query.order_by(Whisper.created_at.desc(), Whisper.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
+    rows = list(await session.exec(query))
+    return Page(
+        items=[(encode_cursor(w.created_at, w.id), w) for w in rows[:limit]],
+        has_next=len(rows) > limit,
+    )
+
+
+async def received_after(
+    session: AsyncSession, viewer_id: uuid.UUID, cursor: tuple[datetime, uuid.UUID] | None
+) -> list[Whisper]:
+    """What arrived after `cursor`, oldest first: the catch-up and live feed of the
+    `whisperReceived` subscription (so nothing is missed, nothing comes twice)."""
+    query = select(Whisper).where(Whisper.recipient_id == viewer_id, _not_from_blocked(viewer_id))
+    if cursor is not None:
+        query = query.where(tuple_(Whisper.created_at, Whisper.id) > tuple_(*cursor))
+    query = query.order_by(Whisper.created_at, Whisper.id).limit(200)  # type: ignore[arg-type]
+    return list(await session.exec(query))
+
+
+async def export_whispers(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
+    """Whispers the user sent and received, exposing only what they may know."""
+    rows = list(
+        await session.exec(
+            select(Whisper)
+            .where(or_(Whisper.sender_id == user_id, Whisper.recipient_id == user_id))
+            .order_by(Whisper.created_at)  # type: ignore[arg-type]
+        )
+    )
+    originals = {w.id: w for w in rows}
+    out = []
+    for w in rows:
+        original = originals.get(w.reply_to_id) if w.reply_to_id else None
+        sender = sender_visible(w, user_id)
+        recipient = recipient_visible(w, original, user_id)
+        out.append(
+            {
+                "id": str(w.id),
+                "content": w.content,
+                "createdAt": w.created_at.isoformat(),
+                "anonymous": w.is_anonymous,
+                "revealedAt": w.revealed_at.isoformat() if w.revealed_at else None,
+                "readAt": w.read_at.isoformat() if w.read_at else None,
+                "senderId": str(sender) if sender else None,
+                "recipientId": str(recipient) if recipient else None,
+                "replyToId": str(w.reply_to_id) if w.reply_to_id in originals else None,
+            }
+        )
+    return {"whispers": out}
+
+
+async def erase_whispers(session: AsyncSession, user_id: uuid.UUID) -> None:
+    """Account deletion: the inbox goes; what the user sent stays with its recipients, from
+    "a deleted user" (no sender link left — anonymity holds trivially)."""
+    await session.exec(
+        update(Whisper).where(Whisper.sender_id == user_id).values(sender_id=None)  # type: ignore[arg-type]
+    )
+    await session.exec(
+        sa_delete(Whisper).where(Whisper.recipient_id == user_id)  # type: ignore[arg-type]
+    )

@@ -1,0 +1,76 @@
+"""Real-time delivery over graphql-transport-ws: each event is re-authorized and read anew."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import AsyncGenerator
+from datetime import datetime
+
+import strawberry
+
+from src import events
+from src.auth.permissions import AUTHENTICATED
+from src.resolvers import matches, whispers
+from src.resolvers.live import LiveFeed
+from src.resolvers.pagination import decode_cursor
+from src.schema.context import Context, Info
+from src.schema.matches import Match
+from src.schema.whispers import Whisper
+
+
+async def _close(ctx: Context, reason: str) -> None:
+    # The login ended (expired, revoked, banned): the socket goes, not just this subscription.
+    await ctx.request.close(code=4403, reason=reason)  # type: ignore[call-arg]
+
+
+async def _live(info: Info, kind: str, fetch, after):  # type: ignore[no-untyped-def]
+    """Yield (row, viewer id) for every new row of the viewer's feed, until the login ends."""
+    ctx = info.context
+    claims = ctx.claims
+    assert claims is not None  # on_ws_connect refused sockets without a valid token
+    async with ctx.services.hub.subscribe(kind, claims.user_id) as wakeups:
+        feed = None
+        while True:
+            ttl = claims.expires_at - time.time()
+            if ttl <= 0:
+                await _close(ctx, "token expired")
+                return
+            if not await wakeups.wait(ttl):
+                continue
+            ctx.fresh_state()
+            try:
+                viewer = await ctx.viewer()
+                if viewer is None:
+                    await _close(ctx, "login ended")
+                    return
+                if feed is None:
+                    feed = await LiveFeed.start(
+                        ctx.session, fetch, viewer.id, after=after, now=ctx.services.clock()
+                    )
+                for row in await feed.next_batch(ctx.session):
+                    yield row, viewer.id
+            finally:
+                await ctx.finish(commit=False)
+
+
+@strawberry.type
+class Subscription:
+    @strawberry.subscription(
+        description="New whispers to the viewer. `after`: the last whisper cursor the client "
+        "saw; missed ones come first.",
+        permission_classes=AUTHENTICATED,
+    )
+    async def whisper_received(
+        self, info: Info, after: str | None = None
+    ) -> AsyncGenerator[Whisper, None]:
+        key = decode_cursor(after, datetime, uuid.UUID) if after else None
+        async for row, viewer_id in _live(info, events.WHISPER, whispers.received_after, key):
+            yield Whisper(row=row, viewer_id=viewer_id)
+
+    @strawberry.subscription(
+        description="Matches the moment they are made.", permission_classes=AUTHENTICATED
+    )
+    async def match_created(self, info: Info) -> AsyncGenerator[Match, None]:
+        async for row, viewer_id in _live(info, events.MATCH, matches.matches_after, None):
+            yield Match(row=row, viewer_id=viewer_id)

@@ -1,0 +1,220 @@
+"""Whispers as the viewer may see them: the sender stays unknown until revealed."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import strawberry
+
+from src.auth.permissions import AUTHENTICATED
+from src.models import Whisper as WhisperRow
+from src.resolvers import whispers
+from src.resolvers.pagination import Page
+from src.schema.common import PageInfo, UserError, run_mutation
+from src.schema.context import Info
+from src.schema.users import User
+
+
+@strawberry.type(description="A short message; anonymous until its sender reveals it.")
+class Whisper:
+    row: strawberry.Private[WhisperRow]
+    viewer_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="Opaque id.")
+    def id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.row.id))
+
+    @strawberry.field(description="1 to 500 characters.")
+    def content(self) -> str:
+        return self.row.content
+
+    @strawberry.field(description="When it was sent.")
+    def created_at(self) -> datetime:
+        return self.row.created_at
+
+    @strawberry.field(description="When the recipient read it.")
+    def read_at(self) -> datetime | None:
+        return self.row.read_at
+
+    @strawberry.field(description="Sent anonymously.")
+    def is_anonymous(self) -> bool:
+        return self.row.is_anonymous
+
+    @strawberry.field(description="When the sender revealed themselves.")
+    def revealed_at(self) -> datetime | None:
+        return self.row.revealed_at
+
+    @strawberry.field(
+        description="Null while the whisper is anonymous and unrevealed, for the recipient. "
+        "Never leaks otherwise."
+    )
+    def sender(self) -> User | None:
+        uid = whispers.sender_visible(self.row, self.viewer_id)
+        return User(uid=uid) if uid else None
+
+    @strawberry.field(
+        description="Null for the writer of a reply to an anonymous, unrevealed whisper: "
+        "replying never reveals who it goes to."
+    )
+    async def recipient(self, info: Info) -> User | None:
+        original = await self._original(info)
+        uid = whispers.recipient_visible(self.row, original, self.viewer_id)
+        return User(uid=uid) if uid else None
+
+    @strawberry.field(description="True when the viewer wrote it.")
+    def is_mine(self) -> bool:
+        return self.row.sender_id == self.viewer_id
+
+    @strawberry.field(description="The whisper this one answers, when the viewer took part in it.")
+    async def reply_to(self, info: Info) -> Whisper | None:
+        original = await self._original(info)
+        if original is None or self.viewer_id not in (original.sender_id, original.recipient_id):
+            return None
+        return Whisper(row=original, viewer_id=self.viewer_id)
+
+    async def _original(self, info: Info) -> WhisperRow | None:
+        if self.row.reply_to_id is None:
+            return None
+        return await info.context.loaders.whisper_by_id.load(self.row.reply_to_id)
+
+
+@strawberry.type(description="A whisper and its cursor.")
+class WhisperEdge:
+    cursor: str = strawberry.field(description="Opaque position of this edge.")
+    node: Whisper = strawberry.field(description="The whisper.")
+
+
+@strawberry.type(description="A page of whispers, newest first.")
+class WhisperConnection:
+    edges: list[WhisperEdge] = strawberry.field(description="The whispers of this page.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")
+
+    @classmethod
+    def of(cls, page: Page[WhisperRow], viewer_id: uuid.UUID) -> WhisperConnection:
+        return cls(
+            edges=[
+                WhisperEdge(cursor=c, node=Whisper(row=w, viewer_id=viewer_id))
+                for c, w in page.items
+            ],
+            page_info=PageInfo.of(page),
+        )
+
+
+@strawberry.input(description="A whisper to send.")
+class SendWhisperInput:
+    recipient_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Required unless replyToId is given."
+    )
+    content: str = strawberry.field(description="1 to 500 characters after trimming.")
+    anonymous: bool = strawberry.field(default=True, description="Hide who sent it (default).")
+    reply_to_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="A whisper you received: reply to its sender without learning who it is.",
+    )
+    idempotency_key: str | None = strawberry.field(
+        default=None,
+        description="Optional client key: the same key twice returns the first result, never "
+        "a second whisper.",
+    )
+
+
+@strawberry.type(description="A whisper after a change.")
+class WhisperPayload:
+    whisper: Whisper | None = strawberry.field(default=None, description="The whisper.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Failures.")
+
+
+def _failed(errors: list[UserError]) -> WhisperPayload:
+    return WhisperPayload(errors=errors)
+
+
+@strawberry.type
+class WhisperQuery:
+    @strawberry.field(
+        description="Whispers you received, newest first.", permission_classes=AUTHENTICATED
+    )
+    async def whispers_received(
+        self,
+        info: Info,
+        unread_only: bool | None = False,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> WhisperConnection:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        page = await whispers.received(
+            ctx.session, viewer.id, unread_only=bool(unread_only), first=first, after=after
+        )
+        return WhisperConnection.of(page, viewer.id)
+
+    @strawberry.field(
+        description="Whispers you sent, newest first.", permission_classes=AUTHENTICATED
+    )
+    async def whispers_sent(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> WhisperConnection:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        page = await whispers.sent(ctx.session, viewer.id, first=first, after=after)
+        return WhisperConnection.of(page, viewer.id)
+
+    @strawberry.field(
+        description="A whisper you sent or received; null otherwise, as for a missing id.",
+        permission_classes=AUTHENTICATED,
+    )
+    async def whisper(self, info: Info, id: strawberry.ID) -> Whisper | None:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        row = await whispers.visible_whisper(ctx.session, viewer.id, str(id))
+        return Whisper(row=row, viewer_id=viewer.id) if row else None
+
+
+@strawberry.type
+class WhisperMutation:
+    @strawberry.mutation(
+        description="Send a whisper (anonymous by default), or reply to one you received.",
+        permission_classes=AUTHENTICATED,
+    )
+    async def send_whisper(self, info: Info, input: SendWhisperInput) -> WhisperPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        data = whispers.NewWhisper(
+            content=input.content,
+            anonymous=input.anonymous,
+            recipient_id=str(input.recipient_id) if input.recipient_id is not None else None,
+            reply_to_id=str(input.reply_to_id) if input.reply_to_id is not None else None,
+            idempotency_key=input.idempotency_key,
+        )
+
+        async def body() -> WhisperPayload:
+            row = await whispers.send_whisper(ctx.session, ctx.services, viewer, data)
+            return WhisperPayload(whisper=Whisper(row=row, viewer_id=viewer.id))
+
+        return await run_mutation(info, body, _failed)
+
+    @strawberry.mutation(
+        description="Reveal yourself as the sender.", permission_classes=AUTHENTICATED
+    )
+    async def reveal_whisper(self, info: Info, id: strawberry.ID) -> WhisperPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+
+        async def body() -> WhisperPayload:
+            row = await whispers.reveal(ctx.session, ctx.services, viewer, str(id))
+            return WhisperPayload(whisper=Whisper(row=row, viewer_id=viewer.id))
+
+        return await run_mutation(info, body, _failed)
+
+    @strawberry.mutation(
+        description="Mark a whisper you received as read.", permission_classes=AUTHENTICATED
+    )
+    async def mark_whisper_read(self, info: Info, id: strawberry.ID) -> WhisperPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+
+        async def body() -> WhisperPayload:
+            row = await whispers.mark_read(ctx.session, ctx.services, viewer, str(id))
+            return WhisperPayload(whisper=Whisper(row=row, viewer_id=viewer.id))
+
+        return await run_mutation(info, body, _failed)
