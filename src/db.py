@@ -161,5 +161,43 @@ async def _no_reset(conn: asyncpg.Connection) -> None:
     return None
 
 
+class SerialSession(AsyncSession):
+    """A session that takes turns: GraphQL resolves sibling fields concurrently (several root
+    fields, dataloaders of different levels), but one connection runs one statement at a time,
+    so every database call waits for the previous one instead of failing."""
+
+    def __init__(self, *args: Any, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._turn = asyncio.Lock()
+
+    async def exec(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        async with self._turn:
+            return await super().exec(*args, **kwargs)
+
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        async with self._turn:
+            return await super().scalar(*args, **kwargs)
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+        async with self._turn:
+            return await super().get(*args, **kwargs)
+
+    async def flush(self, *args: Any, **kwargs: Any) -> None:
+        async with self._turn:
+            await super().flush(*args, **kwargs)
+
+    async def delete(self, instance: object) -> None:
+        async with self._turn:
+            await super().delete(instance)
+
+    async def commit(self) -> None:
+        async with self._turn:
+            await super().commit()
+
+    async def rollback(self) -> None:
+        async with self._turn:
+            await super().rollback()
+
+
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False, autoflush=False)
+    return async_sessionmaker(engine, class_=SerialSession, expire_on_commit=False, autoflush=False)

@@ -29,7 +29,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "qq_events"
 WHISPER = "whisper"
 MATCH = "match"
-KINDS = (WHISPER, MATCH)
+# Something about the account changed (ban, deletion, logout everywhere): every subscription
+# of the user re-checks its permission at once.
+ACCOUNT = "account"
 
 
 async def publish(session: AsyncSession, kind: str, users: Iterable[uuid.UUID]) -> None:
@@ -103,9 +105,11 @@ class EventHub:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("ignoring a malformed event")
             return
+        kinds = (WHISPER, MATCH) if kind == ACCOUNT else (kind,)
         for user in users:
-            for wakeups in self._subscribers.get((kind, user), ()):
-                wakeups.event.set()
+            for each in kinds:
+                for wakeups in self._subscribers.get((each, user), ()):
+                    wakeups.event.set()
 
     def _wake_everyone(self) -> None:
         for subscribers in self._subscribers.values():

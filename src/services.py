@@ -16,7 +16,7 @@ from src.auth.sms import SmsProvider, build_sms_provider
 from src.auth.tokens import TokenService
 from src.auth.wechat import WechatClient
 from src.config import Settings
-from src.db import ReadPool, create_sessionmaker
+from src.db import ReadPool, create_engine, create_sessionmaker
 from src.events import EventHub
 from src.models.base import utcnow
 from src.payments.wechat_pay import WechatPayClient
@@ -26,6 +26,10 @@ from src.payments.wechat_pay import WechatPayClient
 class Services:
     settings: Settings
     engine: AsyncEngine
+    # For transactions that must commit on their own while a request's transaction is open
+    # (rate-limit hits, wrong SMS codes, token-reuse revocation, the WeChat token): a pool of
+    # its own, so requests holding every main connection can never starve them.
+    side_engine: AsyncEngine
     # Only for the compiled read queries (see schema/fastpath.py).
     read_pool: ReadPool
     sessionmaker: async_sessionmaker[AsyncSession]
@@ -43,19 +47,22 @@ class Services:
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     # One pooled HTTP client for every outgoing call; each call sets its own timeouts.
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False)
+    url = engine.url.render_as_string(hide_password=False)
+    side = create_engine(url, settings.model_copy(update={"db_pool_size": 5}))
     return Services(
+        side_engine=side,
         settings=settings,
         engine=engine,
         read_pool=ReadPool(engine.url.render_as_string(hide_password=False), settings),
         sessionmaker=create_sessionmaker(engine),
         http=http,
         tokens=TokenService(settings),
-        wechat=WechatClient(settings, http, engine),
+        wechat=WechatClient(settings, http, side),
         sms=build_sms_provider(settings, http),
         pay=WechatPayClient(settings, http) if settings.wechat_pay_configured else None,
         hub=EventHub(engine.url.render_as_string(hide_password=False)),
         rate_limiter=RateLimiter(
-            engine,
+            side,
             settings.rate_limits,
             Redis.from_url(settings.redis_url) if settings.redis_url else None,
         ),
@@ -68,4 +75,5 @@ async def close_services(services: Services) -> None:
     if services.rate_limiter.redis is not None:
         await services.rate_limiter.redis.aclose()
     await services.read_pool.close()
+    await services.side_engine.dispose()
     await services.engine.dispose()

@@ -179,3 +179,72 @@ async def sql(app: Starlette, statement: str, **params: Any) -> Any:
     async with app.state.services.engine.begin() as conn:
         result = await conn.execute(text(statement), params)
         return result.scalar() if result.returns_rows else None
+
+
+class WsClient:
+    """A graphql-transport-ws client on a real websocket."""
+
+    def __init__(self, ws: Any):
+        self.ws = ws
+
+    @classmethod
+    @contextlib.asynccontextmanager
+    async def connect(cls, server: LiveServer, token: str) -> AsyncIterator[WsClient]:
+        import json
+
+        import websockets
+
+        async with websockets.connect(
+            server.ws_url + "/graphql",
+            subprotocols=[websockets.Subprotocol("graphql-transport-ws")],
+        ) as ws:
+            await ws.send(
+                json.dumps(
+                    {"type": "connection_init", "payload": {"authorization": f"Bearer {token}"}}
+                )
+            )
+            ack = json.loads(await asyncio.wait_for(ws.recv(), 5))
+            assert ack == {"type": "connection_ack"}, ack
+            yield cls(ws)
+
+    async def subscribe(
+        self, op_id: str, query: str, variables: dict[str, Any] | None = None
+    ) -> None:
+        import json
+
+        payload: dict[str, Any] = {"query": query}
+        if variables:
+            payload["variables"] = variables
+        await self.ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": payload}))
+
+    async def next(self, timeout: float = 5) -> dict[str, Any]:  # noqa: ASYNC109
+        """The next `next` message's payload (pings are answered, others returned)."""
+        import json
+
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if message["type"] == "ping":
+                await self.ws.send(json.dumps({"type": "pong"}))
+                continue
+            return message
+
+    async def nothing_for(self, seconds: float) -> bool:
+        try:
+            await self.next(seconds)
+        except TimeoutError:
+            return True
+        return False
+
+
+SEND = """mutation ($input: SendWhisperInput!) {
+  sendWhisper(input: $input) {
+    whisper { id content isAnonymous sender { id } recipient { id } isMine }
+    errors { code message field }
+  }
+}"""
+
+
+async def send_whisper(gql: GraphQLClient, token: str, **fields: Any) -> dict[str, Any]:
+    response = await gql(SEND, {"input": fields}, token=token)
+    assert response.errors == [], response.errors
+    return response.data["sendWhisper"]  # type: ignore[index]

@@ -196,7 +196,7 @@ async def _check_sms_code(services: Services, phone: str, code: str) -> None:
     is counted even though the login itself then fails and rolls back."""
     settings = services.settings
     failure: UserFacingError | None = None
-    async with services.engine.begin() as conn:
+    async with services.side_engine.begin() as conn:
         row = (
             await conn.execute(
                 select(SmsCode.id, SmsCode.code_hash, SmsCode.attempts, SmsCode.expires_at)
@@ -295,7 +295,7 @@ async def refresh(session: AsyncSession, services: Services, *, token: str, ip: 
 
 async def _revoke_if_reused(services: Services, token_hash: str) -> None:
     # Its own transaction: the revocation must stick although the refresh fails.
-    async with services.engine.begin() as conn:
+    async with services.side_engine.begin() as conn:
         revoked = await conn.scalar(
             update(AuthSession)
             .where(
