@@ -16,6 +16,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -40,6 +41,15 @@ class GraphQLApp(GraphQL[Context, None]):
         # orjson: several times faster than json, and Chinese text stays UTF-8, not \uXXXX.
         return orjson.dumps(data)
 
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # However the socket ended (closed, dropped, refused), its presence goes with it.
+            joined = scope.get("qq.socket")
+            if joined is not None:
+                await scope["app"].state.services.hub.leave(*joined)
+
     async def get_context(self, request, response=None) -> Context:  # type: ignore[override]
         context = Context(request=request, response=response, services=request.app.state.services)
         context.authenticate(request.headers.get("authorization"))
@@ -54,11 +64,16 @@ class GraphQLApp(GraphQL[Context, None]):
         context.authenticate(header)
         try:
             user = await context.viewer() if context.claims else None
+            user_id = user.id if user else None
         finally:
             # The socket may live for hours: never hold a database session for it.
             await context.finish(commit=False)
-        if user is None:
+        if user_id is None:
             raise ConnectionRejectionError({"reason": "unauthenticated"})
+        socket_id = await context.services.hub.join(user_id)
+        if socket_id is None:
+            raise ConnectionRejectionError({"reason": "too many sockets"})
+        context.request.scope["qq.socket"] = (user_id, socket_id)
         return UNSET
 
 

@@ -38,6 +38,7 @@ class Settings(BaseSettings):
     # Websockets (SECURITY.md 19)
     ws_init_timeout_s: float = Field(5.0, gt=0)
     ws_max_subscriptions: int = Field(10, ge=1)
+    ws_max_sockets_per_user: int = Field(5, ge=1)  # per server process
 
     # Database behaviour
     db_pool_size: int = Field(10, ge=1)
@@ -61,6 +62,12 @@ class Settings(BaseSettings):
     wechat_read_timeout_s: float = Field(3.0, gt=0)
     wechat_deadline_s: float = Field(4.5, gt=0, le=5)
     wechat_retries: int = Field(2, ge=0, le=5)
+
+    # Subscribe messages for people offline when a whisper arrives (template from the mini
+    # program console; it gets a short notice, never the sender or the text).
+    wechat_subscribe_template_whisper: str | None = None
+    wechat_subscribe_page: str = "pages/whispers/index"
+    miniprogram_state: Literal["formal", "trial", "developer"] = "formal"
 
     # What to do with user text when WeChat's content check cannot answer: accept it and queue it
     # for review, or reject it.

@@ -22,6 +22,7 @@ import asyncpg
 import orjson
 from sqlalchemy import text
 from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,22 @@ async def publish(session: AsyncSession, kind: str, users: Iterable[uuid.UUID]) 
     )
 
 
+PRESENCE_HEARTBEAT_S = 30
+PRESENCE_STALE_S = 90  # a process that stopped refreshing its sockets is presumed gone
+
+_JOIN = text(
+    "INSERT INTO socket_presence (id, user_id, process, seen_at)"
+    " VALUES (:id, :user_id, :process, now())"
+)
+_LEAVE = text("DELETE FROM socket_presence WHERE id = :id")
+_HEARTBEAT = text("UPDATE socket_presence SET seen_at = now() WHERE process = :process")
+_FORGET_PROCESS = text("DELETE FROM socket_presence WHERE process = :process")
+ONLINE = text(
+    "SELECT EXISTS (SELECT 1 FROM socket_presence WHERE user_id = :user_id"
+    " AND seen_at > now() - make_interval(secs => :stale))"
+).bindparams(stale=PRESENCE_STALE_S)
+
+
 class Wakeups:
     """One subscription's wake-up signal: set by the hub, cleared by the subscription."""
 
@@ -61,12 +78,23 @@ class Wakeups:
 
 
 class EventHub:
-    def __init__(self, url: str, *, max_backoff_s: float = 10.0):
+    def __init__(
+        self,
+        url: str,
+        engine: AsyncEngine,
+        *,
+        max_sockets_per_user: int = 5,
+        max_backoff_s: float = 10.0,
+    ):
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+        self.engine = engine  # for presence rows, outside any request's transaction
         self.process = uuid.uuid4().hex
+        self.max_sockets_per_user = max_sockets_per_user
         self.max_backoff_s = max_backoff_s
         self._subscribers: dict[tuple[str, str], set[Wakeups]] = defaultdict(set)
+        self._sockets: dict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
         self._task: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
         self.reconnects = 0
 
@@ -76,12 +104,52 @@ class EventHub:
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever())
+        self._heartbeat = asyncio.create_task(self._keep_presence_fresh())
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._heartbeat):
+            if task:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        with contextlib.suppress(Exception):
+            async with self.engine.begin() as conn:
+                await conn.execute(_FORGET_PROCESS, {"process": self.process})
+
+    async def join(self, user_id: uuid.UUID) -> uuid.UUID | None:
+        """Count an open socket of `user_id` (None when they have too many here) and record
+        it as presence, so other processes know the user is online."""
+        if len(self._sockets[user_id]) >= self.max_sockets_per_user:
+            return None
+        socket_id = uuid.uuid4()
+        self._sockets[user_id].add(socket_id)
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(
+                    _JOIN, {"id": socket_id, "user_id": user_id, "process": self.process}
+                )
+        except Exception:  # presence is best effort: the socket works without it
+            log.warning("could not record presence")
+        return socket_id
+
+    async def leave(self, user_id: uuid.UUID, socket_id: uuid.UUID) -> None:
+        sockets = self._sockets.get(user_id)
+        if sockets is not None:
+            sockets.discard(socket_id)
+            if not sockets:
+                del self._sockets[user_id]
+        with contextlib.suppress(Exception):
+            async with self.engine.begin() as conn:
+                await conn.execute(_LEAVE, {"id": socket_id})
+
+    async def _keep_presence_fresh(self) -> None:
+        while True:
+            await asyncio.sleep(PRESENCE_HEARTBEAT_S)
+            try:
+                async with self.engine.begin() as conn:
+                    await conn.execute(_HEARTBEAT, {"process": self.process})
+            except Exception:
+                log.warning("could not refresh presence")
 
     @contextlib.asynccontextmanager
     async def subscribe(self, kind: str, user_id: uuid.UUID) -> AsyncIterator[Wakeups]:

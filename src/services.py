@@ -60,7 +60,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         wechat=WechatClient(settings, http, side),
         sms=build_sms_provider(settings, http),
         pay=WechatPayClient(settings, http) if settings.wechat_pay_configured else None,
-        hub=EventHub(engine.url.render_as_string(hide_password=False)),
+        hub=EventHub(url, side, max_sockets_per_user=settings.ws_max_sockets_per_user),
         rate_limiter=RateLimiter(
             side,
             settings.rate_limits,

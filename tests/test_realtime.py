@@ -18,7 +18,9 @@ import jwt
 import pytest
 from starlette.applications import Starlette
 
+from src.app import create_app
 from src.auth.tokens import ALGORITHM, derive_key
+from src.config import Settings
 from tests.helpers import (
     GraphQLClient,
     LiveServer,
@@ -199,9 +201,14 @@ async def test_at_most_ten_subscriptions_per_socket(server: LiveServer) -> None:
     assert refused["payload"][0]["message"] == "Subscription limit reached"
 
 
-async def test_two_hundred_abrupt_disconnects_leave_nothing_behind(
-    app: Starlette, server: LiveServer
-) -> None:
+async def test_two_hundred_abrupt_disconnects_leave_nothing_behind(settings: Settings) -> None:
+    # One user with 200 sockets: lift the per-user cap for this test only.
+    app = create_app(settings.model_copy(update={"ws_max_sockets_per_user": 1000}))
+    async with live_server(app) as server:
+        await _abrupt_disconnects(app, server)
+
+
+async def _abrupt_disconnects(app: Starlette, server: LiveServer) -> None:
     _, (bob,) = await users(server, "bob")
     hub = app.state.services.hub
     pool = app.state.services.engine.pool
@@ -227,6 +234,25 @@ async def test_two_hundred_abrupt_disconnects_leave_nothing_behind(
     assert hub.subscriptions == 0
     assert len(asyncio.all_tasks()) <= tasks_before + 2
     assert pool.checkedout() == 0
+    assert await sql(app, "SELECT count(*) FROM socket_presence") == 0
+
+
+async def test_sockets_per_user_are_capped_and_presence_follows_them(
+    app: Starlette, server: LiveServer
+) -> None:
+    _, (bob,) = await users(server, "bob")
+    async with contextlib.AsyncExitStack() as stack:
+        for _ in range(5):
+            await stack.enter_async_context(WsClient.connect(server, bob["accessToken"]))
+        assert await sql(app, "SELECT count(*) FROM socket_presence") == 5
+        with pytest.raises(Exception) as refused:
+            await stack.enter_async_context(WsClient.connect(server, bob["accessToken"]))
+        assert "4403" in str(refused.value)
+    for _ in range(20):
+        if await sql(app, "SELECT count(*) FROM socket_presence") == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await sql(app, "SELECT count(*) FROM socket_presence") == 0
 
 
 async def test_delivery_between_two_server_processes(database_url: str, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -150,6 +150,23 @@ class WechatClient:
             raise WechatError("unavailable")
         return str(suggest)
 
+    async def send_subscribe_message(
+        self, *, openid: str, template_id: str, page: str, data: dict[str, str], state: str
+    ) -> None:
+        """One subscribe message (each needs a one-time consent the user gave in the app)."""
+        await self._with_access_token(
+            "POST",
+            "/cgi-bin/message/subscribe/send",
+            json={
+                "touser": openid,
+                "template_id": template_id,
+                "page": page,
+                "miniprogram_state": state,
+                "lang": "zh_CN",
+                "data": {key: {"value": value} for key, value in data.items()},
+            },
+        )
+
     async def _with_access_token(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         token = await self.access_token()
         try:

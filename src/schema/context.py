@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +23,7 @@ from src.resolvers.users import load_viewer
 from src.services import Services
 
 _UNSET: Any = object()
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -32,6 +36,9 @@ class Context:
     auth_problem: str | None = None
     # graphql-transport-ws `connection_init` payload (websockets only).
     connection_params: dict[str, Any] | None = None
+    # Work to start once the operation's transaction has committed (never before, never if
+    # it rolls back): e.g. notices to people who are offline.
+    after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _session: AsyncSession | None = field(default=None, repr=False)
     _viewer: Any = field(default=_UNSET, repr=False)
     loaders: Loaders = field(init=False)
@@ -57,13 +64,17 @@ class Context:
         session, self._session = self._session, None
         if session is None:
             return
+        jobs, self.after_commit = self.after_commit, []
         try:
             if commit:
                 await session.commit()
             else:
                 await session.rollback()
+                jobs = []
         finally:
             await session.close()
+        for job in jobs:
+            _run_in_background(job)
 
     def authenticate(self, authorization: str | None) -> None:
         """Read `Bearer <access token>`; a refused token is remembered, not raised."""
@@ -109,6 +120,21 @@ class Context:
     @property
     def client_ip(self) -> str:
         return client_ip(self.request, self.services.settings)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _run_in_background(job: Callable[[], Awaitable[None]]) -> None:
+    async def run() -> None:
+        try:
+            await job()
+        except Exception:  # a follow-up never fails the request that caused it
+            log.exception("post-commit job failed")
+
+    task = asyncio.create_task(run())
+    _background.add(task)  # keep a reference until done, or the task may vanish
+    task.add_done_callback(_background.discard)
 
 
 def client_ip(conn: HTTPConnection, settings: Settings) -> str:

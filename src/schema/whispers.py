@@ -9,9 +9,9 @@ import strawberry
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import Whisper as WhisperRow
-from src.resolvers import whispers
+from src.resolvers import notify, whispers
 from src.resolvers.pagination import Page
-from src.schema.common import PageInfo, UserError, run_mutation
+from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.users import User
 
@@ -189,9 +189,26 @@ class WhisperMutation:
 
         async def body() -> WhisperPayload:
             row = await whispers.send_whisper(ctx.session, ctx.services, viewer, data)
+            if notice := await notify.offline_notice(ctx.session, ctx.services, row.recipient_id):
+                ctx.after_commit.append(notice)
             return WhisperPayload(whisper=Whisper(row=row, viewer_id=viewer.id))
 
         return await run_mutation(info, body, _failed)
+
+    @strawberry.mutation(
+        description="Report one-time consents the user gave with wx.requestSubscribeMessage: "
+        "each lets one notice reach them while they are offline.",
+        permission_classes=AUTHENTICATED,
+    )
+    async def grant_subscribe_messages(self, info: Info, template_ids: list[str]) -> OkPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+
+        async def body() -> OkPayload:
+            await notify.grant(ctx.session, ctx.services, viewer, template_ids)
+            return OkPayload(ok=True, errors=[])
+
+        return await run_mutation(info, body, lambda errors: OkPayload(ok=False, errors=errors))
 
     @strawberry.mutation(
         description="Reveal yourself as the sender.", permission_classes=AUTHENTICATED

@@ -147,6 +147,15 @@ class FakeWechat:
             {"errcode": 0, "errmsg": "ok", "result": {"suggest": suggest, "label": label}}
         )
 
+    async def _subscribe_send(self, request: Request) -> Response:
+        body = await request.json()
+        self.calls.append(("/cgi-bin/message/subscribe/send", body))
+        if scripted := await self._scripted():
+            return scripted
+        if not self._token_ok(request):
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        return JSONResponse({"errcode": 0, "errmsg": "ok"})
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -154,5 +163,6 @@ class FakeWechat:
                 Route("/cgi-bin/stable_token", self._stable_token, methods=["POST"]),
                 Route("/wxa/business/getuserphonenumber", self._phone_number, methods=["POST"]),
                 Route("/wxa/msg_sec_check", self._msg_sec_check, methods=["POST"]),
+                Route("/cgi-bin/message/subscribe/send", self._subscribe_send, methods=["POST"]),
             ]
         )
