@@ -26,7 +26,7 @@ from src.config import Settings, get_settings
 from src.db import create_engine, resolve_database_url
 from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
-from src.resolvers import orders
+from src.resolvers import indexing, orders
 from src.schema import build_schema
 from src.schema.context import Context
 from src.schema.extensions import validation_rules
@@ -82,19 +82,57 @@ async def health(_: Request) -> JSONResponse:
 
 
 async def ready(request: Request) -> JSONResponse:
-    """200 when every dependency answers within the readiness timeout, else 503."""
+    """200 when PostgreSQL answers within the readiness timeout, else 503. The vector index
+    and the outbox backlog are reported too; without the index, discovery degrades but the
+    service stays up, so they do not decide readiness."""
     services: Services = request.app.state.services
-    checks: dict[str, str] = {}
+    body: dict[str, object] = {}
+    timeout = services.settings.ready_timeout_s
     try:
-        async with asyncio.timeout(services.settings.ready_timeout_s):
+        async with asyncio.timeout(timeout):
             async with services.engine.connect() as conn:
                 await conn.execute(text("SELECT 1"))
-        checks["database"] = "ok"
+        body["database"] = "ok"
     except Exception as exc:  # any failure means "not ready", never a 500
         log.warning("readiness: database unavailable: %s", type(exc).__name__)
-        checks["database"] = "unavailable"
-    status = 200 if all(v == "ok" for v in checks.values()) else 503
-    return JSONResponse({"status": "ready" if status == 200 else "unavailable", **checks}, status)
+        body["database"] = "unavailable"
+    try:
+        async with asyncio.timeout(timeout), services.engine.connect() as conn:
+            body["outboxBacklog"] = await conn.scalar(text("SELECT count(*) FROM vector_outbox"))
+    except Exception:
+        body["outboxBacklog"] = None
+    try:
+        async with asyncio.timeout(timeout):
+            body["vectors"] = "ok" if await services.vectors.ping() else "unavailable"
+    except Exception:
+        body["vectors"] = "unavailable"
+    status = 200 if body["database"] == "ok" else 503
+    return JSONResponse({"status": "ready" if status == 200 else "unavailable", **body}, status)
+
+
+async def _index_forever(services: Services) -> None:
+    """The outbox worker: apply queued index changes, optimize the index now and then."""
+    collection_ready = False
+    since_optimize = 0
+    optimizing: asyncio.Task[None] | None = None
+    while True:
+        done = 0
+        try:
+            if not collection_ready:
+                await services.vectors.ensure_collection()
+                collection_ready = True
+            done = await indexing.process_outbox(services)
+        except Exception as exc:  # the index is down: rows stay queued; try again shortly
+            log.warning("indexing paused: %s", type(exc).__name__)
+            collection_ready = False
+        since_optimize += done
+        if since_optimize >= services.settings.vector_optimize_every and (
+            optimizing is None or optimizing.done()
+        ):
+            since_optimize = 0
+            optimizing = asyncio.create_task(services.vectors.optimize())
+        if not done:
+            await asyncio.sleep(0.3)
 
 
 async def pay_notify(request: Request) -> Response:
@@ -131,12 +169,19 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = create_engine(resolve_database_url(settings), settings)
         app.state.services = services = build_services(settings, engine)
         await services.hub.start()
+        try:  # the index may be down at start-up: discovery degrades, the worker retries
+            async with asyncio.timeout(settings.ready_timeout_s):
+                await services.vectors.ensure_collection()
+        except Exception as exc:
+            log.warning("vector index unavailable at start-up: %s", type(exc).__name__)
+        indexer = asyncio.create_task(_index_forever(services)) if settings.vector_worker else None
         settler = asyncio.create_task(_settle_orders_forever(services)) if services.pay else None
         try:
             yield
         finally:
-            if settler:
-                settler.cancel()
+            for task in (settler, indexer):
+                if task:
+                    task.cancel()
             await close_services(services)
 
     schema = build_schema(settings)

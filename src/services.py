@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import httpx
 from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from src.ai.embeddings import Embedder
+from src.ai.vector_store import VectorStore, open_vector_store
 from src.auth.ratelimit import RateLimiter
 from src.auth.sms import SmsProvider, build_sms_provider
 from src.auth.tokens import TokenService
@@ -40,14 +44,24 @@ class Services:
     rate_limiter: RateLimiter
     pay: WechatPayClient | None
     hub: EventHub
+    embedder: Embedder
+    vectors: VectorStore
     # Injectable clock (UTC): quotas and memberships read time only through it.
     clock: Callable[[], datetime] = utcnow
+
+
+@functools.cache
+def shared_embedder(model_name: str | None, base_dir: Path) -> Embedder:
+    """One embedding model per process, whatever the number of apps: it weighs ~0.5 GB and is
+    read-only once loaded (it loads on first use)."""
+    return Embedder.from_settings(model_name, base_dir)
 
 
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     # One pooled HTTP client for every outgoing call; each call sets its own timeouts.
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False)
     url = engine.url.render_as_string(hide_password=False)
+    embedder = shared_embedder(settings.embedding_model, settings.model_dir or settings.data_dir)
     side = create_engine(url, settings.model_copy(update={"db_pool_size": 5}))
     return Services(
         side_engine=side,
@@ -61,6 +75,10 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         sms=build_sms_provider(settings, http),
         pay=WechatPayClient(settings, http) if settings.wechat_pay_configured else None,
         hub=EventHub(url, side, max_sockets_per_user=settings.ws_max_sockets_per_user),
+        embedder=embedder,
+        vectors=open_vector_store(
+            qdrant_url=settings.qdrant_url, data_dir=settings.data_dir, dim=embedder.dim
+        ),
         rate_limiter=RateLimiter(
             side,
             settings.rate_limits,
@@ -71,6 +89,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
 
 async def close_services(services: Services) -> None:
     await services.hub.stop()
+    await services.vectors.close()
     await services.http.aclose()
     if services.rate_limiter.redis is not None:
         await services.rate_limiter.redis.aclose()

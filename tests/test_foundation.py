@@ -25,7 +25,12 @@ async def test_health_and_ready_endpoints(http) -> None:
     assert (await http.get("/health")).json() == {"status": "ok"}
     ready = await http.get("/ready")
     assert ready.status_code == 200
-    assert ready.json() == {"status": "ready", "database": "ok"}
+    assert ready.json() == {
+        "status": "ready",
+        "database": "ok",
+        "vectors": "ok",
+        "outboxBacklog": 0,
+    }
 
 
 async def test_request_id_is_echoed_or_made(http) -> None:

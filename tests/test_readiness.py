@@ -28,7 +28,8 @@ async def test_ready_is_503_while_postgres_is_stopped(tmp_path: Path) -> None:
             started = time.monotonic()
             down = await http.get("/ready")
             assert down.status_code == 503
-            assert down.json() == {"status": "unavailable", "database": "unavailable"}
+            assert down.json()["status"] == "unavailable"
+            assert down.json()["database"] == "unavailable"
             assert time.monotonic() - started < 3
             # The API itself stays alive meanwhile.
             assert (await gql("{ health }")).data == {"health": "ok"}

@@ -30,6 +30,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "bind_phone:user": (10, 3600),
     "whisper:user": (30, 60),
     "swipe:user": (120, 60),
+    "discover:user": (60, 60),
 }
 
 _UPSERT = text(

@@ -13,6 +13,7 @@ from src.models.base import utcnow
 from src.models.blocks import ContentReview, UserBlock
 from src.models.institutions import Institution
 from src.models.matches import SocketPresence, SubscribeCredit, UserMatch
+from src.models.outbox import VectorOutbox
 from src.models.payments import IdempotencyKey, PaymentOrder
 from src.models.plans import Membership, UserQuota
 from src.models.profiles import UserProfile, UserProject
@@ -43,6 +44,7 @@ __all__ = [
     "UserQuota",
     "UserReport",
     "UserSwipe",
+    "VectorOutbox",
     "WechatAccessToken",
     "Whisper",
     "utcnow",

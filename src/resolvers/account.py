@@ -20,6 +20,7 @@ from src.resolvers.auth import parse_phone, rate_limit, revoke_all_sessions
 from src.resolvers.blocks import erase_blocks, export_blocks
 from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, UserFacingError
+from src.resolvers.indexing import enqueue
 from src.resolvers.matches import erase_swipes_and_matches, export_swipes_and_matches
 from src.resolvers.profiles import (
     GENDERS,
@@ -73,6 +74,7 @@ async def register(
     user.registered_at = now
     session.add(user)
     await session.flush()
+    await enqueue(session, user.id)
     return user
 
 
@@ -158,6 +160,7 @@ async def delete_account(session: AsyncSession, user: User) -> None:
     user.phone = None
     session.add(user)
     await session.flush()
+    await enqueue(session, user.id)  # the worker removes the point
 
 
 async def _export_account(session: AsyncSession, user: User) -> dict[str, Any]:

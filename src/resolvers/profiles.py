@@ -15,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from src.models import Institution, User, UserBlock, UserProfile, UserProject, utcnow
 from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, NotFound
+from src.resolvers.indexing import enqueue
 from src.resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
 from src.services import Services
 
@@ -128,6 +129,7 @@ async def update_profile(
     profile.updated_at = utcnow()
     session.add(profile)
     await session.flush()
+    await enqueue(session, user.id)
     return profile
 
 

@@ -13,6 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import User, UserProject, utcnow
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
+from src.resolvers.indexing import enqueue
 from src.resolvers.pagination import Page, decode_cursor, encode_cursor
 from src.resolvers.profiles import clean_https_url, clean_tags, clean_text
 
@@ -71,6 +72,7 @@ async def add_project(session: AsyncSession, user: User, data: ProjectData) -> U
     _apply(project, data)
     session.add(project)
     await session.flush()
+    await enqueue(session, user.id)
     return project
 
 
@@ -93,6 +95,7 @@ async def update_project(
     project.updated_at = utcnow()
     session.add(project)
     await session.flush()
+    await enqueue(session, user.id)
     return project
 
 
@@ -100,6 +103,7 @@ async def delete_project(session: AsyncSession, user: User, raw_id: str) -> None
     project = await _owned(session, user, raw_id)
     await session.delete(project)
     await session.flush()
+    await enqueue(session, user.id)
 
 
 async def project_pages(

@@ -11,7 +11,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from src.config import Settings
-from src.resolvers.errors import PublicError
+from src.resolvers.errors import PublicError, UserFacingError
 from src.schema.extensions import (
     ErrorPolicy,
     PageSizeLimit,
@@ -33,7 +33,9 @@ class AppSchema(strawberry.Schema):
         # Only unexpected errors deserve a stack trace; the client sees them masked.
         for error in errors:
             original = error.original_error
-            if original is not None and not isinstance(original, PublicError | GraphQLError):
+            if original is not None and not isinstance(
+                original, PublicError | UserFacingError | GraphQLError
+            ):
                 log.error("unexpected error in %s", error.path, exc_info=original)
 
 

@@ -26,7 +26,7 @@ from strawberry.schema.schema import validate_document
 from strawberry.types.graphql import OperationType
 
 from src.config import Settings
-from src.resolvers.errors import PublicError
+from src.resolvers.errors import PublicError, RateLimited, UserFacingError
 from src.resolvers.pagination import MAX_PAGE, MIN_PAGE
 
 log = logging.getLogger("qiaoqiao.graphql")
@@ -124,6 +124,16 @@ class ErrorPolicy(SchemaExtension):
 
 def classify_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
+    if isinstance(original, UserFacingError):
+        # An expected failure in a query (no payload to carry it): a top-level error, same code.
+        extensions: dict[str, object] = {"code": original.code}
+        if original.field:
+            extensions["field"] = original.field
+        if isinstance(original, RateLimited):
+            extensions["retryAfterSeconds"] = original.retry_after
+        return GraphQLError(
+            original.message, nodes=error.nodes, path=error.path, extensions=extensions
+        )
     if isinstance(original, PublicError):
         return GraphQLError(
             str(original), nodes=error.nodes, path=error.path, extensions={"code": original.code}

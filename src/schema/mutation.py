@@ -6,6 +6,7 @@ import strawberry
 
 from src.schema.account import AccountMutation
 from src.schema.auth import AuthMutation
+from src.schema.discovery import DiscoveryMutation
 from src.schema.institutions import InstitutionMutation
 from src.schema.matches import MatchMutation
 from src.schema.me import MeMutation
@@ -26,5 +27,6 @@ class Mutation(
     PlanMutation,
     WhisperMutation,
     MatchMutation,
+    DiscoveryMutation,
 ):
     pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from src.schema.discovery import DiscoveryQuery
 from src.schema.institutions import InstitutionQuery
 from src.schema.matches import MatchQuery
 from src.schema.me import MeQuery
@@ -21,5 +22,7 @@ class HealthQuery:
 
 
 @strawberry.type(description="Everything a client can read.")
-class Query(HealthQuery, MeQuery, UserQuery, WhisperQuery, MatchQuery, InstitutionQuery):
+class Query(
+    HealthQuery, MeQuery, UserQuery, DiscoveryQuery, WhisperQuery, MatchQuery, InstitutionQuery
+):
     pass

@@ -1,0 +1,252 @@
+"""Discovery: a natural-language prompt, embedded, searched in the vector index with filters and
+exclusions applied inside the vector query; PostgreSQL ranks instead when the index is down."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import logging
+import re
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import Float, case, cast, func, literal
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src.ai.vector_store import SearchFilter
+from src.models import Institution, User, UserBlock, UserProfile, UserSwipe
+from src.resolvers.auth import rate_limit
+from src.resolvers.errors import BadArgument, InvalidInput
+from src.resolvers.indexing import CITY_NAMES, normalize_city, profile_docs
+from src.resolvers.pagination import check_first
+from src.resolvers.profiles import today, visible_to
+from src.resolvers.quotas import consume
+from src.resolvers.users import require_registered
+from src.services import Services
+
+log = logging.getLogger(__name__)
+
+MAX_PROMPT = 200
+VECTOR_TIMEOUT_S = 2.0
+
+
+@dataclass(frozen=True)
+class Criteria:
+    city: str | None = None
+    institution_id: str | None = None
+    gender: str | None = None
+    min_age: int | None = None
+    max_age: int | None = None
+    exclude_swiped: bool = True
+
+
+@dataclass(frozen=True)
+class Hit:
+    user_id: uuid.UUID
+    score: float
+
+
+@dataclass(frozen=True)
+class Results:
+    hits: list[tuple[str, Hit]]  # (cursor, hit)
+    has_next: bool
+    degraded: bool
+
+
+def _fingerprint(prompt: str, criteria: Criteria) -> str:
+    return hashlib.sha256(repr((prompt, criteria)).encode()).hexdigest()[:12]
+
+
+def _cursor(fingerprint: str, offset: int) -> str:
+    return base64.urlsafe_b64encode(f"{fingerprint}:{offset}".encode()).decode().rstrip("=")
+
+
+def _offset(after: str | None, fingerprint: str) -> int:
+    """Cursors are positions in one search: reusing one for another search is an error."""
+    if not after:
+        return 0
+    try:
+        raw = base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)).decode()
+        mark, offset = raw.split(":")
+        if mark != fingerprint:
+            raise ValueError
+        return int(offset)
+    except (ValueError, UnicodeDecodeError):
+        raise BadArgument("`after` is not a cursor of this search.") from None
+
+
+def _filter(criteria: Criteria, exclude: frozenset[uuid.UUID]) -> SearchFilter:
+    year = today().year
+    institution = None
+    if criteria.institution_id:
+        try:
+            institution = uuid.UUID(criteria.institution_id)
+        except ValueError:
+            raise InvalidInput("No such institution.", field="institutionId") from None
+    for name in ("min_age", "max_age"):
+        value = getattr(criteria, name)
+        if value is not None and not 18 <= value <= 120:
+            raise InvalidInput("Ages are between 18 and 120.", field=name.replace("_a", "A"))
+    return SearchFilter(
+        city=normalize_city(criteria.city),
+        institution_id=institution,
+        gender=criteria.gender,
+        # Someone aged A was born in (year - A - 1) or (year - A): birth years approximate ages.
+        min_birth_year=year - criteria.max_age - 1 if criteria.max_age else None,
+        max_birth_year=year - criteria.min_age if criteria.min_age else None,
+        exclude_ids=exclude,
+    )
+
+
+async def _excluded(
+    session: AsyncSession, viewer_id: uuid.UUID, swiped: bool
+) -> frozenset[uuid.UUID]:
+    """The viewer, everyone blocked either way, and (optionally) everyone already swiped."""
+    ids = {viewer_id}
+    ids.update(
+        await session.exec(select(UserBlock.blocked_id).where(UserBlock.blocker_id == viewer_id))
+    )
+    ids.update(
+        await session.exec(select(UserBlock.blocker_id).where(UserBlock.blocked_id == viewer_id))
+    )
+    if swiped:
+        ids.update(
+            await session.exec(select(UserSwipe.target_id).where(UserSwipe.swiper_id == viewer_id))
+        )
+    return frozenset(ids)
+
+
+async def discover(
+    session: AsyncSession,
+    services: Services,
+    viewer: User,
+    *,
+    prompt: str | None,
+    criteria: Criteria,
+    first: int | None,
+    after: str | None,
+    quota_kind: str = "DISCOVERY",
+) -> Results:
+    require_registered(viewer)
+    limit = check_first(first)
+    prompt = " ".join((prompt or "").split())
+    if len(prompt) > MAX_PROMPT:
+        raise InvalidInput(f"A prompt is at most {MAX_PROMPT} characters.", field="prompt")
+    fingerprint = _fingerprint(prompt, criteria)
+    offset = _offset(after, fingerprint)
+    await rate_limit(services, "discover:user", str(viewer.id))
+    await consume(session, services.settings, viewer.id, quota_kind, now=services.clock())
+    exclude = await _excluded(session, viewer.id, criteria.exclude_swiped)
+    flt = _filter(criteria, exclude)
+    degraded = False
+    try:
+        async with asyncio.timeout(VECTOR_TIMEOUT_S):
+            vector = await _query_vector(session, services, viewer.id, prompt)
+            found = await services.vectors.search(vector, flt, limit + 1, offset)
+        hits = [Hit(h.user_id, h.score) for h in found]
+        hits = await _still_visible(session, viewer.id, hits)
+    except Exception as exc:  # the index or the model is down or slow: rank in PostgreSQL
+        log.warning("discovery degraded: %s", type(exc).__name__)
+        degraded = True
+        hits = await _fallback(session, viewer.id, prompt, flt, limit + 1, offset)
+    page = hits[:limit]
+    return Results(
+        hits=[(_cursor(fingerprint, offset + i + 1), hit) for i, hit in enumerate(page)],
+        has_next=len(hits) > limit,
+        degraded=degraded,
+    )
+
+
+async def _query_vector(
+    session: AsyncSession, services: Services, viewer_id: uuid.UUID, prompt: str
+) -> list[float]:
+    if prompt:
+        return list((await services.embedder.embed_queries([prompt]))[0])
+    # No prompt: people like the viewer. Their profile is embedded as a *query* (e5 is
+    # asymmetric: a passage-to-passage match favours the same language over the same meaning).
+    doc = (await profile_docs(session, [viewer_id])).get(viewer_id)
+    text = doc.text if doc and doc.text else ""
+    if not text:
+        own = await services.vectors.get_vector(viewer_id)
+        if own is not None:
+            return own
+    return list((await services.embedder.embed_queries([text]))[0])
+
+
+async def _still_visible(session: AsyncSession, viewer_id: uuid.UUID, hits: list[Hit]) -> list[Hit]:
+    """The index lags PostgreSQL by the outbox: drop anyone who stopped being visible since."""
+    if not hits:
+        return hits
+    ids = set(
+        await session.exec(
+            select(User.id)
+            .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
+            .where(User.id.in_([h.user_id for h in hits]), *visible_to(viewer_id))  # type: ignore[attr-defined]
+        )
+    )
+    return [h for h in hits if h.user_id in ids]
+
+
+def _terms(prompt: str) -> list[str]:
+    """Words, and for Chinese runs their two-character pieces (Chinese has no spaces)."""
+    terms: list[str] = []
+    for word in re.findall(r"[\w']+", prompt.lower()):
+        if re.search(r"[\u4e00-\u9fff]", word) and len(word) > 2:
+            terms += [word[i : i + 2] for i in range(len(word) - 1)]
+        elif len(word) > 1:
+            terms.append(word)
+    return terms[:20]
+
+
+async def _fallback(
+    session: AsyncSession,
+    viewer_id: uuid.UUID,
+    prompt: str,
+    flt: SearchFilter,
+    limit: int,
+    offset: int,
+) -> list[Hit]:
+    """Degraded ranking: how many prompt terms the profile mentions, then recency."""
+    document = func.lower(
+        func.concat_ws(
+            " ",
+            UserProfile.nickname,
+            UserProfile.bio,
+            func.array_to_string(UserProfile.interests, " "),
+            UserProfile.looking_for,
+            UserProfile.city,
+            Institution.name,
+        )
+    )
+    matched = [
+        case((document.contains(term, autoescape=True), 1), else_=0) for term in _terms(prompt)
+    ]
+    score = sum(matched, literal(0)) if matched else literal(0)
+    query = (
+        select(User.id, cast(score, Float))
+        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
+        .join(Institution, Institution.id == UserProfile.institution_id, isouter=True)  # type: ignore[arg-type]
+        .where(*visible_to(viewer_id), User.id.not_in(flt.exclude_ids))  # type: ignore[attr-defined]
+    )
+    if flt.city:
+        query = query.where(func.lower(func.trim(UserProfile.city)).in_(_city_spellings(flt.city)))
+    if flt.institution_id:
+        query = query.where(UserProfile.institution_id == flt.institution_id)
+    if flt.gender:
+        query = query.where(UserProfile.gender == flt.gender)
+    if flt.min_birth_year:
+        query = query.where(UserProfile.birth_date >= date(flt.min_birth_year, 1, 1))
+    if flt.max_birth_year:
+        query = query.where(UserProfile.birth_date <= date(flt.max_birth_year, 12, 31))
+    query = (
+        query.order_by(score.desc(), User.registered_at.desc(), User.id).offset(offset).limit(limit)
+    )  # type: ignore[union-attr]
+    rows = (await session.exec(query)).all()
+    return [Hit(uid, float(s)) for uid, s in rows]
+
+
+def _city_spellings(city: str) -> list[str]:
+    return [city, *(k for k, v in CITY_NAMES.items() if v == city)]

@@ -1,0 +1,143 @@
+"""Discovery: natural-language search for people, with filters."""
+
+from __future__ import annotations
+
+import time
+
+import strawberry
+
+from src.auth.permissions import AUTHENTICATED
+from src.resolvers import ai_sessions, discovery
+from src.schema.common import PageInfo, UserError, run_mutation
+from src.schema.context import Info
+from src.schema.profiles import Gender
+from src.schema.users import User
+
+
+@strawberry.input(description="Narrow a discovery search.")
+class DiscoveryFilter:
+    city: str | None = strawberry.field(default=None, description="Chinese or English name.")
+    institution_id: strawberry.ID | None = strawberry.field(
+        default=None, description="School or employer."
+    )
+    gender: Gender | None = strawberry.field(default=None, description="Stated gender.")
+    min_age: int | None = strawberry.field(default=None, description="18 or more.")
+    max_age: int | None = strawberry.field(default=None, description="At most 120.")
+    exclude_swiped: bool | None = strawberry.field(
+        default=True, description="Default true: hide people the viewer already swiped."
+    )
+
+    def criteria(self) -> discovery.Criteria:
+        return discovery.Criteria(
+            city=self.city,
+            institution_id=str(self.institution_id) if self.institution_id else None,
+            gender=self.gender.value if self.gender else None,
+            min_age=self.min_age,
+            max_age=self.max_age,
+            exclude_swiped=self.exclude_swiped is not False,
+        )
+
+
+@strawberry.type(description="A person the search found, and how well they match.")
+class DiscoveryHit:
+    user: User = strawberry.field(description="The person.")
+    score: float = strawberry.field(description="Higher is closer; compare within one search.")
+
+
+@strawberry.type(description="A hit and its cursor.")
+class DiscoveryEdge:
+    cursor: str = strawberry.field(description="Opaque position in this search.")
+    node: DiscoveryHit = strawberry.field(description="The hit.")
+
+
+@strawberry.type(description="A page of search results.")
+class DiscoveryConnection:
+    edges: list[DiscoveryEdge] = strawberry.field(description="Best first.")
+    page_info: PageInfo = strawberry.field(description="Where this page ends.")
+    degraded: bool = strawberry.field(
+        description="True when the vector index could not answer and PostgreSQL ranked instead."
+    )
+
+    @classmethod
+    def of(cls, results: discovery.Results) -> DiscoveryConnection:
+        edges = [
+            DiscoveryEdge(cursor=c, node=DiscoveryHit(user=User(uid=h.user_id), score=h.score))
+            for c, h in results.hits
+        ]
+        return cls(
+            edges=edges,
+            page_info=PageInfo(
+                has_next_page=results.has_next, end_cursor=edges[-1].cursor if edges else None
+            ),
+            degraded=results.degraded,
+        )
+
+
+@strawberry.type(description="Search results from an AI request.")
+class DiscoverPayload:
+    results: DiscoveryConnection | None = strawberry.field(default=None, description="Found.")
+    errors: list[UserError] = strawberry.field(default_factory=list, description="Failures.")
+
+
+@strawberry.type
+class DiscoveryQuery:
+    @strawberry.field(
+        description="Find people by a natural-language prompt (Chinese or English), e.g. "
+        "'喜欢徒步的产品经理 in Shanghai'. No prompt: people like you.",
+        permission_classes=AUTHENTICATED,
+    )
+    async def discover(
+        self,
+        info: Info,
+        prompt: str | None = None,
+        filter: DiscoveryFilter | None = None,
+        first: int | None = 20,
+        after: str | None = None,
+    ) -> DiscoveryConnection:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+        results = await discovery.discover(
+            ctx.session,
+            ctx.services,
+            viewer,
+            prompt=prompt,
+            criteria=(filter or DiscoveryFilter()).criteria(),
+            first=first,
+            after=after,
+        )
+        return DiscoveryConnection.of(results)
+
+
+@strawberry.type
+class DiscoveryMutation:
+    @strawberry.mutation(
+        description="The discovery search as an AI request (AI_REQUEST quota, recorded in "
+        "aiSessions as metadata only).",
+        permission_classes=AUTHENTICATED,
+    )
+    async def ai_search(self, info: Info, prompt: str, first: int | None = 20) -> DiscoverPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+
+        async def body() -> DiscoverPayload:
+            started = time.perf_counter()
+            results = await discovery.discover(
+                ctx.session,
+                ctx.services,
+                viewer,
+                prompt=prompt,
+                criteria=discovery.Criteria(),
+                first=first,
+                after=None,
+                quota_kind="AI_REQUEST",
+            )
+            await ai_sessions.record(
+                ctx.session,
+                viewer.id,
+                kind="search",
+                latency_ms=int((time.perf_counter() - started) * 1000),
+                model=ctx.services.embedder.model_name,
+            )
+            return DiscoverPayload(results=DiscoveryConnection.of(results))
+
+        return await run_mutation(info, body, lambda errors: DiscoverPayload(errors=errors))
