@@ -238,3 +238,74 @@ def tool_version(argv: list[str], cwd: Path = ROOT) -> str:
         if done.stdout.strip():  # `wrk -v` prints its version and exits 1
             return done.stdout.strip().splitlines()[0]
     return "?"
+
+
+ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
+
+
+async def recreate_database(name: str, admin_dsn: str = ADMIN_DSN) -> str:
+    """Drop and create the database `name` (a benchmark's own); returns PostgreSQL's version."""
+    import asyncpg  # only the benchmarks that need a database pay for the import
+
+    conn = await asyncpg.connect(admin_dsn)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+        return await conn.fetchval("SHOW server_version")
+    finally:
+        await conn.close()
+
+
+def rss_kb(pid: int) -> int:
+    """Resident memory of one process (VmRSS in /proc/PID/status), in kB; 0 when unknown."""
+    with contextlib.suppress(OSError, ValueError):
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time one process has used so far (/proc/PID/stat); 0.0 when unknown."""
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()  # after "pid (comm) "
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
+
+
+def machine_busy() -> tuple[float, float]:
+    """(busy, total) CPU seconds of the whole machine so far (/proc/stat), to diff later."""
+    with contextlib.suppress(OSError, ValueError):
+        ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+        idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        hz = os.sysconf("SC_CLK_TCK")
+        return (sum(ticks) - idle) / hz, sum(ticks) / hz
+    return 0.0, 0.0
+
+
+def wait_idle(
+    pids: list[int], below: float = 0.05, window: float = 0.3, timeout: float = 20.0
+) -> float:
+    """Block until `pids` together use under `below` of one core over `window` seconds (or
+    `timeout` passed); returns the seconds waited."""
+    began = time.monotonic()
+    while True:
+        before = sum(cpu_seconds(pid) for pid in pids)
+        time.sleep(window)
+        used = sum(cpu_seconds(pid) for pid in pids) - before
+        waited = time.monotonic() - began
+        if used / window < below or waited >= timeout:
+            return waited
+
+
+def postgres_cpu_seconds() -> float:
+    """CPU time used so far by the processes named `postgres` (server and backends) that are
+    alive now; a backend that exits between two readings takes its share with it."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            text = stat.read_text()
+            if text[text.index("(") + 1 : text.rindex(")")] == "postgres":
+                total += cpu_seconds(int(stat.parent.name))
+    return total

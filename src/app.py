@@ -37,9 +37,11 @@ log = logging.getLogger("qiaoqiao.app")
 
 
 class GraphQLApp(GraphQL[Context, None]):
-    def encode_json(self, data: object) -> bytes:
+    def encode_json(self, data: object) -> str:
         # orjson: several times faster than json, and Chinese text stays UTF-8, not \uXXXX.
-        return orjson.dumps(data)
+        # A str, not bytes: over websockets bytes would go out as binary frames, which
+        # graphql-transport-ws clients (wx.connectSocket included) do not read as messages.
+        return orjson.dumps(data).decode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

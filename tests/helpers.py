@@ -222,7 +222,9 @@ class WsClient:
         import json
 
         while True:
-            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            raw = await asyncio.wait_for(self.ws.recv(), timeout)
+            assert isinstance(raw, str), "graphql-transport-ws messages are text frames"
+            message = json.loads(raw)
             if message["type"] == "ping":
                 await self.ws.send(json.dumps({"type": "pong"}))
                 continue

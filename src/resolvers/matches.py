@@ -17,7 +17,7 @@ from src.models import User, UserMatch, UserProfile, UserSwipe
 from src.models.swipes import SWIPE_ACTIONS
 from src.resolvers.auth import rate_limit
 from src.resolvers.errors import InvalidInput, NotFound
-from src.resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
+from src.resolvers.pagination import Page, newest_first
 from src.resolvers.profiles import visible_to
 from src.resolvers.quotas import consume, quota_day
 from src.resolvers.users import require_registered
@@ -141,17 +141,8 @@ async def end_matches_between(session: AsyncSession, a: uuid.UUID, b: uuid.UUID)
 async def matches(
     session: AsyncSession, viewer_id: uuid.UUID, *, first: int | None, after: str | None
 ) -> Page[UserMatch]:
-    limit = check_first(first)
     query = select(UserMatch).where(*_live_for(viewer_id))
-    if after:
-        at, last = decode_cursor(after, datetime, uuid.UUID)
-        query = query.where(tuple_(UserMatch.created_at, UserMatch.id) < tuple_(at, last))
-    query = query.order_by(UserMatch.created_at.desc(), UserMatch.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
-    rows = list(await session.exec(query))
-    return Page(
-        items=[(encode_cursor(m.created_at, m.id), m) for m in rows[:limit]],
-        has_next=len(rows) > limit,
-    )
+    return await newest_first(session, query, UserMatch, first=first, after=after)
 
 
 async def matches_after(

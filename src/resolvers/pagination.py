@@ -8,7 +8,10 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
+
+from sqlalchemy import tuple_
+from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.resolvers.errors import BadArgument
 
@@ -75,3 +78,19 @@ class Page(Generic[T]):
     @property
     def end_cursor(self) -> str | None:
         return self.items[-1][0] if self.items else None
+
+
+async def newest_first(
+    session: AsyncSession, query: Any, model: Any, *, first: int | None, after: str | None
+) -> Page[Any]:
+    """One keyset page of `query` over a table with `created_at` and `id`, newest first."""
+    limit = check_first(first)
+    if after:
+        at, last = decode_cursor(after, datetime, uuid.UUID)
+        query = query.where(tuple_(model.created_at, model.id) < tuple_(at, last))
+    query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
+    rows = list(await session.exec(query))
+    return Page(
+        items=[(encode_cursor(r.created_at, r.id), r) for r in rows[:limit]],
+        has_next=len(rows) > limit,
+    )

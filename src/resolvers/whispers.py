@@ -23,7 +23,7 @@ from src.resolvers import idempotency
 from src.resolvers.auth import rate_limit
 from src.resolvers.content import SCENE_SOCIAL, check_text
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
-from src.resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
+from src.resolvers.pagination import Page, newest_first
 from src.resolvers.profiles import blocked_between
 from src.resolvers.quotas import consume
 from src.resolvers.users import require_registered
@@ -217,16 +217,7 @@ async def sent(
 async def _page(
     session: AsyncSession, query: Any, first: int | None, after: str | None
 ) -> Page[Whisper]:
-    limit = check_first(first)
-    if after:
-        at, last = decode_cursor(after, datetime, uuid.UUID)
-        query = query.where(tuple_(Whisper.created_at, Whisper.id) < tuple_(at, last))
-    query = query.order_by(Whisper.created_at.desc(), Whisper.id.desc()).limit(limit + 1)  # type: ignore[attr-defined]
-    rows = list(await session.exec(query))
-    return Page(
-        items=[(encode_cursor(w.created_at, w.id), w) for w in rows[:limit]],
-        has_next=len(rows) > limit,
-    )
+    return await newest_first(session, query, Whisper, first=first, after=after)
 
 
 async def received_after(

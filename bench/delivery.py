@@ -1,0 +1,291 @@
+"""Workload C, whisper delivery: sendWhisper over HTTP → `whisperReceived` on open websockets.
+
+    .venv/bin/python -m bench.delivery [--sockets 1000] [--duration 10] [--rate 100]
+
+Steps: recreate the database `qq_bench_delivery`, `qiaoqiao migrate`, `qiaoqiao seed-demo`
+(recipients + senders). Then per setup — 2 uvicorn processes (the issue's setup: sockets split
+half/half, sends alternating between them, events crossing through PostgreSQL LISTEN/NOTIFY),
+then 1 process (the peer) — start the servers on free 127.0.0.1 ports, log everyone in, open
+one subscribed websocket per recipient, send whispers at a fixed rate for a fixed time, wait
+for stragglers, stop the servers. Prints a table and writes it as Markdown to
+bench/results/delivery-<date>-<time>.md. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from bench import delivery_report as report
+from bench.delivery_load import SendPlan, Socket, close_sockets, login_all, open_sockets, send_load
+from bench.harness import (
+    ROOT,
+    BenchError,
+    Server,
+    cpu_seconds,
+    free_port,
+    machine_busy,
+    postgres_cpu_seconds,
+    recreate_database,
+    rss_kb,
+    running,
+    venv_bin,
+    wait_answer,
+    wait_idle,
+)
+
+DB_NAME = "qq_bench_delivery"
+DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
+# The benchmark sends far more than a person may: lift the limits, for its servers only.
+RATE_LIMITS = {"login:ip": [100000, 60], "whisper:user": [100000, 60]}
+QUOTA_LIMITS = {
+    "BASIC": {"WHISPER": 100000, "SWIPE": 50, "AI_REQUEST": 20, "DISCOVERY": 30},
+    "PRO": {"WHISPER": 100000, "SWIPE": 500, "AI_REQUEST": 200, "DISCOVERY": 300},
+}
+HEALTH = b'{"query": "{ health }"}'
+
+
+def server_env() -> dict[str, str]:
+    return {
+        **os.environ,
+        "DATABASE_URL": DATABASE_URL,
+        "APP_ENV": "development",
+        "LOG_LEVEL": "WARNING",
+        "RATE_LIMITS": json.dumps(RATE_LIMITS),
+        "QUOTA_LIMITS": json.dumps(QUOTA_LIMITS),
+    }
+
+
+def qiaoqiao(*args: str) -> None:
+    done = subprocess.run(
+        [venv_bin("qiaoqiao"), *args],
+        cwd=ROOT,
+        env=server_env(),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise BenchError(f"qiaoqiao {' '.join(args)} failed:\n{done.stderr[-3000:]}")
+
+
+def prepare_database(users: int) -> str:
+    """Fresh database, migrated and seeded with `users` demo users; the PostgreSQL version."""
+    version = asyncio.run(recreate_database(DB_NAME))
+    print(f"database {DB_NAME}: migrate, seed-demo --users {users} --seed 1", flush=True)
+    qiaoqiao("migrate")
+    qiaoqiao("seed-demo", "--users", str(users), "--seed", "1")
+    return version
+
+
+def uvicorn_argv(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "src.app:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+
+
+def recipient_names(n: int) -> list[str]:
+    return [f"demo-{i:06d}" for i in range(n)]
+
+
+def sender_names(n: int, senders: int) -> list[str]:
+    return [f"demo-{i:06d}" for i in range(n, n + senders)]
+
+
+def _cpu_now(pids: list[int]) -> tuple[list[float], float, float, float]:
+    return (
+        [cpu_seconds(p) for p in pids],
+        cpu_seconds(os.getpid()),
+        postgres_cpu_seconds(),
+        machine_busy()[0],
+    )
+
+
+def _cpu_shares(
+    pids: list[int], began: tuple[list[float], float, float, float], wall: float
+) -> dict[str, float]:
+    """Share of one core each server, this load generator, PostgreSQL and the rest used."""
+    servers0, own0, pg0, busy0 = began
+    shares = {
+        f"server {i}": (cpu_seconds(p) - c) / wall
+        for i, (p, c) in enumerate(zip(pids, servers0, strict=True))
+    }
+    shares["load generator"] = (cpu_seconds(os.getpid()) - own0) / wall
+    busy = (machine_busy()[0] - busy0) / wall
+    shares["PostgreSQL"] = (postgres_cpu_seconds() - pg0) / wall
+    shares["anything else"] = max(0.0, busy - sum(shares.values()))
+    shares[f"whole machine ({os.cpu_count()} cores)"] = busy
+    return shares
+
+
+async def drive(
+    setup: report.Setup, urls: list[str], pids: list[int], args: argparse.Namespace, tag: str
+) -> None:
+    """Log in, open the sockets, send, wait, close; fill `setup`."""
+    n = args.sockets
+    accounts = await login_all(urls, recipient_names(n) + sender_names(n, args.senders))
+    print(f"  logged in {len(accounts)} users", flush=True)
+    socks = [Socket(i, acc, i % len(urls)) for i, acc in enumerate(accounts[:n])]
+    await asyncio.to_thread(wait_idle, pids)
+    before = [rss_kb(p) for p in pids]
+    began = time.perf_counter()
+    ws_urls = [_ws_url(u) for u in urls]
+    listeners = await open_sockets(socks, ws_urls, args.open_concurrency, args.deflate)
+    try:
+        setup.open_wall_s = time.perf_counter() - began
+        opened = [s for s in socks if s.ws is not None]
+        setup.opened = len(opened)
+        setup.open_failures = Counter(s.failure.split(":", 1)[0] for s in socks if s.failure)
+        times = [s.opened_s * 1000 for s in opened]
+        setup.open_p50_ms = statistics.median(times) if times else 0.0
+        setup.open_max_ms = max(times, default=0.0)
+        print(f"  {len(opened)}/{n} sockets subscribed in {setup.open_wall_s:.1f} s", flush=True)
+        if not opened:
+            raise BenchError(f"no socket opened: {dict(setup.open_failures)}")
+        # Subscriptions start after `subscribe` with a read of their own: let them all finish.
+        await asyncio.to_thread(wait_idle, pids)
+        await asyncio.sleep(args.settle)
+        setup.rss_kb = [
+            (b, rss_kb(p), sum(1 for s in opened if s.server == i))
+            for i, (p, b) in enumerate(zip(pids, before, strict=True))
+        ]
+        plan = SendPlan(tag, args.rate, args.duration, opened, accounts[n:], seed=args.seed)
+        cpu0 = _cpu_now(pids)
+        t0 = time.perf_counter()
+        print(f"  sending {args.rate:g}/s for {args.duration:g} s", flush=True)
+        sends = await send_load(plan, urls, args.connections)
+        setup.cpu = _cpu_shares(pids, cpu0, time.perf_counter() - t0)
+        await asyncio.sleep(args.wait)
+    finally:
+        await close_sockets(socks, listeners)
+    report.analyze(setup, tag, socks, sends)
+
+
+def run_setup(processes: int, args: argparse.Namespace, logs: Path, tag: str) -> report.Setup:
+    setup = report.Setup(processes, sockets=args.sockets)
+    print(f"== {setup.name}", flush=True)
+    servers: list[Server] = []
+    try:
+        with contextlib.ExitStack() as stack:
+            ports = []
+            for i in range(processes):
+                port = free_port()
+                log = logs / f"{tag}-server{i}.log"
+                server = stack.enter_context(
+                    running(f"server {i}", uvicorn_argv(port), server_env(), log)
+                )
+                servers.append(server)
+                ports.append(port)
+                print(f"  server {i}: pid {server.proc.pid}, port {port}", flush=True)
+            for server, port in zip(servers, ports, strict=True):
+                url = f"http://127.0.0.1:{port}/graphql"
+                resp = wait_answer(server, url, HEALTH, {"content-type": "application/json"})
+                if resp.status_code != 200 or b"errors" in resp.content:
+                    raise BenchError(f"{server.name}: {{ health }} answered {resp.text[:300]}")
+            pids = [s.proc.pid for s in servers]
+            runner = _runner()
+            with runner:
+                runner.run(
+                    drive(setup, [f"http://127.0.0.1:{p}/graphql" for p in ports], pids, args, tag)
+                )
+            dead = [s for s in servers if not s.alive()]
+            if dead:
+                raise BenchError(f"{dead[0].name} died during the run:\n{dead[0].log_tail()}")
+    except (BenchError, httpx.HTTPError, OSError, subprocess.SubprocessError) as exc:
+        logs_text = "\n".join(f"--- {s.name} log ---\n{s.log_tail()}" for s in servers)
+        setup.failure = f"{type(exc).__name__}: {exc}\n{logs_text}"
+        print(f"  FAILED: {exc}", flush=True)
+    return setup
+
+
+def _runner() -> asyncio.Runner:
+    """An event loop for the load generator: uvloop when installed (it is, with uvicorn)."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.Runner()
+    return asyncio.Runner(loop_factory=uvloop.new_event_loop)
+
+
+def _ws_url(url: str) -> str:
+    return url.replace("http://", "ws://", 1)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench.delivery", description=__doc__)
+    add = parser.add_argument
+    add("--sockets", type=int, default=1000, help="recipients, one websocket each (1000)")
+    add("--duration", type=float, default=10, help="seconds of sending (10)")
+    add("--rate", type=float, default=100, help="whispers per second (100)")
+    add("--senders", type=int, default=20, help="users sending the whispers (20)")
+    add("--wait", type=float, default=3, help="seconds to wait for stragglers (3)")
+    add("--settle", type=float, default=1, help="seconds between subscribing and sending (1)")
+    add("--connections", type=int, default=32, help="HTTP connections per server (32)")
+    add("--open-concurrency", type=int, default=50, help="websocket handshakes at once (50)")
+    add("--setups", default="2,1", help="server processes per setup, in order (2,1)")
+    add("--deflate", action="store_true", help="negotiate permessage-deflate on the sockets")
+    add("--seed", type=int, default=1, help="random seed for recipients (1)")
+    args = parser.parse_args(argv)
+    try:
+        args.setups = [int(p) for p in args.setups.split(",")]
+    except ValueError:
+        parser.error("--setups takes numbers of processes, e.g. 2,1")
+    if args.sockets < 1 or args.senders < 1 or args.rate <= 0 or args.duration <= 0:
+        parser.error("--sockets, --senders, --rate and --duration must be positive")
+    if any(p < 1 for p in args.setups):
+        parser.error("a setup needs at least one process")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    started = datetime.now()
+    loadavg = os.getloadavg()  # other work on this machine skews every figure: note it
+    try:
+        postgres = prepare_database(args.sockets + args.senders)
+    except (BenchError, OSError) as exc:
+        print(f"bench.delivery: {exc}", file=sys.stderr)
+        return 1
+    setups = []
+    with tempfile.TemporaryDirectory(prefix="bench-delivery-") as tmp:
+        for processes in args.setups:
+            tag = f"{started:%H%M%S}-{processes}p"
+            setups.append(run_setup(processes, args, Path(tmp), tag))
+    command = "python -m bench.delivery " + " ".join(sys.argv[1:] if argv is None else argv)
+    print()
+    print(report.console_table(setups))
+    for line in report.verdicts(setups):
+        print(line)
+    for line in report.warnings(setups):
+        print(f"warning: {line}")
+    path = report.write_markdown(setups, args, started, command.strip(), postgres, loadavg)
+    print(f"\nwritten to {path.relative_to(ROOT)}")
+    return 0 if all(not s.failure for s in setups) else 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
