@@ -18,9 +18,9 @@ import numpy as np
 from bench.harness import ROOT
 from src.ai.vector_store import ProfilePoint, SearchFilter
 from src.resolvers.demo_data import DemoUser, generate_users
-from src.resolvers.demo_seed import demo_user_id
 from src.resolvers.discovery import Criteria, _filter
 from src.resolvers.indexing import normalize_city
+from src.seeding import demo_user_id
 
 INSTITUTIONS = ROOT / "migrations" / "data" / "institutions.json"
 

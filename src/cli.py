@@ -113,7 +113,7 @@ async def _seed(args: argparse.Namespace) -> str:
             await session.commit()
             report = f"institutions added: {institutions}"
             if getattr(args, "users", None):
-                from src.resolvers.demo_seed import seed_demo_users
+                from src.seeding import seed_demo_users
 
                 users = await seed_demo_users(
                     session,

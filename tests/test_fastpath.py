@@ -8,7 +8,7 @@ import pytest
 
 from src.app import create_app
 from src.config import Settings
-from src.resolvers.demo_seed import seed_demo_users
+from src.seeding import seed_demo_users
 from tests.helpers import GraphQLClient, count_statements, registered_user, running_app, sql
 
 FULL = """query ($first: Int, $after: String, $pf: Int) {

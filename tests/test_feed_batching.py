@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 
-from src.resolvers.demo_seed import seed_demo_users
 from src.resolvers.institutions import seed_institutions
+from src.seeding import seed_demo_users
 from tests.helpers import GraphQLClient, count_statements, registered_user, running_app
 
 FEED = """query ($first: Int!) {

@@ -1,4 +1,5 @@
-"""`qiaoqiao seed-demo`: registered demo users with profiles and projects, in bulk."""
+"""`qiaoqiao seed-demo`: registered demo users with profiles and projects, in bulk. A batch job,
+not a request: it commits batch by batch, so a large run holds no huge transaction."""
 
 from __future__ import annotations
 
