@@ -86,10 +86,9 @@ def _filter(criteria: Criteria, exclude: frozenset[uuid.UUID]) -> SearchFilter:
             institution = uuid.UUID(criteria.institution_id)
         except ValueError:
             raise InvalidInput("No such institution.", field="institutionId") from None
-    for name in ("min_age", "max_age"):
-        value = getattr(criteria, name)
+    for field, value in (("minAge", criteria.min_age), ("maxAge", criteria.max_age)):
         if value is not None and not 18 <= value <= 120:
-            raise InvalidInput("Ages are between 18 and 120.", field=name.replace("_a", "A"))
+            raise InvalidInput("Ages are between 18 and 120.", field=field)
     return SearchFilter(
         city=normalize_city(criteria.city),
         institution_id=institution,
