@@ -19,7 +19,7 @@ from bench.harness import ROOT
 from src.ai.vector_store import ProfilePoint, SearchFilter
 from src.resolvers.demo_data import DemoUser, generate_users
 from src.resolvers.discovery import Criteria, _filter
-from src.resolvers.indexing import normalize_city
+from src.resolvers.indexing import ProjectText, document_text, normalize_city
 from src.seeding import demo_user_id
 
 INSTITUTIONS = ROOT / "migrations" / "data" / "institutions.json"
@@ -46,14 +46,17 @@ def institution_id(name: str) -> uuid.UUID:
 
 def profile_text(user: DemoUser, aliases: dict[str, list[str]]) -> str:
     """The text `indexing.profile_docs` builds, from the generated user instead of its rows."""
-    parts = [user.nickname, user.bio or "", " ".join(user.interests), user.looking_for or ""]
-    parts.append(user.city or "")
-    if user.institution_name:
-        parts += [user.institution_name, " ".join(aliases.get(user.institution_name, []))]
-    # seed-demo dates project i at now - i days, so newest first is the generated order.
-    for p in user.projects[:8]:
-        parts += [p.title, p.role or "", (p.description or "")[:200], " ".join(p.tags)]
-    return ". ".join(part for part in parts if part)[:2000]
+    inst = user.institution_name
+    return document_text(
+        nickname=user.nickname,
+        bio=user.bio,
+        interests=user.interests,
+        looking_for=user.looking_for,
+        city=user.city,
+        institution=(inst, aliases.get(inst, [])) if inst else None,
+        # seed-demo dates project i at now - i days, so newest first is the generated order.
+        projects=[ProjectText(p.title, p.role, p.description, p.tags) for p in user.projects],
+    )
 
 
 def build_profiles(n: int, seed: int) -> Profiles:

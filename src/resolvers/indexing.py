@@ -27,6 +27,11 @@ log = logging.getLogger(__name__)
 
 BATCH = 64
 MAX_BACKOFF = timedelta(minutes=5)
+# The document describes the person, not their portfolio: the newest few projects with a short
+# description carry the signal, and embedding cost grows with every token (median ~150 tokens).
+DOC_PROJECTS = 3
+DOC_DESCRIPTION_CHARS = 100
+DOC_CHARS = 1200
 
 # Cities people write in either language; filters and payloads use one spelling.
 CITY_NAMES = {
@@ -75,6 +80,35 @@ class ProfileDoc:
     text: str
 
 
+@dataclass(frozen=True)
+class ProjectText:
+    title: str
+    role: str | None
+    description: str | None
+    tags: list[str]
+
+
+def document_text(
+    *,
+    nickname: str,
+    bio: str | None,
+    interests: list[str],
+    looking_for: str | None,
+    city: str | None,
+    institution: tuple[str, list[str]] | None,
+    projects: list[ProjectText],
+) -> str:
+    """The text a user's point is embedded from; `projects` newest first."""
+    parts = [nickname, bio or "", " ".join(interests), looking_for or "", city or ""]
+    if institution is not None:
+        name, aliases = institution
+        parts += [name, " ".join(aliases)]
+    for p in projects[:DOC_PROJECTS]:
+        description = (p.description or "")[:DOC_DESCRIPTION_CHARS]
+        parts += [p.title, p.role or "", description, " ".join(p.tags)]
+    return ". ".join(part for part in parts if part)[:DOC_CHARS]
+
+
 async def profile_docs(
     session: AsyncSession, user_ids: list[uuid.UUID]
 ) -> dict[uuid.UUID, ProfileDoc]:
@@ -105,17 +139,18 @@ async def profile_docs(
         if not indexable:
             docs[user.id] = ProfileDoc(None, "")
             continue
-        parts = [
-            profile.nickname,
-            profile.bio or "",
-            " ".join(profile.interests),
-            profile.looking_for or "",
-            profile.city or "",
-        ]
-        if institution is not None:
-            parts += [institution.name, " ".join(institution.aliases)]
-        for p in projects.get(user.id, [])[:8]:
-            parts += [p.title, p.role or "", (p.description or "")[:200], " ".join(p.tags)]
+        text = document_text(
+            nickname=profile.nickname,
+            bio=profile.bio,
+            interests=profile.interests,
+            looking_for=profile.looking_for,
+            city=profile.city,
+            institution=(institution.name, institution.aliases) if institution else None,
+            projects=[
+                ProjectText(p.title, p.role, p.description, p.tags)
+                for p in projects.get(user.id, [])
+            ],
+        )
         docs[user.id] = ProfileDoc(
             ProfilePoint(
                 user_id=user.id,
@@ -125,7 +160,7 @@ async def profile_docs(
                 gender=profile.gender,
                 birth_year=profile.birth_date.year if profile.birth_date else None,
             ),
-            ". ".join(part for part in parts if part)[:2000],
+            text,
         )
     return docs
 
