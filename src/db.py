@@ -7,6 +7,7 @@ import atexit
 import logging
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +120,15 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
     )
 
 
+class CommitUncertain(Exception):
+    """COMMIT failed in flight: the write may or may not have happened, so nobody may retry it."""
+
+
 class ReadPool:
-    """A bare asyncpg pool for the compiled read queries: one prepared statement per request,
-    in autocommit, with no pre-ping and no reset round trip (those statements leave no session
-    state). A dead connection fails its one statement, and the caller falls back to the main
-    engine. Opened on first use."""
+    """A bare asyncpg pool for compiled operations: one prepared statement per request, with no
+    pre-ping and no reset round trip (those statements leave no session state). Reads run in
+    autocommit; `write` wraps its statement in a transaction. A dead connection fails its one
+    statement, and the caller falls back to the main engine. Opened on first use."""
 
     def __init__(self, url: str, settings: Settings):
         self.dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
@@ -137,6 +142,34 @@ class ReadPool:
         self.statements += 1
         async with pool.acquire() as conn:
             return await conn.fetchrow(sql, *args)
+
+    async def write(
+        self, sql: str, *args: object, keep: Callable[[asyncpg.Record], bool]
+    ) -> asyncpg.Record | None:
+        """Run one statement in its own transaction; commit it only when `keep(row)` holds,
+        else roll everything back and return None."""
+        pool = self._pool or await self._open()
+        self.statements += 1
+        async with pool.acquire() as conn:
+            transaction = conn.transaction()
+            await transaction.start()
+            try:
+                row = await conn.fetchrow(sql, *args)
+            except BaseException:
+                try:
+                    await transaction.rollback()
+                finally:
+                    if conn.is_in_transaction():  # never hand an open transaction to the pool
+                        conn.terminate()
+                raise
+            if row is None or not keep(row):
+                await transaction.rollback()
+                return None
+            try:
+                await transaction.commit()
+            except Exception as exc:
+                raise CommitUncertain from exc
+            return row
 
     async def _open(self) -> asyncpg.Pool:
         async with self._opening:

@@ -12,6 +12,7 @@ import logging
 import math
 import random
 import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
@@ -50,6 +51,24 @@ class LimitExceeded(Exception):
         self.retry_after = retry_after
 
 
+@dataclass(frozen=True)
+class Window:
+    """The current fixed window of one limit for one subject."""
+
+    key: str
+    allowed: int
+    start: float
+    length: int
+
+    @property
+    def starts_at(self) -> datetime:
+        return datetime.fromtimestamp(self.start, UTC)
+
+    @property
+    def ends_at(self) -> datetime:
+        return datetime.fromtimestamp(self.start + self.length, UTC)
+
+
 class RateLimiter:
     def __init__(
         self,
@@ -61,37 +80,40 @@ class RateLimiter:
         self.redis = redis
         self.limits = {**DEFAULT_LIMITS, **(overrides or {})}
 
+    @property
+    def in_postgres(self) -> bool:
+        return self.redis is None
+
+    def window(self, name: str, subject: str, now: float) -> Window:
+        allowed, length = self.limits[name]
+        start = math.floor(now / length) * length
+        return Window(f"{name}:{subject}", allowed, start, length)
+
     async def hit(self, name: str, subject: str) -> None:
         """Count one request of `subject` (an IP, phone or user id) against limit `name`.
 
         Raises LimitExceeded with the seconds until the window ends.
         """
-        allowed, window = self.limits[name]
         now = time.time()
-        start = math.floor(now / window) * window
-        key = f"{name}:{subject}"
-        hits = await (self._redis_hit if self.redis else self._pg_hit)(key, start, window)
-        if hits is not None and hits > allowed:
-            raise LimitExceeded(max(1, math.ceil(start + window - now)))
+        window = self.window(name, subject, now)
+        hits = await (self._redis_hit if self.redis else self._pg_hit)(window)
+        if hits is not None and hits > window.allowed:
+            raise LimitExceeded(max(1, math.ceil(window.start + window.length - now)))
 
-    async def _redis_hit(self, key: str, start: float, window: int) -> int:
+    async def _redis_hit(self, window: Window) -> int:
         assert self.redis is not None
-        redis_key = f"qq:rl:{key}:{int(start)}"
+        redis_key = f"qq:rl:{window.key}:{int(window.start)}"
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.incr(redis_key)
-            pipe.expire(redis_key, window + 1)
+            pipe.expire(redis_key, window.length + 1)
             hits, _ = await pipe.execute()
         return int(hits)
 
-    async def _pg_hit(self, key: str, start: float, window: int) -> int | None:
+    async def _pg_hit(self, window: Window) -> int | None:
         async with self.engine.begin() as conn:
             hits = await conn.scalar(
                 _UPSERT,
-                {
-                    "key": key,
-                    "window_start": datetime.fromtimestamp(start, UTC),
-                    "expires_at": datetime.fromtimestamp(start + window, UTC),
-                },
+                {"key": window.key, "window_start": window.starts_at, "expires_at": window.ends_at},
             )
             if random.random() < 0.01:  # noqa: S311 - sampling, not security
                 await conn.execute(_CLEANUP)

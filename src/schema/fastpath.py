@@ -1,10 +1,11 @@
-"""Compiled query plans for hot read operations.
+"""Compiled plans for hot operations.
 
-A POSTed query whose whole selection the feed compiler understands (today: the `users` browse
-feed with profiles, institutions and projects) is answered by one SQL statement that builds
-the JSON response in PostgreSQL. Everything else — other fields, fragments, directives, bad
-arguments, a missing or refused token, any error — goes to Strawberry, which answers exactly
-as before; a differential test holds both paths to the same output.
+A POSTed query whose whole selection the feed compiler understands (the `users` browse feed
+with profiles, institutions and projects) is answered by one SQL statement that builds the JSON
+response in PostgreSQL; a plain `sendWhisper` by one statement that does the whole send
+(fastpath_send). Everything else — other fields, fragments, directives, bad arguments, a
+missing or refused token, any refusal — goes to Strawberry, which answers exactly as before;
+differential tests hold both paths to the same output.
 
 Plans are cached by query text after full validation against the schema and its limits.
 """
@@ -43,18 +44,26 @@ from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
 from src.auth.tokens import InvalidToken
+from src.db import CommitUncertain
 from src.resolvers.errors import BadArgument
 from src.resolvers.feed_sql import FeedPlan, NotCompilable, Sel, compile_feed, page_size_ok
 from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
+from src.schema.fastpath_send import Fallback as _Fallback
+from src.schema.fastpath_send import SendPlan, answer_send, compile_send
 from src.services import Services
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-
-
-class _Fallback(Exception):
-    """Let the interpreter answer this request."""
+# What the interpreter answers for an unexpected failure (ErrorPolicy's masked error).
+_MASKED = orjson.dumps(
+    {
+        "data": None,
+        "errors": [
+            {"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
+        ],
+    }
+)
 
 
 class CompiledQueries:
@@ -69,9 +78,9 @@ class CompiledQueries:
         self.rules = [*specified_rules, *rules]
         self.max_tokens = max_tokens
         self.cache_size = cache_size
-        self._plans: OrderedDict[tuple[str, str | None], _Compiled | None] = OrderedDict()
+        self._plans: OrderedDict[tuple[str, str | None], _Plan | None] = OrderedDict()
 
-    def plan_for(self, query: str, operation: str | None) -> _Compiled | None:
+    def plan_for(self, query: str, operation: str | None) -> _Plan | None:
         key = (query, operation)
         if key in self._plans:
             self._plans.move_to_end(key)
@@ -82,7 +91,7 @@ class CompiledQueries:
             self._plans.popitem(last=False)
         return plan
 
-    def _compile(self, query: str, operation: str | None) -> _Compiled | None:
+    def _compile(self, query: str, operation: str | None) -> _Plan | None:
         try:
             document = parse(query, max_tokens=self.max_tokens, no_location=True)
         except GraphQLError:
@@ -90,7 +99,9 @@ class CompiledQueries:
         if validate(self.schema, document, self.rules):
             return None
         try:
-            op = _only_query(document, operation)
+            op = _only_operation(document, operation)
+            if op.operation is OperationType.MUTATION:
+                return compile_send(op)
             plan = compile_feed(tuple(_sel(node) for node in op.selection_set.selections))
         except NotCompilable:
             return None
@@ -112,6 +123,8 @@ class CompiledQueries:
             claims = services.tokens.verify_access(token.strip())
         except InvalidToken:
             raise _Fallback from None
+        if isinstance(compiled, SendPlan):
+            return await answer_send(services, compiled, variables, claims)
         params = {"viewer_id": claims.user_id, "session_id": claims.session_id}
         params.update(_bind(compiled.plan, variables))
         row = await services.read_pool.fetchrow(
@@ -143,13 +156,18 @@ class _Compiled:
         return cls(plan=plan, sql=_PARAM.sub(number, plan.sql), order=tuple(order))
 
 
-def _only_query(document: DocumentNode, operation: str | None) -> OperationDefinitionNode:
+# What a query text compiles to: the feed's SQL, or sendWhisper's plan.
+_Plan = _Compiled | SendPlan
+
+
+def _only_operation(document: DocumentNode, operation: str | None) -> OperationDefinitionNode:
     ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
     if len(ops) != len(document.definitions):
         raise NotCompilable("fragments")
     if operation is not None:
         ops = [o for o in ops if o.name and o.name.value == operation]
-    if len(ops) != 1 or ops[0].operation is not OperationType.QUERY or ops[0].directives:
+    kinds = (OperationType.QUERY, OperationType.MUTATION)
+    if len(ops) != 1 or ops[0].operation not in kinds or ops[0].directives:
         raise NotCompilable("operation")
     for definition in ops[0].variable_definitions or ():
         if definition.default_value is not None:
@@ -239,6 +257,10 @@ class FastPathApp:
             answer = await self.compiled.answer(request.app.state.services, request, payload)
         except (_Fallback, orjson.JSONDecodeError):
             await self.inner(scope, _replay(body), send)
+            return
+        except CommitUncertain:  # it may have been written: answering again could repeat it
+            log.exception("compiled mutation: commit outcome unknown")
+            await Response(_MASKED, media_type="application/json")(scope, receive, send)
             return
         except Exception:  # never fail where the interpreter might answer
             log.exception("compiled query failed; falling back")

@@ -1,0 +1,201 @@
+"""The compiled sendWhisper does what the interpreter does — same answers, same rows, same
+counters — in one statement, and leaves every other case to the interpreter untouched."""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from src.app import create_app
+from src.config import Settings
+from tests.helpers import SEND, GraphQLClient, count_statements, registered_user, running_app, sql
+
+ALIASED = """mutation Send($w: SendWhisperInput!) {
+  s: sendWhisper(input: $w) {
+    __typename
+    w: whisper { __typename key: id text: content createdAt readAt revealedAt isAnonymous isMine
+                 from: sender { id __typename } to: recipient { id } replyTo { id } }
+    problems: errors { code }
+  }
+}"""
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+STAMP = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.]+\+00:00")
+
+
+@pytest.fixture
+async def people(settings: Settings) -> dict[str, Any]:
+    """alice (sender), bob (recipient), carol (blocked by bob), dave (logged in, unregistered)."""
+    app = create_app(settings)
+    async with running_app(app) as http:
+        gql = GraphQLClient(http)
+        users = {name: await registered_user(gql, name) for name in ("alice", "bob", "carol")}
+        dave = await gql('mutation { wechatLogin(code: "dev:dave") { accessToken } }')
+        users["dave"] = dave.data["wechatLogin"]  # type: ignore[index]
+        await gql(
+            "mutation ($id: ID!) { blockUser(userId: $id) { ok } }",
+            {"id": users["carol"]["me"]["id"]},
+            token=users["bob"]["accessToken"],
+        )
+    return users
+
+
+async def send_both(
+    settings: Settings, token: str, variables: dict[str, Any], query: str = SEND
+) -> list[tuple[dict[str, Any], int, dict[str, Any]]]:
+    """(answer, statements on the compiled pool or -1 if the interpreter ran, what changed in
+    the database) for the compiled app, then for the interpreter alone."""
+    results = []
+    for compiled in (True, False):
+        app = create_app(settings.model_copy(update={"compiled_queries": compiled}))
+        async with running_app(app) as http:
+            services = app.state.services
+            before_rows = await _counts(app)
+            before = services.read_pool.statements
+            with count_statements(services.engine) as main:
+                response = await http.post(
+                    "/graphql",
+                    json={"query": query, "variables": variables},
+                    headers={"authorization": f"Bearer {token}"},
+                )
+            statements = -1 if main.count else services.read_pool.statements - before
+            after_rows = await _counts(app)
+        changed = {k: after_rows[k] - before_rows[k] for k in after_rows}
+        results.append((json.loads(response.content), statements, changed))
+    return results
+
+
+async def _counts(app: Any) -> dict[str, int]:
+    return {
+        "whispers": await sql(app, "SELECT count(*) FROM whispers"),
+        "quota": await sql(app, "SELECT coalesce(sum(used), 0) FROM user_quotas"),
+        "hits": await sql(app, "SELECT coalesce(sum(hits), 0) FROM rate_limit_counters"),
+    }
+
+
+def _same_shape(answer: dict[str, Any]) -> str:
+    # Two sends differ only in the new whisper's id and time.
+    return STAMP.sub("<time>", UUID.sub("<id>", json.dumps(answer, sort_keys=True)))
+
+
+async def test_a_plain_send_is_one_statement_with_the_interpreters_answer(
+    settings: Settings, people: dict[str, Any]
+) -> None:
+    bob = people["bob"]["me"]["id"]
+    for query in (SEND, ALIASED):
+        key = "input" if query is SEND else "w"
+        for anonymous in (True, False):
+            variables = {key: {"recipientId": bob, "content": "  hi  ", "anonymous": anonymous}}
+            fast, slow = await send_both(settings, people["alice"]["accessToken"], variables, query)
+            assert fast[1] == 1 and slow[1] == -1
+            assert _same_shape(fast[0]) == _same_shape(slow[0])
+            assert "errors" not in fast[0]
+            assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1}
+    rows = await _rows(settings)
+    assert len(rows) == 8
+    assert {(r["content"], r["sender"], r["recipient"], r["reply_to_id"]) for r in rows} == {
+        ("hi", people["alice"]["me"]["id"], bob, None)
+    }
+
+
+async def _rows(settings: Settings) -> list[dict[str, Any]]:
+    app = create_app(settings)
+    async with running_app(app), app.state.services.engine.connect() as conn:
+        result = await conn.exec_driver_sql(
+            "SELECT content, sender_id::text AS sender, recipient_id::text AS recipient,"
+            " reply_to_id FROM whispers"
+        )
+        return [dict(r._mapping) for r in result]
+
+
+@pytest.mark.parametrize(
+    ("sender", "recipient", "content"),
+    [
+        ("alice", "alice", "to myself"),
+        ("carol", "bob", "blocked by bob"),
+        ("bob", "carol", "bob blocked carol"),
+        ("alice", "00000000-0000-0000-0000-000000000000", "nobody"),
+        ("alice", "not-a-uuid", "garbage id"),
+        ("alice", "bob", "   "),
+        ("alice", "bob", "x" * 501),
+        ("dave", "bob", "unregistered sender"),
+    ],
+)
+async def test_refusals_are_the_interpreters_and_count_once(
+    settings: Settings, people: dict[str, Any], sender: str, recipient: str, content: str
+) -> None:
+    recipient_id = people[recipient]["me"]["id"] if recipient in people else recipient
+    variables = {"input": {"recipientId": recipient_id, "content": content}}
+    fast, slow = await send_both(settings, people[sender]["accessToken"], variables)
+    assert fast[0] == slow[0]
+    assert fast[0]["data"]["sendWhisper"]["errors"]
+    assert fast[2] == slow[2]  # nothing sent; the rate-limit hit counted once, as before
+    assert fast[2]["whispers"] == 0
+
+
+async def test_quota_and_rate_limit_refusals_match(
+    settings: Settings, people: dict[str, Any]
+) -> None:
+    bob = people["bob"]["me"]["id"]
+    token = people["alice"]["accessToken"]
+    limits = {"BASIC": {"WHISPER": 1}, "PRO": {"WHISPER": 1}}
+    quota = settings.model_copy(update={"quota_limits": limits})
+    variables = {"input": {"recipientId": bob, "content": "one"}}
+    first, _ = await send_both(quota, token, variables)  # the compiled one uses the only send
+    assert "errors" not in first[0] and first[2]["whispers"] == 1
+    fast, slow = await send_both(quota, token, variables)
+    assert fast[0] == slow[0]
+    assert fast[0]["data"]["sendWhisper"]["errors"][0]["code"] == "QUOTA_EXCEEDED"
+    assert fast[2] == slow[2] == {"whispers": 0, "quota": 0, "hits": 1}
+
+    limited = settings.model_copy(update={"rate_limits": {"whisper:user": (0, 3600)}})
+    fast, slow = await send_both(limited, token, variables)
+    errors = [answer["data"]["sendWhisper"]["errors"] for answer, _, _ in (fast, slow)]
+    assert [e[0]["code"] for e in errors] == ["RATE_LIMITED"] * 2  # the seconds left may differ
+    assert fast[2] == slow[2] == {"whispers": 0, "quota": 0, "hits": 1}
+
+
+async def test_revoked_login_falls_back(settings: Settings, people: dict[str, Any]) -> None:
+    app = create_app(settings)
+    async with running_app(app):
+        await sql(app, "UPDATE auth_sessions SET revoked_at = now()")
+    variables = {"input": {"recipientId": people["bob"]["me"]["id"], "content": "hi"}}
+    fast, slow = await send_both(settings, people["alice"]["accessToken"], variables)
+    assert fast[0] == slow[0]
+    assert fast[0]["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"idempotencyKey": "k-1"},
+        {"anonymous": None},
+        {"unknown": 1},
+    ],
+)
+async def test_other_inputs_go_to_the_interpreter(
+    settings: Settings, people: dict[str, Any], extra: dict[str, Any]
+) -> None:
+    variables = {"input": {"recipientId": people["bob"]["me"]["id"], "content": "hi", **extra}}
+    fast, slow = await send_both(settings, people["alice"]["accessToken"], variables)
+    assert fast[1] in (-1, 0)  # not the compiled pool (a null `anonymous` never executes)
+    assert _same_shape(fast[0]) == _same_shape(slow[0])
+
+
+async def test_replies_and_inline_input_go_to_the_interpreter(
+    settings: Settings, people: dict[str, Any]
+) -> None:
+    bob = people["bob"]["me"]["id"]
+    inline = (
+        f'mutation {{ sendWhisper(input: {{recipientId: "{bob}", content: "hi"}})'
+        " { whisper { id } } }"
+    )
+    fast, slow = await send_both(settings, people["alice"]["accessToken"], {}, inline)
+    assert fast[1] == slow[1] == -1 and "errors" not in fast[0]
+    whisper_id = fast[0]["data"]["sendWhisper"]["whisper"]["id"]
+    reply = {"input": {"replyToId": whisper_id, "content": "who is this?"}}
+    fast, slow = await send_both(settings, people["bob"]["accessToken"], reply)
+    assert fast[1] == -1
+    assert _same_shape(fast[0]) == _same_shape(slow[0])
