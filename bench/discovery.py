@@ -93,9 +93,10 @@ async def passage_vectors(
 ) -> np.ndarray:
     """The cached vectors when present (then throughput is measured on a sample), else all."""
     n = len(profiles.ids)
-    cache = RESULTS / f"discovery-vectors-n{n}-seed{seed}.npy"
+    cache = _cache_for(n, seed)
     if cache.exists():
-        vectors = np.load(cache)
+        # A larger run's cache serves too: the first n demo profiles are the same people.
+        vectors = np.load(cache, mmap_mode="r")[:n].copy()
         sample = min(512, n)
         fresh, seconds = await embed_profiles(embedder, profiles.texts[:sample])
         # Batches padded differently give slightly different int8 results: compare by cosine.
@@ -107,6 +108,7 @@ async def passage_vectors(
         info["embed"] = f"sample of {sample} (the other vectors came from {cache.name})"
     else:
         RESULTS.mkdir(parents=True, exist_ok=True)
+        cache = RESULTS / f"discovery-vectors-n{n}-seed{seed}.npy"
         partial = cache.with_suffix(".partial.npz")
         vectors, seconds = await embed_profiles(embedder, profiles.texts, partial)
         sample = n
@@ -115,6 +117,16 @@ async def passage_vectors(
         info["embed"] = f"all {n} profiles (cached to {cache.name})"
     info["embed_rate"] = sample / seconds
     return vectors
+
+
+def _cache_for(n: int, seed: int) -> Path:
+    """The smallest cached vector file holding at least n profiles of `seed` (maybe absent)."""
+    sizes = []
+    for path in RESULTS.glob(f"discovery-vectors-n*-seed{seed}.npy"):
+        size = path.name.removeprefix("discovery-vectors-n").split("-")[0]
+        if size.isdigit() and int(size) >= n:
+            sizes.append(int(size))
+    return RESULTS / f"discovery-vectors-n{min(sizes, default=n)}-seed{seed}.npy"
 
 
 def with_vectors(profiles: Profiles, vectors: np.ndarray) -> list[ProfilePoint]:
