@@ -11,7 +11,7 @@ import logging
 import uuid
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import all_, func, literal, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import delete
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -137,7 +137,7 @@ async def apply_verdict(services: Services, event: dict[str, Any]) -> bool:
                 update(UserReport)  # type: ignore[call-overload]
                 .where(
                     UserReport.id == check.report_id,
-                    ~UserReport.flags.any(PROOF_RISKY),  # type: ignore[attr-defined]
+                    literal(PROOF_RISKY) != all_(UserReport.flags),  # type: ignore[arg-type]
                 )
                 .values(flags=func.array_append(UserReport.flags, PROOF_RISKY))
             )
