@@ -24,8 +24,10 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from src.config import Settings, get_settings
 from src.db import create_engine, resolve_database_url
+from src.endpoints import proof_image, wechat_push
 from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
+from src.request_guard import BodyLimit, check_multipart_headers, check_upload_operation
 from src.resolvers import indexing, orders
 from src.schema import build_schema
 from src.schema.context import Context
@@ -37,6 +39,23 @@ log = logging.getLogger("qiaoqiao.app")
 
 
 class GraphQLApp(GraphQL[Context, None]):
+    max_tokens = 2000
+
+    async def parse_multipart(self, request):  # type: ignore[no-untyped-def, override]
+        """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
+        check_multipart_headers(request.headers)
+        data = await super().parse_multipart(request)
+        check_upload_operation(data, self.max_tokens)
+        return data
+
+    async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[no-untyped-def, override]
+        try:
+            return await super().run(request, context, root_value)
+        finally:
+            if isinstance(request, Request):
+                # Uploaded files spooled to disk are closed (and removed) with the request.
+                await request.close()
+
     def encode_json(self, data: object) -> str:
         # orjson: several times faster than json, and Chinese text stays UTF-8, not \uXXXX.
         # A str, not bytes: over websockets bytes would go out as binary frames, which
@@ -195,11 +214,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         allowed_origins=settings.ws_allowed_origins,
         connection_init_wait_timeout=timedelta(seconds=settings.ws_init_timeout_s),
         max_subscriptions_per_connection=settings.ws_max_subscriptions,
+        multipart_uploads_enabled=True,
     )
+    graphql.max_tokens = settings.max_tokens
     http_graphql = graphql
     if settings.compiled_queries:
         compiled = CompiledQueries(schema._schema, validation_rules(settings), settings.max_tokens)
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
+    http_graphql = BodyLimit(  # type: ignore[assignment]
+        http_graphql,
+        json_limit=settings.max_json_request_bytes,
+        multipart_limit=settings.max_upload_request_bytes,
+    )
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_allowed_origins:
         middleware.append(
@@ -207,7 +233,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 CORSMiddleware,
                 allow_origins=settings.cors_allowed_origins,
                 allow_methods=["GET", "POST"],
-                allow_headers=["authorization", "content-type", "x-request-id"],
+                allow_headers=[
+                    "authorization",
+                    "content-type",
+                    "x-request-id",
+                    "apollo-require-preflight",
+                ],
             )
         )
     return Starlette(
@@ -217,6 +248,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/health", health),
             Route("/ready", ready),
             Route("/pay/notify", pay_notify, methods=["POST"]),
+            Route("/proofs/{key}", proof_image, methods=["GET"]),
+            Route("/wechat/callback", wechat_push, methods=["GET", "POST"]),
         ],
         middleware=middleware,
         lifespan=lifespan,

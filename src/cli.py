@@ -1,4 +1,4 @@
-"""The `qiaoqiao` command: serve, migrate, export-schema, token, seed, seed-demo."""
+"""The `qiaoqiao` command: serve, migrate, export-schema, token, seed, seed-demo, grant-role."""
 
 from __future__ import annotations
 
@@ -156,6 +156,36 @@ def cmd_reindex(args: argparse.Namespace) -> None:
     sys.stdout.write(f"indexed users: {asyncio.run(run())}\n")
 
 
+async def _grant_role(who: str, role: str) -> str:
+    from src.db import create_engine, create_sessionmaker
+    from src.resolvers.moderation import grant_role
+
+    settings = get_settings()
+    engine = create_engine(_database_url(), settings)
+    try:
+        async with create_sessionmaker(engine)() as session, session.begin():
+            user, old = await grant_role(
+                session, who, role, phone_region=settings.default_phone_region
+            )
+        if old == role:
+            return f"user {user.id} already has the role {role}"
+        return f"user {user.id}: role {old} -> {role}"
+    finally:
+        await engine.dispose()
+
+
+def cmd_grant_role(args: argparse.Namespace) -> None:
+    import asyncio
+
+    from src.resolvers.errors import UserFacingError
+
+    migrate(_database_url())
+    try:
+        sys.stdout.write(asyncio.run(_grant_role(args.user, args.role)) + "\n")
+    except UserFacingError as exc:
+        sys.exit(f"grant-role: {exc.message}")
+
+
 def cmd_model_prepare(args: argparse.Namespace) -> None:
     from src.ai.embeddings import Embedder
 
@@ -204,6 +234,13 @@ def main(argv: list[str] | None = None) -> None:
     demo.add_argument("--users", type=int, default=100)
     demo.add_argument("--seed", type=int, default=1)
     demo.set_defaults(func=cmd_seed)
+
+    grant = sub.add_parser(
+        "grant-role", help="make a user (by id or phone number) a moderator, admin or user"
+    )
+    grant.add_argument("user", help="the user's id, or their phone number")
+    grant.add_argument("role", choices=["moderator", "admin", "user"])
+    grant.set_defaults(func=cmd_grant_role)
 
     args = parser.parse_args(argv)
     args.func(args)

@@ -126,6 +126,33 @@ class Settings(BaseSettings):
     wechat_pay_notify_url: str | None = None  # public https URL of POST /pay/notify
     wechat_pay_settle_interval_s: float = Field(60.0, gt=0)
 
+    # Reports and moderation (SECURITY.md 6, 12, 26). Proof images are stored under
+    # DATA_DIR/proofs unless an S3-compatible bucket (Tencent COS, Alibaba OSS, MinIO) is set.
+    proof_max_bytes: int = Field(5 * 1024 * 1024, ge=1024, le=5 * 1024 * 1024)
+    proof_max_pixels: int = Field(40_000_000, ge=10_000, le=100_000_000)
+    proof_url_ttl_s: int = Field(300, ge=30, le=3600)  # moderators' signed proof links
+    # What WeChat's media check may take to fetch a proof (it answers asynchronously).
+    proof_check_url_ttl_s: int = Field(3600, ge=300, le=86_400)
+    # The public https origin of this API (e.g. https://api.example.com): makes absolute proof
+    # links, which WeChat's media check needs to fetch proofs.
+    public_base_url: str | None = None
+    storage_s3_endpoint: str | None = None  # e.g. https://cos.ap-shanghai.myqcloud.com
+    storage_s3_bucket: str | None = None
+    storage_s3_access_key: str | None = None
+    storage_s3_secret_key: str | None = None
+    storage_s3_region: str = "us-east-1"
+    # "virtual": https://<bucket>.<endpoint host>/<key> (COS, OSS); "path": <endpoint>/<bucket>/…
+    storage_s3_addressing: Literal["virtual", "path"] = "virtual"
+    # Multipart request bodies (uploads): 4 proofs of 5 MB plus the form's overhead.
+    max_upload_request_bytes: int = Field(21 * 1024 * 1024, ge=1024 * 1024)
+    max_json_request_bytes: int = Field(1024 * 1024, ge=16 * 1024)
+    # Distinct reporters with pending reports within 24 h that hide someone from discovery
+    # until a moderator decides.
+    report_hold_threshold: int = Field(3, ge=2)
+    # WeChat message push (the media check's verdicts): the Token set in the mini program
+    # console under 消息推送, plaintext JSON mode.
+    wechat_push_token: str | None = None
+
     # Registration
     privacy_policy_version: str = "2026-11"
     min_age: int = Field(18, ge=13, le=30)
@@ -159,6 +186,17 @@ class Settings(BaseSettings):
                 self.wechat_pay_api_v3_key,
                 self.wechat_pay_platform_public_key,
                 self.wechat_pay_notify_url,
+            )
+        )
+
+    @property
+    def s3_configured(self) -> bool:
+        return all(
+            (
+                self.storage_s3_endpoint,
+                self.storage_s3_bucket,
+                self.storage_s3_access_key,
+                self.storage_s3_secret_key,
             )
         )
 
@@ -201,6 +239,10 @@ class Settings(BaseSettings):
             )
         ):
             problems.append("SMS_PROVIDER=tencent needs the TENCENT_* credentials")
+        if self.public_base_url and not self.public_base_url.startswith("https://"):
+            problems.append("PUBLIC_BASE_URL must be an https:// URL")
+        if self.wechat_push_token and not 3 <= len(self.wechat_push_token) <= 32:
+            problems.append("WECHAT_PUSH_TOKEN must be 3 to 32 characters")
         if self.wechat_pay_api_v3_key and len(self.wechat_pay_api_v3_key.encode()) != 32:
             problems.append("WECHAT_PAY_API_V3_KEY must be 32 bytes")
         if problems:

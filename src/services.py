@@ -24,6 +24,8 @@ from src.db import ReadPool, create_engine, create_sessionmaker
 from src.events import EventHub
 from src.models.base import utcnow
 from src.payments.wechat_pay import WechatPayClient
+from src.storage import LocalStorage, S3Storage, Storage
+from src.storage.urls import ProofLinks
 
 
 @dataclass(frozen=True)
@@ -46,6 +48,8 @@ class Services:
     hub: EventHub
     embedder: Embedder
     vectors: VectorStore
+    storage: Storage
+    proof_links: ProofLinks
     # Injectable clock (UTC): quotas and memberships read time only through it.
     clock: Callable[[], datetime] = utcnow
 
@@ -55,6 +59,21 @@ def shared_embedder(model_name: str | None, base_dir: Path) -> Embedder:
     """One embedding model per process, whatever the number of apps: it weighs ~0.5 GB and is
     read-only once loaded (it loads on first use)."""
     return Embedder.from_settings(model_name, base_dir)
+
+
+def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
+    """The configured S3-compatible bucket, else DATA_DIR/proofs."""
+    if settings.s3_configured:
+        return S3Storage(
+            http,
+            endpoint=settings.storage_s3_endpoint or "",
+            bucket=settings.storage_s3_bucket or "",
+            access_key=settings.storage_s3_access_key or "",
+            secret_key=settings.storage_s3_secret_key or "",
+            region=settings.storage_s3_region,
+            addressing=settings.storage_s3_addressing,
+        )
+    return LocalStorage(settings.data_dir / "proofs")
 
 
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
@@ -79,6 +98,8 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         vectors=open_vector_store(
             qdrant_url=settings.qdrant_url, data_dir=settings.data_dir, dim=embedder.dim
         ),
+        storage=build_storage(settings, http),
+        proof_links=ProofLinks(settings),
         rate_limiter=RateLimiter(
             side,
             settings.rate_limits,

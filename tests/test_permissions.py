@@ -42,6 +42,14 @@ GUARDED = {
     "bindPhone": 'bindPhone(code: "dev:13800138000") { errors { code } }',
     "exportMyData": "exportMyData { json }",
     "deleteAccount": "deleteAccount { ok }",
+    "reportUser": (
+        'reportUser(input: {reportedUserId: "00000000-0000-4000-8000-000000000000",'
+        " reason: SPAM}) { errors { code } }"
+    ),
+    "resolveReport": (
+        'resolveReport(input: {reportId: "00000000-0000-4000-8000-000000000000",'
+        " status: RESOLVED, action: BAN}) { errors { code } }"
+    ),
 }
 
 

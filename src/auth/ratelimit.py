@@ -32,6 +32,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "whisper:user": (30, 60),
     "swipe:user": (120, 60),
     "discover:user": (60, 60),
+    "report:user": (20, 3600),
 }
 
 _UPSERT = text(

@@ -17,7 +17,7 @@ from src.models.outbox import VectorOutbox
 from src.models.payments import IdempotencyKey, PaymentOrder
 from src.models.plans import Membership, UserQuota
 from src.models.profiles import UserProfile, UserProject
-from src.models.reports import UserReport
+from src.models.reports import MediaCheck, ModerationAction, UserReport
 from src.models.swipes import UserSwipe
 from src.models.users import User
 from src.models.whispers import Whisper
@@ -29,7 +29,9 @@ __all__ = [
     "ContentReview",
     "IdempotencyKey",
     "Institution",
+    "MediaCheck",
     "Membership",
+    "ModerationAction",
     "PaymentOrder",
     "RateLimitCounter",
     "RefreshToken",

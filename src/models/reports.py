@@ -56,4 +56,63 @@ class UserReport(SQLModel, table=True):
         default=None, foreign_key="users.id", ondelete="SET NULL"
     )
     resolved_at: datetime | None = timestamptz()
+    # Raised by automatic checks for the moderator, e.g. PROOF_RISKY from WeChat's media check.
+    flags: list[str] = text_array()
+    # When a repeated report by the same reporter was merged into this one.
+    updated_at: datetime | None = timestamptz()
+    created_at: datetime = created_at()
+
+
+MODERATION_ACTIONS = (*REPORT_ACTIONS, "DISMISS", "HOLD", "GRANT_ROLE", "AVATAR_REMOVED")
+
+
+class ModerationAction(SQLModel, table=True):
+    """Every moderation step, by a moderator or by the system (moderator_id null): who, when,
+    what, to whom, and on which report."""
+
+    __tablename__ = "moderation_actions"
+    __table_args__ = (
+        CheckConstraint(one_of("action", MODERATION_ACTIONS), name="action"),
+        Index("ix_moderation_actions_target_id_created_at", "target_id", "created_at"),
+    )
+
+    id: uuid.UUID = uuid_pk()
+    moderator_id: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL", index=True
+    )
+    target_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    report_id: uuid.UUID | None = Field(
+        default=None, foreign_key="user_reports.id", ondelete="SET NULL", index=True
+    )
+    action: str = Field(sa_type=Text)
+    note: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = created_at()
+
+
+MEDIA_CHECK_KINDS = ("proof", "avatar")
+MEDIA_CHECK_VERDICTS = ("pending", "pass", "review", "risky")
+
+
+class MediaCheck(SQLModel, table=True):
+    """An image sent to WeChat's asynchronous media check, awaiting (or given) its verdict."""
+
+    __tablename__ = "media_checks"
+    __table_args__ = (
+        CheckConstraint(one_of("kind", MEDIA_CHECK_KINDS), name="kind"),
+        CheckConstraint(one_of("verdict", MEDIA_CHECK_VERDICTS), name="verdict"),
+    )
+
+    trace_id: str = Field(primary_key=True, sa_type=Text)
+    kind: str = Field(sa_type=Text)
+    # The uploader of a proof, or the owner of an avatar.
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    report_id: uuid.UUID | None = Field(
+        default=None, foreign_key="user_reports.id", ondelete="CASCADE", index=True
+    )
+    # The proof's storage key, or the avatar URL that was checked (a later avatar is not
+    # removed for an earlier one's verdict).
+    subject: str = Field(sa_type=Text)
+    verdict: str = Field(default="pending", sa_type=Text)
+    label: int | None = None
+    decided_at: datetime | None = timestamptz()
     created_at: datetime = created_at()

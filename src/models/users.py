@@ -37,4 +37,7 @@ class User(SQLModel, table=True):
     role: str = Field(default="user", sa_type=Text)
     # Null until `register` records consent and the basic profile.
     registered_at: datetime | None = timestamptz()
+    # Set when enough distinct people reported the user: hidden from discovery until a
+    # moderator decides. Separate from the user's own `discoverable` choice.
+    moderation_hold_at: datetime | None = timestamptz()
     created_at: datetime = created_at()

@@ -22,6 +22,7 @@ from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, UserFacingError
 from src.resolvers.indexing import enqueue
 from src.resolvers.matches import erase_swipes_and_matches, export_swipes_and_matches
+from src.resolvers.media_checks import erase_media_checks
 from src.resolvers.profiles import (
     GENDERS,
     clean_https_url,
@@ -31,6 +32,7 @@ from src.resolvers.profiles import (
     parse_birth_date,
     today,
 )
+from src.resolvers.reports import erase_reports, export_reports
 from src.resolvers.whispers import erase_whispers, export_whispers
 from src.services import Services
 
@@ -139,12 +141,18 @@ async def _erase_swipes(session: AsyncSession, user: User) -> None:
     await erase_swipes_and_matches(session, user.id)
 
 
+async def _erase_reports(session: AsyncSession, user: User) -> None:
+    await erase_reports(session, user.id)
+    await erase_media_checks(session, user.id)
+
+
 ERASERS: list[Callable[[AsyncSession, User], Awaitable[None]]] = [
     _erase_login_state,
     _erase_profile,
     _erase_blocks,
     _erase_whispers,
     _erase_swipes,
+    _erase_reports,
 ]
 
 
@@ -206,12 +214,17 @@ async def _export_swipes(session: AsyncSession, user: User) -> dict[str, Any]:
     return await export_swipes_and_matches(session, user.id)
 
 
+async def _export_reports(session: AsyncSession, user: User) -> dict[str, Any]:
+    return await export_reports(session, user.id)
+
+
 EXPORTERS: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = [
     _export_account,
     _export_profile,
     _export_blocks,
     _export_whispers,
     _export_swipes,
+    _export_reports,
 ]
 
 

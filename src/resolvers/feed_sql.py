@@ -96,7 +96,7 @@ class _Compiler:
             " (ORDER BY u.registered_at DESC, u.id DESC) AS rn"
             " FROM users u JOIN user_profiles vp ON vp.user_id = u.id, viewer v"
             " WHERE u.id <> v.id AND u.status = 'active' AND u.registered_at IS NOT NULL"
-            " AND vp.visibility = 'discoverable'"
+            " AND vp.visibility = 'discoverable' AND u.moderation_hold_at IS NULL"
             " AND NOT EXISTS (SELECT 1 FROM user_blocks b WHERE"
             " (b.blocker_id = v.id AND b.blocked_id = u.id)"
             " OR (b.blocker_id = u.id AND b.blocked_id = v.id))"

@@ -76,7 +76,7 @@ async def enqueue(session: AsyncSession, *user_ids: uuid.UUID) -> None:
 
 @dataclass(frozen=True)
 class ProfileDoc:
-    point: ProfilePoint | None  # None: not indexable (hidden, banned, deleted, unregistered)
+    point: ProfilePoint | None  # None: not indexable (hidden, held, banned, deleted, unregistered)
     text: str
 
 
@@ -134,6 +134,7 @@ async def profile_docs(
             profile is not None
             and user.status == "active"
             and user.registered_at is not None
+            and user.moderation_hold_at is None
             and profile.visibility == "discoverable"
         )
         if not indexable:

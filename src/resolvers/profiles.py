@@ -164,7 +164,8 @@ def blocked_between(viewer_id: uuid.UUID, other: Any) -> ColumnElement[bool]:
 
 def visible_to(viewer_id: uuid.UUID) -> list[ColumnElement[bool]]:
     """SQL conditions (over User joined with UserProfile) for "the viewer may see this person":
-    registered, active, discoverable, not blocked either way. Everyone sees themselves."""
+    registered, active, discoverable, not held back by moderation (many reports), not
+    blocked either way. Everyone sees themselves."""
     return [
         User.status == "active",
         User.registered_at.is_not(None),  # type: ignore[union-attr]
@@ -172,6 +173,7 @@ def visible_to(viewer_id: uuid.UUID) -> list[ColumnElement[bool]]:
             User.id == viewer_id,
             and_(
                 UserProfile.visibility == "discoverable",
+                User.moderation_hold_at.is_(None),  # type: ignore[union-attr]
                 ~blocked_between(viewer_id, User.id),
             ),
         ),

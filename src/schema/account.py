@@ -9,7 +9,7 @@ from src.auth.permissions import AUTHENTICATED
 from src.resolvers import account
 from src.schema.common import OkPayload, UserError, run_mutation
 from src.schema.context import Info
-from src.schema.me import Me, MePayload
+from src.schema.me import Me, MePayload, check_avatar
 from src.schema.profiles import Gender
 
 
@@ -55,9 +55,11 @@ class AccountMutation:
         )
 
         async def body() -> MePayload:
-            return MePayload(
-                me=Me(row=await account.register(ctx.session, ctx.services, user, data))
-            )
+            registered = await account.register(ctx.session, ctx.services, user, data)
+            profile = await ctx.loaders.profile_by_user_id.load(user.id)
+            if profile is not None and profile.avatar_url:
+                check_avatar(ctx, user, profile.avatar_url)
+            return MePayload(me=Me(row=registered))
 
         return await run_mutation(info, body, _me_failed)
 

@@ -6,14 +6,15 @@ import strawberry
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import User
-from src.resolvers import profiles
+from src.resolvers import media_checks, profiles, reports
 from src.resolvers.errors import Unauthenticated
 from src.resolvers.users import require_registered
 from src.schema.common import UserError, run_mutation
-from src.schema.context import Info
+from src.schema.context import Context, Info
 from src.schema.plans import Membership, QuotaStatus, membership_of, quotas_of
 from src.schema.profiles import Profile, ProfileInput
 from src.schema.projects import ProjectConnection, project_connection
+from src.schema.reports import ReportConnection, report_connection
 
 
 @strawberry.type(description="The logged-in user: everything of theirs.")
@@ -64,6 +65,15 @@ class Me:
     ) -> ProjectConnection:
         return await project_connection(info, self.row.id, first, after)
 
+    @strawberry.field(description="Reports you made, newest first, with their status and decision.")
+    async def reports(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> ReportConnection:
+        page = await reports.own_reports_page(
+            info.context.session, self.row.id, first=first, after=after
+        )
+        return report_connection(page, for_moderator=False)
+
 
 @strawberry.type(description="The logged-in user after a change.")
 class MePayload:
@@ -86,6 +96,14 @@ class MeQuery:
         return Me(row=user) if user else None
 
 
+def check_avatar(ctx: Context, user: User, url: str) -> None:
+    """After commit, send a new avatar to WeChat's image check (when configured)."""
+    services, user_id, openid = ctx.services, user.id, user.wechat_openid
+    ctx.after_commit.append(
+        lambda: media_checks.check_avatar(services, user_id=user_id, openid=openid, url=url)
+    )
+
+
 @strawberry.type
 class MeMutation:
     @strawberry.mutation(description="Change your profile.", permission_classes=AUTHENTICATED)
@@ -95,10 +113,14 @@ class MeMutation:
 
         async def body() -> MePayload:
             require_registered(user)
+            before = await ctx.loaders.profile_by_user_id.load(user.id)
+            old_avatar = before.avatar_url if before else None
             profile = await profiles.update_profile(
                 ctx.session, ctx.services, user, input.changes()
             )
             ctx.loaders.profile_by_user_id.clear(user.id).prime(user.id, profile)
+            if profile.avatar_url and profile.avatar_url != old_avatar:
+                check_avatar(ctx, user, profile.avatar_url)
             return MePayload(me=Me(row=user))
 
         return await run_mutation(info, body, lambda errors: MePayload(errors=errors))

@@ -12,6 +12,7 @@ from src.schema.matches import MatchMutation
 from src.schema.me import MeMutation
 from src.schema.plans import PlanMutation
 from src.schema.projects import ProjectMutation
+from src.schema.reports import ReportMutation
 from src.schema.users import BlockMutation
 from src.schema.whispers import WhisperMutation
 
@@ -28,5 +29,6 @@ class Mutation(
     WhisperMutation,
     MatchMutation,
     DiscoveryMutation,
+    ReportMutation,
 ):
     pass

@@ -8,6 +8,7 @@ from src.schema.discovery import DiscoveryQuery
 from src.schema.institutions import InstitutionQuery
 from src.schema.matches import MatchQuery
 from src.schema.me import MeQuery
+from src.schema.reports import ReportQuery
 from src.schema.users import UserQuery
 from src.schema.whispers import WhisperQuery
 
@@ -23,6 +24,13 @@ class HealthQuery:
 
 @strawberry.type(description="Everything a client can read.")
 class Query(
-    HealthQuery, MeQuery, UserQuery, DiscoveryQuery, WhisperQuery, MatchQuery, InstitutionQuery
+    HealthQuery,
+    MeQuery,
+    UserQuery,
+    DiscoveryQuery,
+    WhisperQuery,
+    MatchQuery,
+    InstitutionQuery,
+    ReportQuery,
 ):
     pass

@@ -7,10 +7,14 @@ one request at a time by any endpoint.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import itertools
+import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -43,6 +47,10 @@ class FakeWechat:
     review_words: set[str] = field(default_factory=lambda: {"加微信", "dm-me"})
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     token_refreshes: int = 0
+    # media_check_async: trace_id -> the accepted request body.
+    media_checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The Token configured for message push in the mini program console.
+    push_token: str = "fake-push-token"
     _serial: itertools.count = field(default_factory=itertools.count)
 
     def add_login(self, code: str, openid: str, unionid: str | None = None) -> None:
@@ -156,6 +164,78 @@ class FakeWechat:
             return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
         return JSONResponse({"errcode": 0, "errmsg": "ok"})
 
+    async def _media_check_async(self, request: Request) -> Response:
+        body = await request.json()
+        self.calls.append(("/wxa/media_check_async", body))
+        if scripted := await self._scripted():
+            return scripted
+        if not self._token_ok(request):
+            return JSONResponse({"errcode": 40001, "errmsg": "invalid credential"})
+        url = body.get("media_url")
+        if (
+            not isinstance(url, str)
+            or not url.startswith(("http://", "https://"))
+            or body.get("media_type") not in (1, 2)
+            or body.get("version") != 2
+            or body.get("scene") not in (1, 2, 3, 4)
+            or not body.get("openid")
+        ):
+            return JSONResponse({"errcode": 47001, "errmsg": "data format error"})
+        trace_id = f"trace-{next(self._serial)}-{secrets.token_hex(4)}"
+        self.media_checks[trace_id] = body
+        return JSONResponse({"errcode": 0, "errmsg": "ok", "trace_id": trace_id})
+
+    def verdict_event(
+        self, trace_id: str, suggest: str, label: int = 100, openid: str = ""
+    ) -> dict[str, Any]:
+        """The `wxa_media_check` push event WeChat sends when a check is done."""
+        return {
+            "ToUserName": "gh_fake_miniprogram",
+            "FromUserName": openid or self.media_checks[trace_id]["openid"],
+            "CreateTime": int(time.time()),
+            "MsgType": "event",
+            "Event": "wxa_media_check",
+            "appid": self.app_id,
+            "trace_id": trace_id,
+            "version": 2,
+            "detail": [
+                {
+                    "strategy": "content_model",
+                    "errcode": 0,
+                    "suggest": suggest,
+                    "label": label,
+                    "prob": 90,
+                }
+            ],
+            "errcode": 0,
+            "errmsg": "ok",
+            "result": {"suggest": suggest, "label": label},
+        }
+
+    def push_query(
+        self, *, token: str | None = None, timestamp: int | None = None
+    ) -> dict[str, str]:
+        """Message-push signature parameters: sha1 over the sorted token, timestamp, nonce."""
+        stamp = str(timestamp if timestamp is not None else int(time.time()))
+        nonce = str(secrets.randbelow(10**9))
+        parts = sorted([token or self.push_token, stamp, nonce])
+        signature = hashlib.sha1("".join(parts).encode()).hexdigest()  # noqa: S324
+        return {"signature": signature, "timestamp": stamp, "nonce": nonce}
+
+    async def push(
+        self,
+        http: httpx.AsyncClient,
+        url: str,
+        event: dict[str, Any],
+        *,
+        token: str | None = None,
+        timestamp: int | None = None,
+    ) -> httpx.Response:
+        """Deliver a push event to the app's callback, signed as WeChat signs it."""
+        return await http.post(
+            url, params=self.push_query(token=token, timestamp=timestamp), json=event
+        )
+
     def app(self) -> Starlette:
         return Starlette(
             routes=[
@@ -164,5 +244,6 @@ class FakeWechat:
                 Route("/wxa/business/getuserphonenumber", self._phone_number, methods=["POST"]),
                 Route("/wxa/msg_sec_check", self._msg_sec_check, methods=["POST"]),
                 Route("/cgi-bin/message/subscribe/send", self._subscribe_send, methods=["POST"]),
+                Route("/wxa/media_check_async", self._media_check_async, methods=["POST"]),
             ]
         )
