@@ -198,7 +198,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     http_graphql = graphql
     if settings.compiled_queries:
-        compiled = CompiledQueries(schema._schema, validation_rules(settings), settings.max_tokens)
+        compiled = CompiledQueries(
+            schema._schema,
+            validation_rules(settings),
+            settings.max_tokens,
+            max_cost=settings.max_query_cost,
+            report_cost=not settings.is_production,
+        )
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_allowed_origins:

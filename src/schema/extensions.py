@@ -108,6 +108,28 @@ def _bad_page_sizes(document: DocumentNode, variables: dict[str, Any]) -> Iterat
             yield from walk(definition.selection_set)
 
 
+class OperationTimeout(PublicError):
+    """The operation ran past its time (the operation timeout or PostgreSQL's
+    statement_timeout) and was stopped; its transaction was rolled back (SECURITY.md 8)."""
+
+    code = "TIMEOUT"
+
+    def __init__(self, message: str = "The operation took too long and was stopped."):
+        super().__init__(message)
+
+
+def is_statement_timeout(exc: BaseException | None) -> bool:
+    """PostgreSQL cancelled the statement (SQLSTATE 57014: statement_timeout or our cancel),
+    however deep the database driver wrapped it."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if getattr(exc, "sqlstate", None) == "57014" or getattr(exc, "pgcode", None) == "57014":
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+        seen += 1
+    return False
+
+
 class ErrorPolicy(SchemaExtension):
     """Give every error a code; mask unexpected ones (SECURITY.md 7).
 
@@ -124,6 +146,8 @@ class ErrorPolicy(SchemaExtension):
 
 def classify_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
+    if is_statement_timeout(original):
+        original = OperationTimeout()
     if isinstance(original, UserFacingError):
         # An expected failure in a query (no payload to carry it): a top-level error, same code.
         extensions: dict[str, object] = {"code": original.code}
@@ -169,10 +193,11 @@ class TransactionPerOperation(SchemaExtension):
         if finish is None or ctx.operation_type is OperationType.SUBSCRIPTION:
             return
         result = ctx.result
+        commit = not getattr(result, "errors", None)
         try:
-            await finish(commit=not getattr(result, "errors", None))
+            await finish(commit=commit)
         except Exception as exc:
-            log.exception("commit failed")
-            if result is not None:
+            log.exception("commit failed" if commit else "rollback failed")
+            if result is not None and commit:  # nothing was written: the errors stand
                 result.data = None
                 result.errors = [GraphQLError("commit failed", original_error=exc)]

@@ -46,6 +46,7 @@ from src.auth.tokens import InvalidToken
 from src.resolvers.errors import BadArgument
 from src.resolvers.feed_sql import FeedPlan, NotCompilable, Sel, compile_feed, page_size_ok
 from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
+from src.schema.cost import operation_cost
 from src.services import Services
 
 log = logging.getLogger(__name__)
@@ -64,8 +65,13 @@ class CompiledQueries:
         rules: list[type[ValidationRule]],
         max_tokens: int,
         cache_size: int = 256,
+        *,
+        max_cost: int,
+        report_cost: bool,
     ):
         self.schema = graphql_schema
+        self.max_cost = max_cost
+        self.report_cost = report_cost
         self.rules = [*specified_rules, *rules]
         self.max_tokens = max_tokens
         self.cache_size = cache_size
@@ -94,7 +100,7 @@ class CompiledQueries:
             plan = compile_feed(tuple(_sel(node) for node in op.selection_set.selections))
         except NotCompilable:
             return None
-        return _Compiled.of(plan)
+        return _Compiled.of(plan, document)
 
     async def answer(self, services: Services, request: Request, body: dict[str, Any]) -> bytes:
         """The response body, or raise _Fallback."""
@@ -112,6 +118,9 @@ class CompiledQueries:
             claims = services.tokens.verify_access(token.strip())
         except InvalidToken:
             raise _Fallback from None
+        cost = operation_cost(self.schema, compiled.document, operation, variables)
+        if cost > self.max_cost:
+            raise _Fallback  # the interpreter refuses it with COST_LIMIT
         params = {"viewer_id": claims.user_id, "session_id": claims.session_id}
         params.update(_bind(compiled.plan, variables))
         row = await services.read_pool.fetchrow(
@@ -119,7 +128,10 @@ class CompiledQueries:
         )
         if row is None or not row["ok"]:
             raise _Fallback  # revoked or banned: the interpreter says UNAUTHENTICATED
-        return str(row["body"]).encode()
+        body = str(row["body"])
+        if self.report_cost:  # as CostLimit does in development: {"data": …, "extensions": …}
+            body = body[: body.rindex("}")] + f',"extensions":{{"cost":{cost}}}}}'
+        return body.encode()
 
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
@@ -130,9 +142,10 @@ class _Compiled:
     plan: FeedPlan
     sql: str  # with asyncpg's $n placeholders
     order: tuple[str, ...]  # parameter names by position
+    document: DocumentNode  # for the cost, which depends on variables
 
     @classmethod
-    def of(cls, plan: FeedPlan) -> _Compiled:
+    def of(cls, plan: FeedPlan, document: DocumentNode) -> _Compiled:
         order: list[str] = []
 
         def number(match: re.Match[str]) -> str:
@@ -140,7 +153,8 @@ class _Compiled:
                 order.append(match.group(1))
             return f"${order.index(match.group(1)) + 1}"
 
-        return cls(plan=plan, sql=_PARAM.sub(number, plan.sql), order=tuple(order))
+        sql = _PARAM.sub(number, plan.sql)
+        return cls(plan=plan, sql=sql, order=tuple(order), document=document)
 
 
 def _only_query(document: DocumentNode, operation: str | None) -> OperationDefinitionNode:
