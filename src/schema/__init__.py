@@ -9,12 +9,14 @@ from typing import Any
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
+from starlette.websockets import WebSocket
 from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from src.config import Settings
 from src.resolvers.errors import PublicError, UserFacingError
+from src.schema.context import Context
 from src.schema.cost import CostLimit
 from src.schema.extensions import (
     ErrorPolicy,
@@ -56,6 +58,13 @@ class AppSchema(strawberry.Schema):
         execution_context.result = result
         execution_context.pre_execution_errors = result.errors
         return result
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        # Each websocket operation gets a context of its own (see Context.for_operation).
+        context = kwargs.get("context_value")
+        if isinstance(context, Context) and isinstance(context.request, WebSocket):
+            kwargs["context_value"] = context.for_operation()
+        return await super().stream(*args, **kwargs)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None

@@ -23,6 +23,7 @@ from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from src.config import Settings
@@ -143,6 +144,13 @@ class ErrorPolicy(SchemaExtension):
         if result is not None and result.errors:
             result.errors = [classify_error(e) for e in result.errors]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Over a websocket each result (subscription events too) is sent from inside the
+        # operation, before `on_operation` resumes: classify it before it goes out.
+        if isinstance(result, ExecutionResult) and result.errors:
+            result.errors = [classify_error(e) for e in result.errors]
+        yield
+
 
 def classify_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
@@ -188,11 +196,22 @@ class TransactionPerOperation(SchemaExtension):
 
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
         yield
+        await self._finish(self.execution_context.result)
+
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:  # type: ignore[override]
+        # A query or mutation over a websocket: commit before its result is sent, as over HTTP
+        # (afterwards `on_operation` finds nothing left to finish).
+        if isinstance(result, ExecutionResult):
+            await self._finish(result)
+            if result.errors:
+                result.errors = [classify_error(e) for e in result.errors]
+        yield
+
+    async def _finish(self, result: Any) -> None:
         ctx = self.execution_context
         finish = getattr(ctx.context, "finish", None)
         if finish is None or ctx.operation_type is OperationType.SUBSCRIPTION:
             return
-        result = ctx.result
         commit = not getattr(result, "errors", None)
         try:
             await finish(commit=commit)
