@@ -20,6 +20,7 @@ from src.schema.context import Context
 from src.schema.cost import CostLimit
 from src.schema.extensions import (
     ErrorPolicy,
+    NoNulCharacters,
     OperationTimeout,
     PageSizeLimit,
     TransactionPerOperation,
@@ -94,6 +95,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             PageSizeLimit,
+            NoNulCharacters,
             lambda: CostLimit(budget=settings.max_query_cost, report=not settings.is_production),
             TransactionPerOperation,
         ],
