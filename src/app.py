@@ -219,7 +219,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql.max_tokens = settings.max_tokens
     http_graphql = graphql
     if settings.compiled_queries:
-        compiled = CompiledQueries(schema._schema, validation_rules(settings), settings.max_tokens)
+        compiled = CompiledQueries(
+            schema._schema,
+            validation_rules(settings),
+            settings.max_tokens,
+            max_cost=settings.max_query_cost,
+            report_cost=not settings.is_production,
+        )
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
     http_graphql = BodyLimit(  # type: ignore[assignment]
         http_graphql,

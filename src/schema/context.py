@@ -53,6 +53,20 @@ class Context:
             self._session = self.services.sessionmaker()
         return self._session
 
+    def for_operation(self) -> Context:
+        """A context for one operation on a websocket: the socket's login, but a session,
+        viewer and loaders of its own. Operations on one socket run concurrently and end at
+        different times; sharing the socket's context, one would commit or close another's
+        session and read a viewer loaded (and expired) by the handshake."""
+        return Context(
+            request=self.request,
+            response=self.response,
+            services=self.services,
+            claims=self.claims,
+            auth_problem=self.auth_problem,
+            connection_params=self.connection_params,
+        )
+
     def fresh_state(self) -> None:
         """Forget the viewer, session and loader caches: each subscription event is a request
         of its own, re-authorized and read anew (a socket may live for hours)."""

@@ -6,6 +6,8 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import asyncpg
+import sqlalchemy.exc
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -16,13 +18,18 @@ from graphql import (
     IntValueNode,
     OperationDefinitionNode,
     SelectionSetNode,
+    StringValueNode,
     VariableNode,
+    Visitor,
+    visit,
 )
+from graphql.language.visitor import BREAK
 from graphql.validation import NoSchemaIntrospectionCustomRule, ValidationRule
 from strawberry.extensions import AddValidationRules, SchemaExtension
 from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
 from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
 from strawberry.schema.schema import validate_document
+from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from src.config import Settings
@@ -108,6 +115,98 @@ def _bad_page_sizes(document: DocumentNode, variables: dict[str, Any]) -> Iterat
             yield from walk(definition.selection_set)
 
 
+class NoNulCharacters(SchemaExtension):
+    """Refuse U+0000 in any string argument or variable before a resolver runs: PostgreSQL text
+    cannot hold it, and it used to fail deep in a mutation as a masked internal error (found by
+    the fuzzer, tests/test_fuzz.py)."""
+
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        document = ctx.graphql_document
+        if not ctx.pre_execution_errors and document is not None:
+            finder = _NulFinder()
+            visit(document, finder)
+            if finder.found or _has_nul(ctx.variables):
+                ctx.pre_execution_errors = [
+                    GraphQLError(
+                        "Text may not contain NUL (U+0000) characters.",
+                        extensions={"code": "BAD_USER_INPUT"},
+                    )
+                ]
+        yield
+
+
+class _NulFinder(Visitor):
+    found = False
+
+    def enter_string_value(self, node: StringValueNode, *_: Any) -> Any:
+        if "\x00" in node.value:
+            self.found = True
+            return BREAK
+        return None
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
+
+
+class OperationTimeout(PublicError):
+    """The operation ran past its time (the operation timeout or PostgreSQL's
+    statement_timeout) and was stopped; its transaction was rolled back (SECURITY.md 8)."""
+
+    code = "TIMEOUT"
+
+    def __init__(self, message: str = "The operation took too long and was stopped."):
+        super().__init__(message)
+
+
+class ServiceUnavailable(PublicError):
+    """PostgreSQL cannot be reached (stopped, restarting, failing over): try again shortly."""
+
+    code = "SERVICE_UNAVAILABLE"
+
+    def __init__(self) -> None:
+        super().__init__("The service is briefly unavailable; try again in a moment.")
+
+
+def _causes(exc: BaseException | None) -> Iterator[BaseException]:
+    """An exception and what the database driver wrapped in it."""
+    for _ in range(6):
+        if exc is None:
+            return
+        yield exc
+        exc = getattr(exc, "orig", None) or exc.__cause__
+
+
+def _sqlstate(exc: BaseException) -> str:
+    return str(getattr(exc, "sqlstate", None) or getattr(exc, "pgcode", None) or "")
+
+
+def is_statement_timeout(exc: BaseException | None) -> bool:
+    """PostgreSQL cancelled the statement (SQLSTATE 57014: statement_timeout or our cancel)."""
+    return any(_sqlstate(e) == "57014" for e in _causes(exc))
+
+
+def is_database_unavailable(exc: BaseException | None) -> bool:
+    """No connection to PostgreSQL: refused or dropped (OSError), a connection exception
+    (SQLSTATE class 08), shutting down or starting up (57P01-57P03), or the pool timed out."""
+    for e in _causes(exc):
+        state = _sqlstate(e)
+        if state.startswith("08") or state in ("57P01", "57P02", "57P03"):
+            return True
+        if isinstance(e, OSError | sqlalchemy.exc.TimeoutError | asyncpg.InterfaceError):
+            return True
+        if isinstance(e, sqlalchemy.exc.DBAPIError) and e.connection_invalidated:
+            return True
+    return False
+
+
 class ErrorPolicy(SchemaExtension):
     """Give every error a code; mask unexpected ones (SECURITY.md 7).
 
@@ -121,9 +220,20 @@ class ErrorPolicy(SchemaExtension):
         if result is not None and result.errors:
             result.errors = [classify_error(e) for e in result.errors]
 
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        # Over a websocket each result (subscription events too) is sent from inside the
+        # operation, before `on_operation` resumes: classify it before it goes out.
+        if isinstance(result, ExecutionResult) and result.errors:
+            result.errors = [classify_error(e) for e in result.errors]
+        yield
+
 
 def classify_error(error: GraphQLError) -> GraphQLError:
     original = error.original_error
+    if is_statement_timeout(original):
+        original = OperationTimeout()
+    elif is_database_unavailable(original):
+        original = ServiceUnavailable()
     if isinstance(original, UserFacingError):
         # An expected failure in a query (no payload to carry it): a top-level error, same code.
         extensions: dict[str, object] = {"code": original.code}
@@ -164,15 +274,27 @@ class TransactionPerOperation(SchemaExtension):
 
     async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
         yield
+        await self._finish(self.execution_context.result)
+
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:  # type: ignore[override]
+        # A query or mutation over a websocket: commit before its result is sent, as over HTTP
+        # (afterwards `on_operation` finds nothing left to finish).
+        if isinstance(result, ExecutionResult):
+            await self._finish(result)
+            if result.errors:
+                result.errors = [classify_error(e) for e in result.errors]
+        yield
+
+    async def _finish(self, result: Any) -> None:
         ctx = self.execution_context
         finish = getattr(ctx.context, "finish", None)
         if finish is None or ctx.operation_type is OperationType.SUBSCRIPTION:
             return
-        result = ctx.result
+        commit = not getattr(result, "errors", None)
         try:
-            await finish(commit=not getattr(result, "errors", None))
+            await finish(commit=commit)
         except Exception as exc:
-            log.exception("commit failed")
-            if result is not None:
+            log.exception("commit failed" if commit else "rollback failed")
+            if result is not None and commit:  # nothing was written: the errors stand
                 result.data = None
                 result.errors = [GraphQLError("commit failed", original_error=exc)]

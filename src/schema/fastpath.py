@@ -48,6 +48,7 @@ from src.db import CommitUncertain
 from src.resolvers.errors import BadArgument
 from src.resolvers.feed_sql import FeedPlan, NotCompilable, Sel, compile_feed, page_size_ok
 from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
+from src.schema.cost import operation_cost
 from src.schema.fastpath_send import Fallback as _Fallback
 from src.schema.fastpath_send import SendPlan, answer_send, compile_send
 from src.services import Services
@@ -73,8 +74,13 @@ class CompiledQueries:
         rules: list[type[ValidationRule]],
         max_tokens: int,
         cache_size: int = 256,
+        *,
+        max_cost: int,
+        report_cost: bool,
     ):
         self.schema = graphql_schema
+        self.max_cost = max_cost
+        self.report_cost = report_cost
         self.rules = [*specified_rules, *rules]
         self.max_tokens = max_tokens
         self.cache_size = cache_size
@@ -101,11 +107,11 @@ class CompiledQueries:
         try:
             op = _only_operation(document, operation)
             if op.operation is OperationType.MUTATION:
-                return compile_send(op)
+                return compile_send(op, document)
             plan = compile_feed(tuple(_sel(node) for node in op.selection_set.selections))
         except NotCompilable:
             return None
-        return _Compiled.of(plan)
+        return _Compiled.of(plan, document)
 
     async def answer(self, services: Services, request: Request, body: dict[str, Any]) -> bytes:
         """The response body, or raise _Fallback."""
@@ -123,8 +129,12 @@ class CompiledQueries:
             claims = services.tokens.verify_access(token.strip())
         except InvalidToken:
             raise _Fallback from None
+        cost = operation_cost(self.schema, compiled.document, operation, variables)
+        if cost > self.max_cost:
+            raise _Fallback  # the interpreter refuses it with COST_LIMIT
         if isinstance(compiled, SendPlan):
-            return await answer_send(services, compiled, variables, claims)
+            answer = await answer_send(services, compiled, variables, claims)
+            return _with_cost(answer, cost) if self.report_cost else answer
         params = {"viewer_id": claims.user_id, "session_id": claims.session_id}
         params.update(_bind(compiled.plan, variables))
         row = await services.read_pool.fetchrow(
@@ -132,7 +142,13 @@ class CompiledQueries:
         )
         if row is None or not row["ok"]:
             raise _Fallback  # revoked or banned: the interpreter says UNAUTHENTICATED
-        return str(row["body"]).encode()
+        body = str(row["body"]).encode()
+        return _with_cost(body, cost) if self.report_cost else body
+
+
+def _with_cost(body: bytes, cost: int) -> bytes:
+    """As CostLimit does in development: {"data": …, "extensions": {"cost": …}}."""
+    return body[: body.rindex(b"}")] + b',"extensions":{"cost":%d}}' % cost
 
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
@@ -143,9 +159,10 @@ class _Compiled:
     plan: FeedPlan
     sql: str  # with asyncpg's $n placeholders
     order: tuple[str, ...]  # parameter names by position
+    document: DocumentNode  # for the cost, which depends on variables
 
     @classmethod
-    def of(cls, plan: FeedPlan) -> _Compiled:
+    def of(cls, plan: FeedPlan, document: DocumentNode) -> _Compiled:
         order: list[str] = []
 
         def number(match: re.Match[str]) -> str:
@@ -153,7 +170,8 @@ class _Compiled:
                 order.append(match.group(1))
             return f"${order.index(match.group(1)) + 1}"
 
-        return cls(plan=plan, sql=_PARAM.sub(number, plan.sql), order=tuple(order))
+        sql = _PARAM.sub(number, plan.sql)
+        return cls(plan=plan, sql=sql, order=tuple(order), document=document)
 
 
 # What a query text compiles to: the feed's SQL, or sendWhisper's plan.

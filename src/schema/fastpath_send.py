@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from graphql import FieldNode, OperationDefinitionNode, VariableNode
+from graphql import DocumentNode, FieldNode, OperationDefinitionNode, VariableNode
 
 from src.resolvers.feed_sql import NotCompilable
 from src.resolvers.send_sql import PlainSend, Sent, send_plain
@@ -56,9 +56,10 @@ class SendPlan:
     root_key: str
     variable: str
     payload: tuple[Out, ...]
+    document: DocumentNode  # for the cost
 
 
-def compile_send(op: OperationDefinitionNode) -> SendPlan:
+def compile_send(op: OperationDefinitionNode, document: DocumentNode) -> SendPlan:
     """A plan for a validated mutation document, or NotCompilable."""
     roots = op.selection_set.selections
     if len(roots) != 1 or not isinstance(roots[0], FieldNode):
@@ -71,7 +72,7 @@ def compile_send(op: OperationDefinitionNode) -> SendPlan:
         raise NotCompilable("inline input")
     payload = tuple(_outs(root, _payload_field))
     key = root.alias.value if root.alias else root.name.value
-    return SendPlan(key, argument.value.name.value, payload)
+    return SendPlan(key, argument.value.name.value, payload, document)
 
 
 def _outs(node: FieldNode, check: Callable[[FieldNode], tuple[Out, ...]]) -> list[Out]:

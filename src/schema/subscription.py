@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import AsyncGenerator
@@ -15,6 +16,7 @@ from src.resolvers import matches, whispers
 from src.resolvers.live import LiveFeed
 from src.resolvers.pagination import decode_cursor
 from src.schema.context import Context, Info
+from src.schema.extensions import OperationTimeout
 from src.schema.matches import Match
 from src.schema.whispers import Whisper
 
@@ -40,15 +42,22 @@ async def _live(info: Info, kind: str, fetch, after):  # type: ignore[no-untyped
                 continue
             ctx.fresh_state()
             try:
-                viewer = await ctx.viewer()
-                if viewer is None:
-                    await _close(ctx, "login ended")
-                    return
-                if feed is None:
-                    feed = await LiveFeed.start(
-                        ctx.session, fetch, viewer.id, after=after, now=ctx.services.clock()
-                    )
-                for row in await feed.next_batch(ctx.session):
+                # Each event's reads have the operation timeout (SECURITY.md 8); the event's
+                # fields then resolve under PostgreSQL's statement_timeout.
+                try:
+                    async with asyncio.timeout(ctx.settings.operation_timeout_s):
+                        viewer = await ctx.viewer()
+                        if viewer is None:
+                            await _close(ctx, "login ended")
+                            return
+                        if feed is None:
+                            feed = await LiveFeed.start(
+                                ctx.session, fetch, viewer.id, after=after, now=ctx.services.clock()
+                            )
+                        rows = await feed.next_batch(ctx.session)
+                except TimeoutError:
+                    raise OperationTimeout() from None
+                for row in rows:
                     yield row, viewer.id
             finally:
                 await ctx.finish(commit=False)
