@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai.embeddings import Embedder
+from src.ai.llm import LLMClient
 from src.ai.vector_store import VectorStore, open_vector_store
 from src.auth.ratelimit import RateLimiter
 from src.auth.sms import SmsProvider, build_sms_provider
@@ -46,6 +47,8 @@ class Services:
     hub: EventHub
     embedder: Embedder
     vectors: VectorStore
+    # None without LLM_BASE_URL: the AI workflows then answer from retrieval and rules.
+    llm: LLMClient | None = None
     # Injectable clock (UTC): quotas and memberships read time only through it.
     clock: Callable[[], datetime] = utcnow
 
@@ -55,6 +58,22 @@ def shared_embedder(model_name: str | None, base_dir: Path) -> Embedder:
     """One embedding model per process, whatever the number of apps: it weighs ~0.5 GB and is
     read-only once loaded (it loads on first use)."""
     return Embedder.from_settings(model_name, base_dir)
+
+
+def build_llm(settings: Settings) -> LLMClient | None:
+    if not settings.llm_configured:
+        return None
+    assert settings.llm_base_url is not None and settings.llm_model is not None
+    return LLMClient(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        connect_timeout_s=settings.llm_connect_timeout_s,
+        timeout_s=settings.llm_timeout_s,
+        retries=settings.llm_retries,
+        backoff_s=settings.llm_retry_backoff_s,
+        max_tokens=settings.llm_max_tokens,
+    )
 
 
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
@@ -79,6 +98,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         vectors=open_vector_store(
             qdrant_url=settings.qdrant_url, data_dir=settings.data_dir, dim=embedder.dim
         ),
+        llm=build_llm(settings),
         rate_limiter=RateLimiter(
             side,
             settings.rate_limits,
@@ -91,6 +111,8 @@ async def close_services(services: Services) -> None:
     await services.hub.stop()
     await services.vectors.close()
     await services.http.aclose()
+    if services.llm is not None:
+        await services.llm.aclose()
     if services.rate_limiter.redis is not None:
         await services.rate_limiter.redis.aclose()
     await services.read_pool.close()
