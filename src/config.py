@@ -133,7 +133,10 @@ class Settings(BaseSettings):
     llm_api_key: SecretStr | None = None
     llm_model: str | None = None
     llm_connect_timeout_s: float = Field(3.0, gt=0)
-    llm_timeout_s: float = Field(30.0, gt=0)  # per attempt, for the whole answer
+    llm_timeout_s: float = Field(20.0, gt=0)  # per attempt, for the whole answer
+    # One AI request in all (retries and tool rounds included). The operation's transaction stays
+    # open meanwhile, so this stays below PostgreSQL's idle_in_transaction_session_timeout (60 s).
+    llm_deadline_s: float = Field(40.0, gt=0, le=55)
     llm_retries: int = Field(2, ge=0, le=5)  # after 429, 5xx and connection failures
     llm_retry_backoff_s: float = Field(0.5, ge=0)
     llm_max_tokens: int = Field(800, ge=16, le=8192)

@@ -31,6 +31,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "whisper:user": (30, 60),
     "swipe:user": (120, 60),
     "discover:user": (60, 60),
+    "ai:user": (20, 60),  # chat, AI search, profile suggestions (on top of the daily quota)
+    "mcp:user": (120, 60),  # every MCP tool call
 }
 
 _UPSERT = text(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from src.schema.account import AccountMutation
+from src.schema.ai import AIMutation
 from src.schema.auth import AuthMutation
 from src.schema.discovery import DiscoveryMutation
 from src.schema.institutions import InstitutionMutation
@@ -28,5 +29,6 @@ class Mutation(
     WhisperMutation,
     MatchMutation,
     DiscoveryMutation,
+    AIMutation,
 ):
     pass

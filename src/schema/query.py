@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from src.schema.ai import AIQuery
 from src.schema.discovery import DiscoveryQuery
 from src.schema.institutions import InstitutionQuery
 from src.schema.matches import MatchQuery
@@ -23,6 +24,13 @@ class HealthQuery:
 
 @strawberry.type(description="Everything a client can read.")
 class Query(
-    HealthQuery, MeQuery, UserQuery, DiscoveryQuery, WhisperQuery, MatchQuery, InstitutionQuery
+    HealthQuery,
+    MeQuery,
+    UserQuery,
+    DiscoveryQuery,
+    WhisperQuery,
+    MatchQuery,
+    InstitutionQuery,
+    AIQuery,
 ):
     pass
