@@ -1,4 +1,4 @@
-"""The Starlette application: GraphQL over HTTP and websocket, health and readiness."""
+"""The Starlette application: GraphQL over HTTP and websocket, MCP, health and readiness."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import orjson
+from mcp.server import MCPServer
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -24,9 +25,11 @@ from strawberry.types.unset import UNSET, UnsetType
 
 from src.config import Settings, get_settings
 from src.db import create_engine, resolve_database_url
+from src.mcp_server import mcp_http_app
+from src.models import utcnow
 from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
-from src.resolvers import indexing, orders
+from src.resolvers import ai, indexing, orders
 from src.schema import build_schema
 from src.schema.context import Context
 from src.schema.extensions import validation_rules
@@ -162,6 +165,23 @@ async def _settle_orders_forever(services: Services) -> None:
             log.exception("settling orders failed")
 
 
+async def _run_mcp(mcp: MCPServer, started: asyncio.Event, stop: asyncio.Event) -> None:
+    async with mcp.session_manager.run():
+        started.set()
+        await stop.wait()
+
+
+async def _purge_transcripts_forever(services: Services) -> None:
+    """Chat transcripts go as soon as they expire, whether or not anyone chats again."""
+    while True:
+        try:
+            async with services.sessionmaker() as session, session.begin():
+                await ai.purge_expired_transcripts(session, utcnow())
+        except Exception as exc:  # the database may be down: try again next round
+            log.warning("purging chat transcripts failed: %s", type(exc).__name__)
+        await asyncio.sleep(60)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
@@ -178,10 +198,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.warning("vector index unavailable at start-up: %s", type(exc).__name__)
         indexer = asyncio.create_task(_index_forever(services)) if settings.vector_worker else None
         settler = asyncio.create_task(_settle_orders_forever(services)) if services.pay else None
+        purger = asyncio.create_task(_purge_transcripts_forever(services))
+        # A mounted app's own lifespan never runs: the MCP session manager runs here, in a task
+        # of its own (its anyio task group must end in the task that started it, and a
+        # lifespan's start and end may run in different tasks).
+        mcp_started, stop_mcp = asyncio.Event(), asyncio.Event()
+        mcp_task = asyncio.create_task(_run_mcp(mcp, mcp_started, stop_mcp))
+        await asyncio.wait(
+            {mcp_task, asyncio.create_task(mcp_started.wait())},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if mcp_task.done():
+            mcp_task.result()  # it failed to start: say why
         try:
             yield
         finally:
-            for task in (settler, indexer):
+            stop_mcp.set()
+            await mcp_task
+            for task in (purger, settler, indexer):
                 if task:
                     task.cancel()
             await close_services(services)
@@ -210,10 +244,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["authorization", "content-type", "x-request-id"],
             )
         )
-    return Starlette(
+    # Route, not Mount: a Mount would redirect /mcp to /mcp/. The MCP app does its own bearer
+    # auth, Host and Origin checks; FastPathApp wraps /graphql only.
+    mcp, mcp_app = mcp_http_app(lambda: app.state.services, settings, sdl=schema.as_str())
+    app = Starlette(
         routes=[
             Route("/graphql", http_graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/mcp", mcp_app, methods=["GET", "POST", "DELETE"]),
             Route("/health", health),
             Route("/ready", ready),
             Route("/pay/notify", pay_notify, methods=["POST"]),
@@ -221,3 +259,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=middleware,
         lifespan=lifespan,
     )
+    return app

@@ -19,7 +19,7 @@ MAX_BIO_IN_CARD = 300
 
 _POPULAR = text(
     """
-    SELECT min(tag) AS tag, count(DISTINCT p.user_id) AS people
+    SELECT mode() WITHIN GROUP (ORDER BY tag) AS tag, count(DISTINCT p.user_id) AS people
     FROM user_profiles p
     JOIN users u ON u.id = p.user_id
     CROSS JOIN LATERAL unnest(p.interests) AS tag
@@ -27,7 +27,7 @@ _POPULAR = text(
       AND p.visibility = 'discoverable' AND u.id <> :viewer
     GROUP BY lower(tag)
     HAVING count(DISTINCT p.user_id) >= :at_least
-    ORDER BY people DESC, min(tag)
+    ORDER BY people DESC, lower(tag)
     LIMIT :limit
     """
 )
