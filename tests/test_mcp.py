@@ -24,6 +24,7 @@ from starlette.applications import Starlette
 from src.app import create_app
 from src.config import Settings
 from tests.ai_helpers import SESSIONS, indexed, populate
+from tests.fakes.wechat import FakeWechat
 from tests.helpers import GraphQLClient, LiveServer, live_server, sql
 
 ME = "{ me { id } }"
@@ -295,3 +296,32 @@ async def test_stdio_serves_the_token_user(plain_world: World, settings: Setting
         profile = await call(mcp, "get_profile")
         assert profile["id"] == ids["designer"] and profile["nickname"] == "designer"
         assert (await call(mcp, "list_whispers"))["whispers"] == []
+
+
+async def test_whispers_an_agent_writes_pass_content_security(
+    wx_settings: Settings, fake_wechat: FakeWechat
+) -> None:
+    app = create_app(wx_settings)
+    login = "mutation ($c: String!) { wechatLogin(code: $c) { accessToken me { id } } }"
+    register = """mutation { register(input: {acceptedPolicyVersion: "2026-11", nickname: "N"})
+                  { errors { code } } }"""
+    async with live_server(app) as server, httpx.AsyncClient(base_url=server.url) as http:
+        gql = GraphQLClient(http)
+        people = {}
+        for name in ("sender", "recipient"):
+            fake_wechat.add_login(f"code-{name}", f"openid-{name}")
+            payload = (await gql(login, {"c": f"code-{name}"})).data["wechatLogin"]  # type: ignore[index]
+            assert (await gql(register, token=payload["accessToken"])).data["register"][
+                "errors"
+            ] == []  # type: ignore[index]
+            people[name] = payload
+        recipient_id = people["recipient"]["me"]["id"]
+        async with mcp_client(server, people["sender"]["accessToken"]) as mcp:
+            refused = await call_error(
+                mcp, "send_whisper", recipient_id=recipient_id, content="今晚一起来赌博吧"
+            )
+            assert refused == "CONTENT_REJECTED: This text breaks the content rules."
+            await call(mcp, "send_whisper", recipient_id=recipient_id, content="周末去爬山吗")
+        checked = [b["content"] for p, b in fake_wechat.calls if p == "/wxa/msg_sec_check"]
+        assert checked[-2:] == ["今晚一起来赌博吧", "周末去爬山吗"]
+        assert await sql(app, "SELECT count(*) FROM whispers") == 1
