@@ -174,12 +174,12 @@ async def _run_mcp(mcp: MCPServer, started: asyncio.Event, stop: asyncio.Event) 
 async def _purge_transcripts_forever(services: Services) -> None:
     """Chat transcripts go as soon as they expire, whether or not anyone chats again."""
     while True:
+        await asyncio.sleep(60)
         try:
             async with services.sessionmaker() as session, session.begin():
                 await ai.purge_expired_transcripts(session, utcnow())
         except Exception as exc:  # the database may be down: try again next round
             log.warning("purging chat transcripts failed: %s", type(exc).__name__)
-        await asyncio.sleep(60)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
