@@ -105,10 +105,12 @@ async def _serve_mcp_stdio(token: str) -> None:
     from src.auth.tokens import InvalidToken
     from src.db import create_engine
     from src.mcp_server import Identity, build_mcp_server
+    from src.observability import configure_logging
     from src.schema import schema
     from src.services import build_services, close_services
 
     settings = get_settings()
+    configure_logging(settings.log_level, json=settings.json_logs)  # stderr: stdout is MCP's
     services = build_services(settings, create_engine(_database_url(), settings))
     try:
         try:

@@ -69,7 +69,11 @@ class FakeOpenAI:
         if step is None:
             step = Step(content=f"fake answer to {len(body['messages'])} messages")
         if step.hang:
-            await asyncio.sleep(60)
+            # Until the client gives up (at most a minute): the server can then stop cleanly.
+            for _ in range(600):
+                if await request.is_disconnected():
+                    return Response(status_code=499)
+                await asyncio.sleep(0.1)
         if step.status:
             headers = {"retry-after": step.retry_after} if step.retry_after else None
             return JSONResponse({"error": {"message": "scripted"}}, step.status, headers=headers)
