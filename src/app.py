@@ -165,6 +165,14 @@ async def _settle_orders_forever(services: Services) -> None:
             log.exception("settling orders failed")
 
 
+class _McpEndpoint:
+    """/mcp: the MCP app of the running lifespan (built per run: a session manager runs once,
+    and an app's lifespan may run more than once)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["app"].state.mcp_app(scope, receive, send)
+
+
 async def _run_mcp(mcp: MCPServer, started: asyncio.Event, stop: asyncio.Event) -> None:
     async with mcp.session_manager.run():
         started.set()
@@ -202,6 +210,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # A mounted app's own lifespan never runs: the MCP session manager runs here, in a task
         # of its own (its anyio task group must end in the task that started it, and a
         # lifespan's start and end may run in different tasks).
+        # One MCP server per lifespan run: its session manager runs only once.
+        mcp, app.state.mcp_app = mcp_http_app(lambda: services, settings, sdl=sdl)
         mcp_started, stop_mcp = asyncio.Event(), asyncio.Event()
         mcp_task = asyncio.create_task(_run_mcp(mcp, mcp_started, stop_mcp))
         await asyncio.wait(
@@ -244,14 +254,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 allow_headers=["authorization", "content-type", "x-request-id"],
             )
         )
+    sdl = schema.as_str()
     # Route, not Mount: a Mount would redirect /mcp to /mcp/. The MCP app does its own bearer
     # auth, Host and Origin checks; FastPathApp wraps /graphql only.
-    mcp, mcp_app = mcp_http_app(lambda: app.state.services, settings, sdl=schema.as_str())
     app = Starlette(
         routes=[
             Route("/graphql", http_graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
-            Route("/mcp", mcp_app, methods=["GET", "POST", "DELETE"]),
+            Route("/mcp", _McpEndpoint(), methods=["GET", "POST", "DELETE"]),
             Route("/health", health),
             Route("/ready", ready),
             Route("/pay/notify", pay_notify, methods=["POST"]),
