@@ -224,11 +224,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             yield
         finally:
             stop_mcp.set()
-            await mcp_task
-            for task in (purger, settler, indexer):
-                if task:
-                    task.cancel()
-            await close_services(services)
+            try:
+                await mcp_task
+            finally:
+                for task in (purger, settler, indexer):
+                    if task:
+                        task.cancel()
+                await close_services(services)
 
     schema = build_schema(settings)
     graphql = GraphQLApp(
