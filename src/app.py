@@ -1,4 +1,4 @@
-"""The Starlette application: GraphQL over HTTP and websocket, health and readiness."""
+"""The Starlette application: GraphQL over HTTP and websocket, MCP, health and readiness."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import orjson
+from mcp.server import MCPServer
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -25,10 +26,12 @@ from strawberry.types.unset import UNSET, UnsetType
 from src.config import Settings, get_settings
 from src.db import create_engine, resolve_database_url
 from src.endpoints import proof_image, wechat_push
+from src.mcp_server import mcp_http_app
+from src.models import utcnow
 from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
 from src.request_guard import BodyLimit, check_multipart_headers, check_upload_operation
-from src.resolvers import indexing, orders
+from src.resolvers import ai, indexing, orders
 from src.schema import build_schema
 from src.schema.context import Context
 from src.schema.extensions import validation_rules
@@ -181,6 +184,31 @@ async def _settle_orders_forever(services: Services) -> None:
             log.exception("settling orders failed")
 
 
+class _McpEndpoint:
+    """/mcp: the MCP app of the running lifespan (built per run: a session manager runs once,
+    and an app's lifespan may run more than once)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await scope["app"].state.mcp_app(scope, receive, send)
+
+
+async def _run_mcp(mcp: MCPServer, started: asyncio.Event, stop: asyncio.Event) -> None:
+    async with mcp.session_manager.run():
+        started.set()
+        await stop.wait()
+
+
+async def _purge_transcripts_forever(services: Services) -> None:
+    """Chat transcripts go as soon as they expire, whether or not anyone chats again."""
+    while True:
+        await asyncio.sleep(60)
+        try:
+            async with services.sessionmaker() as session, session.begin():
+                await ai.purge_expired_transcripts(session, utcnow())
+        except Exception as exc:  # the database may be down: try again next round
+            log.warning("purging chat transcripts failed: %s", type(exc).__name__)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
@@ -197,13 +225,31 @@ def create_app(settings: Settings | None = None) -> Starlette:
             log.warning("vector index unavailable at start-up: %s", type(exc).__name__)
         indexer = asyncio.create_task(_index_forever(services)) if settings.vector_worker else None
         settler = asyncio.create_task(_settle_orders_forever(services)) if services.pay else None
+        purger = asyncio.create_task(_purge_transcripts_forever(services))
+        # A mounted app's own lifespan never runs: the MCP session manager runs here, in a task
+        # of its own (its anyio task group must end in the task that started it, and a
+        # lifespan's start and end may run in different tasks).
+        # One MCP server per lifespan run: its session manager runs only once.
+        mcp, app.state.mcp_app = mcp_http_app(lambda: services, settings, sdl=sdl)
+        mcp_started, stop_mcp = asyncio.Event(), asyncio.Event()
+        mcp_task = asyncio.create_task(_run_mcp(mcp, mcp_started, stop_mcp))
+        await asyncio.wait(
+            {mcp_task, asyncio.create_task(mcp_started.wait())},
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+        if mcp_task.done():
+            mcp_task.result()  # it failed to start: say why
         try:
             yield
         finally:
-            for task in (settler, indexer):
-                if task:
-                    task.cancel()
-            await close_services(services)
+            stop_mcp.set()
+            try:
+                await mcp_task
+            finally:
+                for task in (purger, settler, indexer):
+                    if task:
+                        task.cancel()
+                await close_services(services)
 
     schema = build_schema(settings)
     graphql = GraphQLApp(
@@ -247,10 +293,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ],
             )
         )
-    return Starlette(
+    sdl = schema.as_str()
+    # Route, not Mount: a Mount would redirect /mcp to /mcp/. The MCP app does its own bearer
+    # auth, Host and Origin checks; FastPathApp wraps /graphql only.
+    app = Starlette(
         routes=[
             Route("/graphql", http_graphql, methods=["GET", "POST"]),
             WebSocketRoute("/graphql", graphql),
+            Route("/mcp", _McpEndpoint(), methods=["GET", "POST", "DELETE"]),
             Route("/health", health),
             Route("/ready", ready),
             Route("/pay/notify", pay_notify, methods=["POST"]),
@@ -260,3 +310,4 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=middleware,
         lifespan=lifespan,
     )
+    return app

@@ -1,4 +1,4 @@
-"""The `qiaoqiao` command: serve, migrate, export-schema, token, seed, seed-demo, grant-role."""
+"""The `qiaoqiao` command: serve, migrate, export-schema, token, mcp, seed(-demo), grant-role."""
 
 from __future__ import annotations
 
@@ -99,6 +99,42 @@ def cmd_token(args: argparse.Namespace) -> None:
         sys.stdout.write(asyncio.run(_dev_token(args.name)) + "\n")
     except UserFacingError as exc:
         sys.exit(exc.message)
+
+
+async def _serve_mcp_stdio(token: str) -> None:
+    from src.auth.tokens import InvalidToken
+    from src.db import create_engine
+    from src.mcp_server import Identity, build_mcp_server
+    from src.observability import configure_logging
+    from src.schema import schema
+    from src.services import build_services, close_services
+
+    settings = get_settings()
+    configure_logging(settings.log_level, json=settings.json_logs)  # stderr: stdout is MCP's
+    services = build_services(settings, create_engine(_database_url(), settings))
+    try:
+        try:
+            claims = services.tokens.verify_access(token)
+        except InvalidToken:
+            sys.exit("qiaoqiao mcp: the access token is invalid or expired")
+        identity = Identity(claims.user_id, claims.session_id)
+        server = build_mcp_server(lambda: services, sdl=schema.as_str(), stdio_identity=identity)
+        await server.run_stdio_async()
+    finally:
+        await close_services(services)
+
+
+def cmd_mcp(args: argparse.Namespace) -> None:
+    """MCP over stdin/stdout for a local client, acting as the user of an access token (from
+    --token or QIAOQIAO_TOKEN). The token is checked once; each call then checks that its login
+    is still active. Logs go to stderr: stdout is the protocol."""
+    import asyncio
+
+    token = args.token or os.environ.get("QIAOQIAO_TOKEN")
+    if not token:
+        sys.exit("qiaoqiao mcp needs an access token: --token or QIAOQIAO_TOKEN")
+    migrate(_database_url())
+    asyncio.run(_serve_mcp_stdio(token.strip()))
 
 
 async def _seed(args: argparse.Namespace) -> str:
@@ -218,6 +254,10 @@ def main(argv: list[str] | None = None) -> None:
     token = sub.add_parser("token", help="print an access token for development user NAME")
     token.add_argument("name")
     token.set_defaults(func=cmd_token)
+
+    mcp = sub.add_parser("mcp", help="serve MCP over stdio as the user of an access token")
+    mcp.add_argument("--token", help="access token (default: $QIAOQIAO_TOKEN)")
+    mcp.set_defaults(func=cmd_mcp)
 
     reindex = sub.add_parser("reindex", help="rebuild the vector index from PostgreSQL")
     reindex.set_defaults(func=cmd_reindex)

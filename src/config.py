@@ -6,7 +6,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # A development secret that production refuses: anyone can read it here.
@@ -158,6 +158,30 @@ class Settings(BaseSettings):
     # WeChat message push (the media check's verdicts): the Token set in the mini program
     # console under 消息推送, plaintext JSON mode.
     wechat_push_token: str | None = None
+    # A language model behind any OpenAI-compatible /chat/completions endpoint (DeepSeek, Qwen
+    # through DashScope's compatible mode, Moonshot, vLLM, Ollama). Unset: the AI workflows answer
+    # from retrieval and rules, and say that no model was used.
+    llm_base_url: str | None = None  # e.g. https://api.deepseek.com/v1
+    llm_api_key: SecretStr | None = None
+    llm_model: str | None = None
+    llm_connect_timeout_s: float = Field(3.0, gt=0)
+    llm_timeout_s: float = Field(20.0, gt=0)  # per attempt, for the whole answer
+    # One AI request in all (retries and tool rounds included). The operation's transaction stays
+    # open meanwhile, so this stays below PostgreSQL's idle_in_transaction_session_timeout (60 s).
+    llm_deadline_s: float = Field(40.0, gt=0, le=55)
+    llm_retries: int = Field(2, ge=0, le=5)  # after 429, 5xx and connection failures
+    llm_retry_backoff_s: float = Field(0.5, ge=0)
+    llm_max_tokens: int = Field(800, ge=16, le=8192)
+    # Chat: transcripts live this long after the last turn, then are purged; tool rounds per turn.
+    ai_chat_ttl_s: int = Field(1800, ge=60, le=86_400)
+    ai_chat_max_rounds: int = Field(4, ge=1, le=8)
+
+    # MCP at /mcp: Host headers accepted (DNS-rebinding protection; "host:*" allows any port)
+    # and browser Origins accepted (clients that send no Origin, like desktop agents, pass).
+    mcp_allowed_hosts: list[str] = Field(
+        default_factory=lambda: ["127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"]
+    )
+    mcp_allowed_origins: list[str] = Field(default_factory=list)
 
     # Registration
     privacy_policy_version: str = "2026-11"
@@ -207,6 +231,10 @@ class Settings(BaseSettings):
         )
 
     @property
+    def llm_configured(self) -> bool:
+        return bool(self.llm_base_url and self.llm_model)
+
+    @property
     def dev_purchase_enabled(self) -> bool:
         """Buying PRO without paying: development without merchant credentials only."""
         return not self.is_production and not self.wechat_pay_configured
@@ -219,6 +247,12 @@ class Settings(BaseSettings):
     @property
     def json_logs(self) -> bool:
         return self.is_production if self.log_json is None else self.log_json
+
+    @model_validator(mode="after")
+    def _llm_complete(self) -> Settings:
+        if bool(self.llm_base_url) != bool(self.llm_model):
+            raise ValueError("LLM_BASE_URL and LLM_MODEL are set together (or neither)")
+        return self
 
     @model_validator(mode="after")
     def _refuse_unsafe_production(self) -> Settings:

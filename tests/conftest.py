@@ -11,6 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from src.app import create_app
@@ -18,6 +19,7 @@ from src.cli import migrate
 from src.config import Settings, get_settings
 from src.db import async_url
 from tests.db_server import admin_execute, find_server, with_database
+from tests.fakes.openai import FakeOpenAI
 from tests.fakes.tencent_sms import FakeTencentSms
 from tests.fakes.wechat import FakeWechat
 from tests.fakes.wechat_pay import FakeWechatPay
@@ -119,6 +121,28 @@ async def fake_wechat() -> AsyncIterator[FakeWechat]:
     async with live_server(fake.app()) as server:
         fake.url = server.url
         yield fake
+
+
+@pytest.fixture
+async def fake_llm() -> AsyncIterator[FakeOpenAI]:
+    fake = FakeOpenAI()
+    async with live_server(fake.app()) as server:
+        fake.url = server.url
+        yield fake
+
+
+@pytest.fixture
+def llm_settings(settings: Settings, fake_llm: FakeOpenAI) -> Settings:
+    """A language model configured: the fake OpenAI-compatible server."""
+    return settings.model_copy(
+        update={
+            "llm_base_url": fake_llm.base_url,
+            "llm_model": fake_llm.model,
+            "llm_api_key": SecretStr(fake_llm.api_key),
+            "llm_timeout_s": 2.0,
+            "llm_retry_backoff_s": 0.01,
+        }
+    )
 
 
 @pytest.fixture

@@ -33,6 +33,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "swipe:user": (120, 60),
     "discover:user": (60, 60),
     "report:user": (20, 3600),
+    "ai:user": (20, 60),  # chat, AI search, profile suggestions (on top of the daily quota)
+    "mcp:user": (120, 60),  # every MCP tool call
 }
 
 _UPSERT = text(

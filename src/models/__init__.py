@@ -1,6 +1,6 @@
 """SQLModel tables, one module per aggregate. Importing this package registers them all."""
 
-from src.models.ai_sessions import AISession
+from src.models.ai_sessions import AIChatTranscript, AISession
 from src.models.auth import (
     AuthSession,
     Consent,
@@ -23,6 +23,7 @@ from src.models.users import User
 from src.models.whispers import Whisper
 
 __all__ = [
+    "AIChatTranscript",
     "AISession",
     "AuthSession",
     "Consent",

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Index, Text
+from sqlalchemy import CheckConstraint, DateTime, Index, Text
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlmodel import Field, SQLModel
 
 from src.models.base import created_at, one_of, uuid_pk
@@ -29,3 +31,20 @@ class AISession(SQLModel, table=True):
     completion_tokens: int = 0
     model: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = created_at()
+
+
+class AIChatTranscript(SQLModel, table=True):
+    """The turns of one chat (its `ai_sessions` row), kept only while the conversation can go
+    on: `expires_at` moves with each turn, and expired transcripts are deleted."""
+
+    __tablename__ = "ai_chat_transcripts"
+
+    ai_session_id: uuid.UUID = Field(
+        primary_key=True, foreign_key="ai_sessions.id", ondelete="CASCADE"
+    )
+    user_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE", index=True)
+    # OpenAI-style messages (user, assistant, tool), the system prompt excluded.
+    messages: list[dict[str, Any]] = Field(
+        default_factory=list, sa_type=JSONB, sa_column_kwargs={"nullable": False}
+    )
+    expires_at: datetime = Field(sa_type=DateTime(timezone=True), index=True)

@@ -16,6 +16,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.auth.wechat import WechatError
 from src.models import AuthSession, Consent, SmsCode, User, UserProfile, utcnow
+from src.resolvers.ai_sessions import erase_ai, export_ai
 from src.resolvers.auth import parse_phone, rate_limit, revoke_all_sessions
 from src.resolvers.blocks import erase_blocks, export_blocks
 from src.resolvers.content import SCENE_PROFILE, check_text
@@ -146,6 +147,10 @@ async def _erase_reports(session: AsyncSession, user: User) -> None:
     await erase_media_checks(session, user.id)
 
 
+async def _erase_ai(session: AsyncSession, user: User) -> None:
+    await erase_ai(session, user.id)
+
+
 ERASERS: list[Callable[[AsyncSession, User], Awaitable[None]]] = [
     _erase_login_state,
     _erase_profile,
@@ -153,6 +158,7 @@ ERASERS: list[Callable[[AsyncSession, User], Awaitable[None]]] = [
     _erase_whispers,
     _erase_swipes,
     _erase_reports,
+    _erase_ai,
 ]
 
 
@@ -218,6 +224,10 @@ async def _export_reports(session: AsyncSession, user: User) -> dict[str, Any]:
     return await export_reports(session, user.id)
 
 
+async def _export_ai(session: AsyncSession, user: User) -> dict[str, Any]:
+    return await export_ai(session, user.id)
+
+
 EXPORTERS: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = [
     _export_account,
     _export_profile,
@@ -225,6 +235,7 @@ EXPORTERS: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = [
     _export_whispers,
     _export_swipes,
     _export_reports,
+    _export_ai,
 ]
 
 

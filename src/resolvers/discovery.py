@@ -129,8 +129,10 @@ async def discover(
     criteria: Criteria,
     first: int | None,
     after: str | None,
-    quota_kind: str = "DISCOVERY",
+    quota_kind: str | None = "DISCOVERY",
 ) -> Results:
+    """One page of people matching `prompt` and `criteria`. `quota_kind` None: the caller
+    already metered this request (a search the chat model asked for)."""
     require_registered(viewer)
     limit = check_first(first)
     prompt = " ".join((prompt or "").split())
@@ -139,7 +141,8 @@ async def discover(
     fingerprint = _fingerprint(prompt, criteria)
     offset = _offset(after, fingerprint)
     await rate_limit(services, "discover:user", str(viewer.id))
-    await consume(session, services.settings, viewer.id, quota_kind, now=services.clock())
+    if quota_kind:
+        await consume(session, services.settings, viewer.id, quota_kind, now=services.clock())
     exclude = await _excluded(session, viewer.id, criteria.exclude_swiped)
     flt = _filter(criteria, exclude)
     degraded = False

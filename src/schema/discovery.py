@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import time
-
 import strawberry
 
 from src.auth.permissions import AUTHENTICATED
-from src.resolvers import ai_sessions, discovery
+from src.resolvers import ai, discovery
 from src.schema.common import PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.profiles import Gender
@@ -120,23 +118,8 @@ class DiscoveryMutation:
         viewer = await ctx.require_viewer()
 
         async def body() -> DiscoverPayload:
-            started = time.perf_counter()
-            results = await discovery.discover(
-                ctx.session,
-                ctx.services,
-                viewer,
-                prompt=prompt,
-                criteria=discovery.Criteria(),
-                first=first,
-                after=None,
-                quota_kind="AI_REQUEST",
-            )
-            await ai_sessions.record(
-                ctx.session,
-                viewer.id,
-                kind="search",
-                latency_ms=int((time.perf_counter() - started) * 1000),
-                model=ctx.services.embedder.model_name,
+            results = await ai.ai_search(
+                ctx.session, ctx.services, viewer, prompt=prompt, first=first
             )
             return DiscoverPayload(results=DiscoveryConnection.of(results))
 

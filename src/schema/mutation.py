@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from src.schema.account import AccountMutation
+from src.schema.ai import AIMutation
 from src.schema.auth import AuthMutation
 from src.schema.discovery import DiscoveryMutation
 from src.schema.institutions import InstitutionMutation
@@ -30,5 +31,6 @@ class Mutation(
     MatchMutation,
     DiscoveryMutation,
     ReportMutation,
+    AIMutation,
 ):
     pass

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 
+from src.schema.ai import AIQuery
 from src.schema.discovery import DiscoveryQuery
 from src.schema.institutions import InstitutionQuery
 from src.schema.matches import MatchQuery
@@ -32,5 +33,6 @@ class Query(
     MatchQuery,
     InstitutionQuery,
     ReportQuery,
+    AIQuery,
 ):
     pass

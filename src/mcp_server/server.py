@@ -1,0 +1,252 @@
+"""The MCP server: the AI workflows and whispers as tools, the viewer's profile and the GraphQL
+schema as resources, reusable prompts. Tools are thin adapters over `src/resolvers`: each runs
+as the authenticated user, in its own transaction, with the same checks as GraphQL."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import asdict
+from typing import Any, Literal
+
+import orjson
+from mcp.server import MCPServer
+from mcp.server.auth.settings import AuthSettings
+from mcp.server.mcpserver.exceptions import ResourceError, ToolError
+from mcp.shared.exceptions import MCPError
+from mcp_types import INVALID_PARAMS
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src.ai import prompts
+from src.mcp_server.viewer import (
+    Identity,
+    JwtVerifier,
+    Later,
+    ServicesRef,
+    as_viewer,
+    current_identity,
+    plain,
+)
+from src.models import User, UserProfile, Whisper
+from src.resolvers import ai, discovery, notify, whispers
+from src.resolvers.ai_data import people_cards, profile_facts
+from src.resolvers.errors import NotFound
+from src.resolvers.profiles import visible_user
+
+INSTRUCTIONS = (
+    "qiaoqiao (悄悄): people discover each other and send short whispers, anonymous unless the "
+    "sender reveals. Tools act as the logged-in user. search_users and "
+    "suggest_profile_improvements each use one AI request of the user's daily quota; "
+    "send_whisper uses a whisper."
+)
+PROFILE_URI = "qiaoqiao://me/profile"
+SCHEMA_URI = "qiaoqiao://schema.graphql"
+
+
+def _prompt_error(message: str) -> Exception:
+    return MCPError(INVALID_PARAMS, message)
+
+
+def build_mcp_server(
+    services: ServicesRef, *, sdl: str, stdio_identity: Identity | None = None
+) -> MCPServer:
+    """Over HTTP (`stdio_identity` None) every request needs a bearer access token; over stdio
+    the calls act for `stdio_identity`."""
+    http = stdio_identity is None
+    server: MCPServer = MCPServer(
+        "qiaoqiao",
+        instructions=INSTRUCTIONS,
+        token_verifier=JwtVerifier(services) if http else None,
+        # We issue the tokens ourselves (wechatLogin / smsLogin): no OAuth metadata to publish.
+        auth=AuthSettings(issuer_url="https://qiaoqiao.invalid", resource_server_url=None)  # type: ignore[arg-type]
+        if http
+        else None,
+    )
+
+    async def run(work: Any, error: Any = ToolError) -> Any:
+        return await as_viewer(services(), current_identity(stdio_identity), work, error=error)
+
+    @server.tool(
+        description="Find people by a natural-language description (Chinese or English), "
+        "optionally in one city. Returns their public profiles, best match first. Uses one AI "
+        "request of the daily quota."
+    )
+    async def search_users(query: str, city: str | None = None, first: int = 10) -> dict[str, Any]:
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            criteria = discovery.Criteria(city=city or None)
+            people = await ai.search_cards(
+                session,
+                services(),
+                viewer,
+                query,
+                criteria=criteria,
+                first=first,
+                metered=True,
+            )
+            return {"people": people}
+
+        return await run(work)  # type: ignore[no-any-return]
+
+    @server.tool(
+        description="A profile: your own (no userId; includes your private fields) or the "
+        "public profile of someone you may see."
+    )
+    async def get_profile(user_id: str | None = None) -> dict[str, Any]:
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            if user_id is None or user_id == str(viewer.id):
+                return {"id": str(viewer.id), **(await _own_profile(session, viewer))}
+            found = await visible_user(session, viewer.id, user_id)
+            cards = await people_cards(session, viewer.id, [found] if found else [])
+            if not cards:
+                raise NotFound("No such user.", field="userId")
+            return cards[0]
+
+        return await run(work)  # type: ignore[no-any-return]
+
+    @server.tool(
+        description="Concrete, field-by-field improvements of your profile, from rules and, "
+        "when configured, a language model. Uses one AI request of the daily quota."
+    )
+    async def suggest_profile_improvements() -> dict[str, Any]:
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            answer = await ai.profile_suggestions(session, services(), viewer)
+            return {
+                "suggestions": [asdict(s) for s in answer.items],
+                "usedModel": answer.used_model,
+            }
+
+        return await run(work)  # type: ignore[no-any-return]
+
+    @server.tool(
+        description="Send a whisper (1 to 500 characters), anonymous unless anonymous=false, to "
+        "recipientId — or reply to a whisper you received with replyToId, without learning who "
+        "sent it. Uses one whisper of the daily quota; text passes the content check."
+    )
+    async def send_whisper(
+        content: str,
+        recipient_id: str | None = None,
+        reply_to_id: str | None = None,
+        anonymous: bool = True,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        data = whispers.NewWhisper(
+            content=content,
+            anonymous=anonymous,
+            recipient_id=recipient_id,
+            reply_to_id=reply_to_id,
+            idempotency_key=idempotency_key,
+        )
+
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            row = await whispers.send_whisper(session, services(), viewer, data)
+            if notice := await notify.offline_notice(session, services(), row.recipient_id):
+                later.append(notice)
+            return await _whisper_view(session, row, viewer.id)
+
+        return await run(work)  # type: ignore[no-any-return]
+
+    @server.tool(
+        description="Your whispers, newest first: box 'received' (optionally unread only) or "
+        "'sent'. The sender of an anonymous whisper you received stays hidden until revealed."
+    )
+    async def list_whispers(
+        box: Literal["received", "sent"] = "received",
+        unread_only: bool = False,
+        first: int = 20,
+        after: str | None = None,
+    ) -> dict[str, Any]:
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            if box == "sent":
+                page = await whispers.sent(session, viewer.id, first=first, after=after)
+            else:
+                page = await whispers.received(
+                    session, viewer.id, unread_only=unread_only, first=first, after=after
+                )
+            return {
+                "whispers": [await _whisper_view(session, w, viewer.id) for _, w in page.items],
+                "hasNextPage": page.has_next,
+                "endCursor": page.end_cursor,
+            }
+
+        return await run(work)  # type: ignore[no-any-return]
+
+    @server.resource(
+        PROFILE_URI,
+        name="my-profile",
+        description="Your profile, as you see it.",
+        mime_type="application/json",
+    )
+    async def my_profile() -> str:
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            return {"id": str(viewer.id), **(await _own_profile(session, viewer))}
+
+        return orjson.dumps(await run(work, ResourceError)).decode()
+
+    @server.resource(
+        SCHEMA_URI,
+        name="graphql-schema",
+        description="The GraphQL API's schema (SDL).",
+        mime_type="application/graphql",
+    )
+    def graphql_schema() -> str:
+        return sdl
+
+    @server.prompt(
+        name="icebreaker",
+        description="Draft a first whisper to someone, built on their public profile and yours.",
+    )
+    async def icebreaker(user_id: str) -> str:
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            found = await visible_user(session, viewer.id, user_id)
+            cards = await people_cards(session, viewer.id, [found] if found else [])
+            if not cards:
+                raise NotFound("No such user.", field="userId")
+            return prompts.icebreaker(await profile_facts(session, viewer.id), cards[0])
+
+        return await run(work, _prompt_error)  # type: ignore[no-any-return]
+
+    @server.prompt(
+        name="profile_review",
+        description="Review your profile field by field, starting from the rules' findings.",
+    )
+    async def profile_review() -> str:
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            facts = await profile_facts(session, viewer.id)
+            return prompts.profile_review(facts, await ai.rule_suggestions(session, viewer))
+
+        return await run(work, _prompt_error)  # type: ignore[no-any-return]
+
+    return server
+
+
+async def _own_profile(session: AsyncSession, viewer: User) -> dict[str, Any]:
+    facts = await profile_facts(session, viewer.id)
+    row = await session.get(UserProfile, viewer.id)
+    data = facts.as_dict()
+    data.pop("has_birth_date", None)
+    data["birthDate"] = row.birth_date.isoformat() if row and row.birth_date else None
+    data["discoverable"] = bool(row and row.visibility == "discoverable")
+    return data
+
+
+async def _whisper_view(
+    session: AsyncSession, row: Whisper, viewer_id: uuid.UUID
+) -> dict[str, Any]:
+    """A whisper as `viewer_id` may see it (the GraphQL `Whisper` rules)."""
+    original = await session.get(Whisper, row.reply_to_id) if row.reply_to_id else None
+    sender = whispers.sender_visible(row, viewer_id)
+    recipient = whispers.recipient_visible(row, original, viewer_id)
+    took_part = original is not None and viewer_id in (original.sender_id, original.recipient_id)
+    return plain(
+        {
+            "id": row.id,
+            "content": row.content,
+            "createdAt": row.created_at,
+            "readAt": row.read_at,
+            "isAnonymous": row.is_anonymous,
+            "revealedAt": row.revealed_at,
+            "senderId": sender,
+            "recipientId": recipient,
+            "isMine": row.sender_id == viewer_id,
+            "replyToId": original.id if took_part and original else None,
+        }
+    )

@@ -1,0 +1,111 @@
+"""What the AI workflows read from the database: a profile's facts, public cards of people the
+viewer may see, and the interests most people share."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from sqlalchemy import text
+from sqlmodel import select
+from sqlmodel.ext.asyncio.session import AsyncSession
+
+from src.ai.suggestions import ProfileFacts, ProjectFacts
+from src.models import Institution, User, UserProfile, UserProject
+from src.resolvers.errors import UserFacingError
+from src.resolvers.profiles import age_on, today, visible_to
+
+MAX_BIO_IN_CARD = 300
+
+_POPULAR = text(
+    """
+    SELECT mode() WITHIN GROUP (ORDER BY tag) AS tag, count(DISTINCT p.user_id) AS people
+    FROM user_profiles p
+    JOIN users u ON u.id = p.user_id
+    CROSS JOIN LATERAL unnest(p.interests) AS tag
+    WHERE u.status = 'active' AND u.registered_at IS NOT NULL
+      AND p.visibility = 'discoverable' AND u.id <> :viewer
+    GROUP BY lower(tag)
+    HAVING count(DISTINCT p.user_id) >= :at_least
+    ORDER BY people DESC, lower(tag)
+    LIMIT :limit
+    """
+)
+
+
+async def profile_facts(session: AsyncSession, user_id: uuid.UUID) -> ProfileFacts:
+    """The owner's view of their profile. Raises REGISTRATION_REQUIRED without one."""
+    profile = await session.get(UserProfile, user_id)
+    if profile is None:
+        raise UserFacingError(
+            "Complete registration first (register).", code="REGISTRATION_REQUIRED"
+        )
+    institution = (
+        await session.get(Institution, profile.institution_id) if profile.institution_id else None
+    )
+    projects = await session.exec(
+        select(UserProject)
+        .where(UserProject.user_id == user_id)
+        .order_by(UserProject.created_at, UserProject.id)  # type: ignore[arg-type]
+        .limit(50)
+    )
+    return ProfileFacts(
+        nickname=profile.nickname,
+        avatar_url=profile.avatar_url,
+        gender=profile.gender,
+        age=age_on(profile.birth_date, today()) if profile.birth_date else None,
+        has_birth_date=profile.birth_date is not None,
+        city=profile.city,
+        bio=profile.bio,
+        interests=list(profile.interests),
+        looking_for=profile.looking_for,
+        institution=institution.name if institution else None,
+        projects=[ProjectFacts(str(p.id), p.title, p.description) for p in projects],
+    )
+
+
+async def people_cards(
+    session: AsyncSession, viewer_id: uuid.UUID, ids: list[uuid.UUID]
+) -> list[dict[str, Any]]:
+    """Public profiles (what the GraphQL `Profile` type shows others) of the people the viewer
+    may see, in the order given; anyone else is left out, as if missing."""
+    if not ids:
+        return []
+    rows = await session.exec(
+        select(UserProfile, Institution.name)  # type: ignore[call-overload]
+        .join(User, User.id == UserProfile.user_id)
+        .join(Institution, Institution.id == UserProfile.institution_id, isouter=True)
+        .where(UserProfile.user_id.in_(ids), *visible_to(viewer_id))  # type: ignore[attr-defined]
+    )
+    found = {p.user_id: card(p, name) for p, name in rows}
+    return [found[i] for i in ids if i in found]
+
+
+def card(profile: UserProfile, institution: str | None) -> dict[str, Any]:
+    bio = profile.bio or None
+    if bio and len(bio) > MAX_BIO_IN_CARD:
+        bio = bio[:MAX_BIO_IN_CARD] + "…"
+    return {
+        "id": str(profile.user_id),
+        "nickname": profile.nickname,
+        "avatarUrl": profile.avatar_url,
+        "gender": profile.gender,
+        "age": age_on(profile.birth_date, today()) if profile.birth_date else None,
+        "city": profile.city,
+        "bio": bio,
+        "interests": list(profile.interests),
+        "lookingFor": profile.looking_for,
+        "institution": institution,
+    }
+
+
+async def popular_interests(
+    session: AsyncSession, viewer_id: uuid.UUID, *, limit: int = 10, at_least: int = 2
+) -> list[tuple[str, int]]:
+    """The interests most registered, discoverable people list (case-insensitively), with how
+    many people list each; only those at least `at_least` people share."""
+    rows = await session.exec(
+        _POPULAR,  # type: ignore[call-overload]
+        params={"viewer": viewer_id, "limit": limit, "at_least": at_least},
+    )
+    return [(str(tag), int(n)) for tag, n in rows]
