@@ -94,3 +94,22 @@ async def test_aliases_of_discovery_and_whispers_count_one_by_one(settings: Sett
         results = [response.data[f"w{i}"]["errors"] for i in range(5)]  # type: ignore[index]
         assert [r[0]["code"] if r else "OK" for r in results] == ["OK"] * 3 + ["RATE_LIMITED"] * 2
         assert await sql(app, "SELECT count(*) FROM whispers") == 3
+
+
+async def test_ai_requests_are_limited_per_account_alias_by_alias(settings: Settings) -> None:
+    """aiChat, aiSearch and profileSuggestions share `ai:user`, on top of the daily quota."""
+    app = create_app(settings.model_copy(update={"rate_limits": {"ai:user": (3, 60)}}))
+    async with running_app(app) as http:
+        gql = GraphQLClient(http)
+        ann = await registered_user(gql, "ann")
+        chats = " ".join(
+            f'c{i}: aiChat(message: "hiking friends") {{ usedModel errors {{ code }} }}'
+            for i in range(4)
+        )
+        response = await gql("mutation { " + chats + " }", token=ann["accessToken"])
+        codes = [response.data[f"c{i}"]["errors"] for i in range(4)]  # type: ignore[index]
+        assert [c[0]["code"] if c else "OK" for c in codes] == ["OK"] * 3 + ["RATE_LIMITED"]
+        response = await gql("{ profileSuggestions { field } }", token=ann["accessToken"])
+        assert response.error_codes == ["RATE_LIMITED"], response.errors
+        hits = "SELECT sum(hits) FROM rate_limit_counters WHERE key LIKE 'ai:user%'"
+        assert await sql(app, hits) == 5

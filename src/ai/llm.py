@@ -185,7 +185,9 @@ class LLMClient:
         self.backoff_s = backoff_s
         self.max_tokens = max_tokens
         # Its own pool: long model calls must not hold the connections WeChat calls need.
-        self.http = http or httpx.AsyncClient(follow_redirects=False)
+        self.http = http or httpx.AsyncClient(
+            follow_redirects=False, timeout=httpx.Timeout(timeout_s, connect=connect_timeout_s)
+        )
 
     def __repr__(self) -> str:  # never the key
         return f"LLMClient(url={self.url!r}, model={self.model!r})"
