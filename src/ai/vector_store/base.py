@@ -30,7 +30,7 @@ INTEGER_FIELDS = (BIRTH_YEAR,)
 # HNSW search breadth. Qdrant searches with ef = max(hnsw_ef, limit); while offset + limit
 # stays at or below this, every page of one query is cut from the same candidate list, so
 # approximate (HNSW) search paginates consistently too.
-DEFAULT_HNSW_EF = 128
+DEFAULT_HNSW_EF = 256
 
 
 @dataclass(frozen=True)
