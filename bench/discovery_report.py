@@ -10,6 +10,7 @@ from pathlib import Path
 
 from bench.report import machine
 from src.ai.embeddings import DEFAULT_MODEL
+from src.ai.vector_store.base import DEFAULT_HNSW_EF
 
 EDGE = "Edge, after optimize (vector only)"
 E2E = "end to end: embed + Edge search"
@@ -138,7 +139,8 @@ def write_markdown(
         f"- date: {started:%Y-%m-%d %H:%M:%S}, wall time {info['wall_s']:.0f} s",
         f"- machine: {machine()}",
         f"- model: {DEFAULT_MODEL} int8 (the Embedder's default), Edge store as "
-        "`open_vector_store(qdrant_url=None)` makes it (HNSW m=16, ef_construct=100, hnsw_ef=128)",
+        "`open_vector_store(qdrant_url=None)` makes it (HNSW m=16, ef_construct=100, "
+        f"hnsw_ef={DEFAULT_HNSW_EF})",
         f"- queries: {args.queries} prompts (Chinese and English), about half with city/gender/"
         "age filters, each excluding 50 random profile ids; the store is asked for 21 hits "
         "(first 20 + 1) as `discover` does; recall@20 against exact numpy brute force with the "
