@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
-import httpx
 import pytest
 from sqlalchemy.engine import make_url
 from starlette.applications import Starlette
@@ -82,6 +81,13 @@ async def assert_nothing_left(app: Starlette, database_url: str) -> None:
     raise AssertionError(f"connections left busy: {rows}")
 
 
+async def registered(settings: Settings, name: str) -> dict[str, Any]:
+    """Register under the default timeouts: a cold app's first requests (pool, caches) can take
+    longer than the 0.5 s these tests give the operation they stall."""
+    async with running_app(create_app(settings)) as http:
+        return await registered_user(GraphQLClient(http), name)
+
+
 @pytest.mark.parametrize(
     ("timeouts", "message"),
     [
@@ -93,10 +99,10 @@ async def assert_nothing_left(app: Starlette, database_url: str) -> None:
 async def test_a_stalled_query_answers_timeout_and_leaves_nothing_open(
     settings: Settings, database_url: str, timeouts: dict[str, Any], message: str
 ) -> None:
+    token = (await registered(settings, "ann"))["accessToken"]
     app = create_app(settings.model_copy(update=timeouts))
     async with running_app(app) as http:
         gql = GraphQLClient(http)
-        token = (await registered_user(gql, "ann"))["accessToken"]
         async with locked(database_url, "users"):
             started = time.monotonic()
             response = await gql(ME, token=token)
@@ -114,10 +120,10 @@ async def test_a_stalled_query_answers_timeout_and_leaves_nothing_open(
 
 
 async def test_a_timed_out_mutation_is_rolled_back(settings: Settings, database_url: str) -> None:
+    token = (await registered(settings, "ann"))["accessToken"]
     app = create_app(settings.model_copy(update={"operation_timeout_s": 0.5}))
     async with running_app(app) as http:
         gql = GraphQLClient(http)
-        token = (await registered_user(gql, "ann"))["accessToken"]
         await sql(app, "UPDATE user_profiles SET bio = 'before'")
         async with locked(database_url, "user_projects"):
             response = await gql(WRITE_THEN_BLOCK, token=token)
@@ -131,10 +137,9 @@ async def test_a_timed_out_mutation_is_rolled_back(settings: Settings, database_
 async def test_a_websocket_operation_times_out_and_the_socket_goes_on(
     settings: Settings, database_url: str
 ) -> None:
+    token = (await registered(settings, "ann"))["accessToken"]
     app = create_app(settings.model_copy(update={"operation_timeout_s": 0.5}))
     async with live_server(app) as server:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            token = (await registered_user(GraphQLClient(http), "ann"))["accessToken"]
         async with WsClient.connect(server, token) as ws:
             async with locked(database_url, "users"):
                 await ws.subscribe("1", ME)
@@ -152,10 +157,9 @@ async def test_a_stalled_subscription_event_times_out(
     settings: Settings, database_url: str
 ) -> None:
     """A subscription lives for hours, but each event's reads have the operation timeout."""
+    bob = await registered(settings, "bob")
     app = create_app(settings.model_copy(update={"operation_timeout_s": 0.5}))
     async with live_server(app) as server:
-        async with httpx.AsyncClient(base_url=server.url) as http:
-            bob = await registered_user(GraphQLClient(http), "bob")
         async with WsClient.connect(server, bob["accessToken"]) as ws:
             await ws.subscribe("1", "subscription { whisperReceived { id } }")
             await asyncio.sleep(0.3)
