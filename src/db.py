@@ -121,7 +121,8 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
 
 
 class CommitUncertain(Exception):
-    """COMMIT failed in flight: the write may or may not have happened, so nobody may retry it."""
+    """A write may have happened (COMMIT failed in flight, or what followed a commit failed):
+    nobody may retry it."""
 
 
 class ReadPool:

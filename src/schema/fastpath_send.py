@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 from graphql import DocumentNode, FieldNode, OperationDefinitionNode, VariableNode
 
+from src.db import CommitUncertain
 from src.resolvers.feed_sql import NotCompilable
 from src.resolvers.send_sql import PlainSend, Sent, send_plain
 from src.services import Services
@@ -25,19 +26,17 @@ class Fallback(Exception):
     """Let the interpreter answer this request."""
 
 
-# Each output field: a function of (the sent whisper, the viewer) — as the schema resolves it
-# for the sender of a fresh, plain whisper.
-Value = Callable[[Sent, uuid.UUID], Any]
+# Each plain output field, as the schema resolves it for the sender of a fresh, plain whisper.
 _USER = {"id"}
-_WHISPER: dict[str, Value] = {
-    "id": lambda w, _v: str(w.id),
-    "content": lambda w, _v: w.content,
-    "isAnonymous": lambda w, _v: w.anonymous,
-    "createdAt": lambda w, _v: w.created_at.isoformat(),
-    "readAt": lambda _w, _v: None,
-    "revealedAt": lambda _w, _v: None,
-    "replyTo": lambda _w, _v: None,
-    "isMine": lambda _w, _v: True,
+_WHISPER: dict[str, Callable[[Sent], Any]] = {
+    "id": lambda w: str(w.id),
+    "content": lambda w: w.content,
+    "isAnonymous": lambda w: w.anonymous,
+    "createdAt": lambda w: w.created_at.isoformat(),
+    "readAt": lambda _w: None,
+    "revealedAt": lambda _w: None,
+    "replyTo": lambda _w: None,
+    "isMine": lambda _w: True,
 }
 _INPUT_KEYS = {"recipientId", "content", "anonymous", "replyToId", "idempotencyKey"}
 
@@ -108,7 +107,7 @@ def _user_field(node: FieldNode) -> tuple[Out, ...]:
     raise NotCompilable(node.name.value)
 
 
-def plain_send(plan: SendPlan, variables: dict[str, Any], viewer: Any) -> PlainSend:
+def plain_send(plan: SendPlan, variables: dict[str, Any], claims: Any) -> PlainSend:
     """The send the variables ask for, when it is a plain one; else Fallback."""
     data = variables.get(plan.variable)
     if not isinstance(data, dict) or not set(data) <= _INPUT_KEYS:
@@ -121,7 +120,7 @@ def plain_send(plan: SendPlan, variables: dict[str, Any], viewer: Any) -> PlainS
         raise Fallback
     if not isinstance(anonymous, bool):
         raise Fallback
-    return PlainSend(viewer.user_id, viewer.session_id, recipient, content, anonymous)
+    return PlainSend(claims.user_id, claims.session_id, recipient, content, anonymous)
 
 
 async def answer_send(
@@ -130,7 +129,13 @@ async def answer_send(
     sent = await send_plain(services, plain_send(plan, variables, claims))
     if sent is None:
         raise Fallback
-    viewer = claims.user_id
+    try:
+        return _response(plan, sent, claims.user_id)
+    except Exception as exc:  # it is written: falling back now would send it twice
+        raise CommitUncertain from exc
+
+
+def _response(plan: SendPlan, sent: Sent, viewer: uuid.UUID) -> bytes:
     payload = {}
     for out in plan.payload:
         if out.name == "whisper":
@@ -146,4 +151,4 @@ def _whisper_value(out: Out, sent: Sent, viewer: uuid.UUID) -> Any:
     if out.name in ("sender", "recipient"):
         uid = viewer if out.name == "sender" else sent.recipient_id
         return {o.key: str(uid) if o.name == "id" else "User" for o in out.children}
-    return _WHISPER[out.name](sent, viewer)
+    return _WHISPER[out.name](sent)
