@@ -30,7 +30,15 @@ from pathlib import Path
 import httpx
 
 from bench import delivery_report as report
-from bench.delivery_load import SendPlan, Socket, close_sockets, login_all, open_sockets, send_load
+from bench.delivery_load import (
+    Send,
+    SendPlan,
+    Socket,
+    close_sockets,
+    login_all,
+    open_sockets,
+    send_load,
+)
 from bench.harness import (
     ROOT,
     BenchError,
@@ -116,27 +124,31 @@ def sender_names(n: int, senders: int) -> list[str]:
     return [f"demo-{i:06d}" for i in range(n, n + senders)]
 
 
-def _cpu_now(pids: list[int]) -> tuple[list[float], float, float, float]:
+Cpu = tuple[list[float], float, float, tuple[float, float, float]]
+
+
+def _cpu_now(pids: list[int]) -> Cpu:
     return (
         [cpu_seconds(p) for p in pids],
         cpu_seconds(os.getpid()),
         postgres_cpu_seconds(),
-        machine_busy()[0],
+        machine_busy(),
     )
 
 
-def _cpu_shares(
-    pids: list[int], began: tuple[list[float], float, float, float], wall: float
-) -> dict[str, float]:
-    """Share of one core each server, this load generator, PostgreSQL and the rest used."""
-    servers0, own0, pg0, busy0 = began
+def _cpu_shares(pids: list[int], began: Cpu, wall: float) -> dict[str, float]:
+    """Share of one core each server, this load generator, PostgreSQL, the hypervisor (CPU
+    time stolen for other VMs) and the rest used."""
+    servers0, own0, pg0, (busy0, _, stolen0) = began
     shares = {
         f"server {i}": (cpu_seconds(p) - c) / wall
         for i, (p, c) in enumerate(zip(pids, servers0, strict=True))
     }
     shares["load generator"] = (cpu_seconds(os.getpid()) - own0) / wall
-    busy = (machine_busy()[0] - busy0) / wall
+    busy_now, _, stolen_now = machine_busy()
+    busy = (busy_now - busy0) / wall
     shares["PostgreSQL"] = (postgres_cpu_seconds() - pg0) / wall
+    shares["stolen by the hypervisor"] = (stolen_now - stolen0) / wall
     shares["anything else"] = max(0.0, busy - sum(shares.values()))
     shares[f"whole machine ({os.cpu_count()} cores)"] = busy
     return shares
@@ -173,6 +185,14 @@ async def drive(
             (b, rss_kb(p), sum(1 for s in opened if s.server == i))
             for i, (p, b) in enumerate(zip(pids, before, strict=True))
         ]
+        warm_sends: list[Send] = []
+        if args.warmup > 0:
+            # New connections, first statements on each pooled connection, first events on
+            # each socket: a fresh server's first second is not its steady state.
+            print(f"  warm-up: {args.rate:g}/s for {args.warmup:g} s (not timed)", flush=True)
+            warm = SendPlan(f"{tag}w", args.rate, args.warmup, opened, accounts[n:], seed=-1)
+            warm_sends = await send_load(warm, urls, args.connections)
+            await asyncio.sleep(args.settle)
         plan = SendPlan(tag, args.rate, args.duration, opened, accounts[n:], seed=args.seed)
         cpu0 = _cpu_now(pids)
         t0 = time.perf_counter()
@@ -182,7 +202,10 @@ async def drive(
         await asyncio.sleep(args.wait)
     finally:
         await close_sockets(socks, listeners)
-    report.analyze(setup, tag, socks, sends)
+    report.analyze(setup, tag, socks, sends, other_phase=f"{tag}w")
+    if args.warmup > 0:
+        setup.warmup = report.Setup(setup.processes, sockets=setup.sockets)
+        report.analyze(setup.warmup, f"{tag}w", socks, warm_sends, other_phase=tag)
 
 
 def run_setup(processes: int, args: argparse.Namespace, logs: Path, tag: str) -> report.Setup:
@@ -244,6 +267,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--senders", type=int, default=20, help="users sending the whispers (20)")
     add("--wait", type=float, default=3, help="seconds to wait for stragglers (3)")
     add("--settle", type=float, default=1, help="seconds between subscribing and sending (1)")
+    add("--warmup", type=float, default=2, help="seconds of untimed sends before timing (2)")
     add("--connections", type=int, default=32, help="HTTP connections per server (32)")
     add("--open-concurrency", type=int, default=50, help="websocket handshakes at once (50)")
     add("--setups", default="2,1", help="server processes per setup, in order (2,1)")
@@ -256,6 +280,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--setups takes numbers of processes, e.g. 2,1")
     if args.sockets < 1 or args.senders < 1 or args.rate <= 0 or args.duration <= 0:
         parser.error("--sockets, --senders, --rate and --duration must be positive")
+    if args.warmup < 0:
+        parser.error("--warmup cannot be negative")
     if any(p < 1 for p in args.setups):
         parser.error("a setup needs at least one process")
     return args

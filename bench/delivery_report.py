@@ -54,6 +54,7 @@ class Setup:
     events: Counter[str] = field(default_factory=Counter)
     frames: Counter[str] = field(default_factory=Counter)  # text / binary, server to client
     lost_examples: list[str] = field(default_factory=list)
+    warmup: Setup | None = None  # the discarded warm-up phase, counted the same way
     failure: str = ""
 
     @property
@@ -80,7 +81,13 @@ class Setup:
             and self.wrong == 0
             and self.opened == self.sockets
             and not self.send_errors
+            # Warm-up latencies are discarded, losses are not.
+            and (self.warmup is None or self.warmup.intact())
         )
+
+    def intact(self) -> bool:
+        """Every whisper answered and delivered exactly once, to the right socket."""
+        return not (self.send_errors or self.lost or self.duplicated or self.wrong)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -91,8 +98,11 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
 
 
-def analyze(setup: Setup, tag: str, socks: list[Socket], sends: list[Send]) -> None:
-    """Fill the delivery counts of `setup` from what the sockets heard and the sender sent."""
+def analyze(
+    setup: Setup, tag: str, socks: list[Socket], sends: list[Send], other_phase: str = ""
+) -> None:
+    """Fill the delivery counts of `setup` from what the sockets heard and the sender sent;
+    whispers tagged `other_phase` (the warm-up's, or the timed phase's) are skipped."""
     by_seq = {s.seq: s for s in sends}
     server_of = {s.index: s.server for s in socks}
     setup.sent = sum(1 for s in sends if s.whisper_id)
@@ -110,6 +120,8 @@ def analyze(setup: Setup, tag: str, socks: list[Socket], sends: list[Send]) -> N
                 setup.bad_next += 1
                 continue
             parsed = parse_content(item.get("content", ""))
+            if parsed is not None and other_phase and parsed[0] == other_phase:
+                continue
             if parsed is None or parsed[0] != tag or parsed[1] not in by_seq:
                 setup.foreign += 1
                 continue
@@ -231,9 +243,10 @@ def warnings(setups: list[Setup]) -> list[str]:
     figures."""
     lines = []
     for s in setups:
-        if s.cpu.get("anything else", 0.0) > 0.25:
+        other = s.cpu.get("anything else", 0.0) + s.cpu.get("stolen by the hypervisor", 0.0)
+        if other > 0.25:
             lines.append(
-                f"{s.name}: other work used {s.cpu['anything else'] * 100:.0f}% of a core while "
+                f"{s.name}: other work (or the hypervisor) took {other * 100:.0f}% of a core while "
                 "sending (not the servers, not PostgreSQL, not the load generator); the "
                 "latencies are skewed by it."
             )
@@ -284,6 +297,14 @@ def _details(s: Setup) -> list[str]:
     }
     lines += [f"- {k}: {v}" for k, v in odd.items() if v]
     lines += [f"- lost, e.g.: {e}" for e in s.lost_examples]
+    if (w := s.warmup) is not None:
+        lines.append(
+            f"- warm-up (discarded from the latencies, not from the counts): {w.sent} sent, "
+            f"{w.delivered} delivered, {w.lost} lost, {w.duplicated} duplicated, "
+            f"{w.wrong} wrong, {sum(w.send_errors.values())} send errors; "
+            f"p50 {_ms(w.p(50))}, p99 {_ms(w.p(99))}, max {_ms(w.p(100))}"
+        )
+        lines += [f"  - warm-up lost, e.g.: {e}" for e in w.lost_examples]
     return [*lines, ""]
 
 

@@ -274,14 +274,16 @@ def cpu_seconds(pid: int) -> float:
     return 0.0
 
 
-def machine_busy() -> tuple[float, float]:
-    """(busy, total) CPU seconds of the whole machine so far (/proc/stat), to diff later."""
+def machine_busy() -> tuple[float, float, float]:
+    """(busy, total, stolen) CPU seconds of the whole machine so far (/proc/stat), to diff
+    later; stolen: time the hypervisor gave this VM's CPUs to someone else (in busy too)."""
     with contextlib.suppress(OSError, ValueError):
         ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
         idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+        steal = ticks[7] if len(ticks) > 7 else 0
         hz = os.sysconf("SC_CLK_TCK")
-        return (sum(ticks) - idle) / hz, sum(ticks) / hz
-    return 0.0, 0.0
+        return (sum(ticks) - idle) / hz, sum(ticks) / hz, steal / hz
+    return 0.0, 0.0, 0.0
 
 
 def wait_idle(

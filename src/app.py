@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -209,6 +210,21 @@ async def _purge_transcripts_forever(services: Services) -> None:
             log.warning("purging chat transcripts failed: %s", type(exc).__name__)
 
 
+# Full passes per middle-generation pass: CPython's default is 10, about every 15 s under
+# workload C, and each pass stopped the event loop for 0.2-0.26 s at 500 sockets a process.
+FULL_GC_EVERY = 100
+
+
+def tune_gc() -> None:
+    """The cyclic collector walks every tracked object on a full pass, with the event loop
+    stopped, at ~1 µs an object on these machines. Start-up leaves ~280k objects that live as
+    long as the process (modules, schema, ORM mappings): freeze them out of every pass, and
+    make full passes rarer; young passes still catch short-lived cycles."""
+    gc.freeze()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, FULL_GC_EVERY)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
@@ -239,6 +255,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         )
         if mcp_task.done():
             mcp_task.result()  # it failed to start: say why
+        if settings.gc_tuning:
+            tune_gc()
         try:
             yield
         finally:

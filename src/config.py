@@ -47,6 +47,9 @@ class Settings(BaseSettings):
 
     # Answer hot read queries (the browse feed) with one compiled SQL statement.
     compiled_queries: bool = True
+    # Server processes: keep start-up objects out of the cyclic collector and make its full
+    # passes (which stop the event loop for ~1 µs per object) rarer; see src/app.py tune_gc.
+    gc_tuning: bool = True
 
     # Websockets (SECURITY.md 19)
     ws_init_timeout_s: float = Field(5.0, gt=0)

@@ -25,6 +25,10 @@ from tests.fakes.wechat import FakeWechat
 from tests.fakes.wechat_pay import FakeWechatPay
 from tests.helpers import GraphQLClient, live_server, running_app
 
+# Freezing the collector is for server processes: in the test process it would keep every
+# earlier test's garbage for good (tests/test_gc_tuning.py turns it on for itself).
+os.environ["GC_TUNING"] = "false"
+
 _counter = itertools.count()
 
 

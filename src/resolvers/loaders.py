@@ -6,6 +6,7 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from functools import cached_property
 
 from aiodataloader import DataLoader
 from sqlmodel import select
@@ -23,13 +24,29 @@ class Loaders:
 
     def __init__(self, session: Callable[[], AsyncSession]):
         self._session = session
-        self.profile_by_user_id = DataLoader[uuid.UUID, UserProfile | None](self._profiles)
-        self.institution_by_id = DataLoader[uuid.UUID, Institution | None](self._institutions)
-        self.project_page_by_owner = DataLoader[ProjectPageKey, Page[UserProject]](
-            self._project_pages
-        )
-        self.is_pro_by_user_id = DataLoader[uuid.UUID, bool](self._is_pro)
-        self.whisper_by_id = DataLoader[uuid.UUID, Whisper | None](self._whispers)
+
+    # Built on first use: a subscription gets fresh loaders for every event and each open
+    # socket keeps its last set, so unused loaders would be ~30 objects per socket for the
+    # cyclic garbage collector to walk.
+    @cached_property
+    def profile_by_user_id(self) -> DataLoader[uuid.UUID, UserProfile | None]:
+        return DataLoader(self._profiles)
+
+    @cached_property
+    def institution_by_id(self) -> DataLoader[uuid.UUID, Institution | None]:
+        return DataLoader(self._institutions)
+
+    @cached_property
+    def project_page_by_owner(self) -> DataLoader[ProjectPageKey, Page[UserProject]]:
+        return DataLoader(self._project_pages)
+
+    @cached_property
+    def is_pro_by_user_id(self) -> DataLoader[uuid.UUID, bool]:
+        return DataLoader(self._is_pro)
+
+    @cached_property
+    def whisper_by_id(self) -> DataLoader[uuid.UUID, Whisper | None]:
+        return DataLoader(self._whispers)
 
     async def _profiles(self, ids: Sequence[uuid.UUID]) -> list[UserProfile | None]:
         rows = await self._session().exec(

@@ -57,10 +57,16 @@ async def _live(info: Info, kind: str, fetch, after):  # type: ignore[no-untyped
                         rows = await feed.next_batch(ctx.session)
                 except TimeoutError:
                     raise OperationTimeout() from None
-                for row in rows:
-                    yield row, viewer.id
+                # Rows leave one by one and the state goes with the transaction: a socket
+                # waiting for its next event keeps none of this one's objects (the cyclic
+                # collector would rescan them on every full pass).
+                viewer_id = viewer.id
+                del viewer
+                while rows:
+                    yield rows.pop(0), viewer_id
             finally:
                 await ctx.finish(commit=False)
+                ctx.fresh_state()
 
 
 @strawberry.type
