@@ -144,6 +144,12 @@ class ReadPool:
         async with pool.acquire() as conn:
             return await conn.fetchrow(sql, *args)
 
+    async def fetch(self, sql: str, *args: object) -> list[asyncpg.Record]:
+        pool = self._pool or await self._open()
+        self.statements += 1
+        async with pool.acquire() as conn:
+            return await conn.fetch(sql, *args)
+
     async def write(
         self, sql: str, *args: object, keep: Callable[[asyncpg.Record], bool]
     ) -> asyncpg.Record | None:

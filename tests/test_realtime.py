@@ -21,6 +21,7 @@ from starlette.applications import Starlette
 from src.app import create_app
 from src.auth.tokens import ALGORITHM, derive_key
 from src.config import Settings
+from src.resolvers import live_sql
 from tests.helpers import (
     GraphQLClient,
     LiveServer,
@@ -100,9 +101,27 @@ async def test_replay_after_reconnect_has_no_gap_and_no_duplicate(server: LiveSe
     assert got == ["missed 0", "missed 1", "live"]
 
 
+@pytest.mark.parametrize("compiled", [True, False], ids=["compiled-reads", "orm-reads"])
 async def test_block_and_ban_take_effect_mid_subscription(
-    app: Starlette, server: LiveServer
+    settings: Settings, compiled: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Events after the first are read by one compiled statement (live_sql), or through the
+    ORM when compiled queries are off: the same deliveries and refusals either way."""
+    reads = []
+
+    async def counted(*args):  # type: ignore[no-untyped-def]
+        reads.append(args)
+        return await compiled_read(*args)
+
+    compiled_read = live_sql.received_after
+    monkeypatch.setattr(live_sql, "received_after", counted)
+    app = create_app(settings.model_copy(update={"compiled_queries": compiled}))
+    async with live_server(app) as server:
+        await _block_and_ban(app, server)
+    assert bool(reads) is compiled
+
+
+async def _block_and_ban(app: Starlette, server: LiveServer) -> None:
     gql, (alice, bob, carol) = await users(server, "alice", "bob", "carol")
     async with WsClient.connect(server, bob["accessToken"]) as ws:
         await ws.subscribe("1", RECEIVED)

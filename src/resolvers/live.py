@@ -54,11 +54,11 @@ class LiveFeed(Generic[R]):
         return feed
 
     async def next_batch(self, session: AsyncSession) -> list[R]:
-        rows = [
-            r
-            for r in await self.fetch(session, self.viewer_id, self.floor)
-            if r.id not in self.seen
-        ]
+        return self.accept(await self.fetch(session, self.viewer_id, self.floor))
+
+    def accept(self, fetched: list[R]) -> list[R]:
+        """The rows of a read after `self.floor` not delivered yet; moves the floor on."""
+        rows = [r for r in fetched if r.id not in self.seen]
         for row in rows:
             self.seen[row.id] = row.created_at
         if self.seen:

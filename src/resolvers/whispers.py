@@ -220,6 +220,9 @@ async def _page(
     return await newest_first(session, query, Whisper, first=first, after=after)
 
 
+LIVE_BATCH = 200  # rows per subscription read; the next event (or wake-up) reads on
+
+
 async def received_after(
     session: AsyncSession, viewer_id: uuid.UUID, cursor: tuple[datetime, uuid.UUID] | None
 ) -> list[Whisper]:
@@ -228,7 +231,7 @@ async def received_after(
     query = select(Whisper).where(Whisper.recipient_id == viewer_id, _not_from_blocked(viewer_id))
     if cursor is not None:
         query = query.where(tuple_(Whisper.created_at, Whisper.id) > tuple_(*cursor))
-    query = query.order_by(Whisper.created_at, Whisper.id).limit(200)  # type: ignore[arg-type]
+    query = query.order_by(Whisper.created_at, Whisper.id).limit(LIVE_BATCH)  # type: ignore[arg-type]
     return list(await session.exec(query))
 
 

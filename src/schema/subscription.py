@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncGenerator
 from datetime import datetime
+from typing import Any
 
 import strawberry
 
 from src import events
 from src.auth.permissions import AUTHENTICATED
-from src.resolvers import matches, whispers
+from src.resolvers import live_sql, matches, whispers
 from src.resolvers.live import LiveFeed
 from src.resolvers.pagination import decode_cursor
 from src.schema.context import Context, Info
@@ -20,14 +22,21 @@ from src.schema.extensions import OperationTimeout
 from src.schema.matches import Match
 from src.schema.whispers import Whisper
 
+log = logging.getLogger(__name__)
+
 
 async def _close(ctx: Context, reason: str) -> None:
     # The login ended (expired, revoked, banned): the socket goes, not just this subscription.
     await ctx.request.close(code=4403, reason=reason)  # type: ignore[call-arg]
 
 
-async def _live(info: Info, kind: str, fetch, after):  # type: ignore[no-untyped-def]
-    """Yield (row, viewer id) for every new row of the viewer's feed, until the login ends."""
+_ORM: Any = object()  # "read this event through the ORM"
+
+
+async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ignore[no-untyped-def]
+    """Yield (row, viewer id) for every new row of the viewer's feed, until the login ends.
+    `compiled(services, viewer id, session id, cursor)` is the same read (login check
+    included) as one statement, returning None once the login has ended."""
     ctx = info.context
     claims = ctx.claims
     assert claims is not None  # on_ws_connect refused sockets without a valid token
@@ -40,33 +49,53 @@ async def _live(info: Info, kind: str, fetch, after):  # type: ignore[no-untyped
                 return
             if not await wakeups.wait(ttl):
                 continue
-            ctx.fresh_state()
             try:
                 # Each event's reads have the operation timeout (SECURITY.md 8); the event's
                 # fields then resolve under PostgreSQL's statement_timeout.
                 try:
                     async with asyncio.timeout(ctx.settings.operation_timeout_s):
-                        viewer = await ctx.viewer()
-                        if viewer is None:
+                        fetched = _ORM
+                        if feed is not None and compiled is not None:
+                            fetched = await _compiled_read(ctx, compiled, feed.floor)
+                        if fetched is _ORM:
+                            feed, fetched = await _orm_read(ctx, fetch, feed, after)
+                        if feed is None or fetched is None:
                             await _close(ctx, "login ended")
                             return
-                        if feed is None:
-                            feed = await LiveFeed.start(
-                                ctx.session, fetch, viewer.id, after=after, now=ctx.services.clock()
-                            )
-                        rows = await feed.next_batch(ctx.session)
+                        rows = feed.accept(fetched)
                 except TimeoutError:
                     raise OperationTimeout() from None
                 # Rows leave one by one and the state goes with the transaction: a socket
                 # waiting for its next event keeps none of this one's objects (the cyclic
                 # collector would rescan them on every full pass).
-                viewer_id = viewer.id
-                del viewer
                 while rows:
-                    yield rows.pop(0), viewer_id
+                    yield rows.pop(0), claims.user_id
             finally:
                 await ctx.finish(commit=False)
                 ctx.fresh_state()
+
+
+async def _orm_read(ctx: Context, fetch, feed, after):  # type: ignore[no-untyped-def]
+    """(feed, rows after its floor) through the ORM; rows are None once the login ended."""
+    viewer = await ctx.viewer()
+    if viewer is None:
+        return feed, None
+    if feed is None:
+        now = ctx.services.clock()
+        feed = await LiveFeed.start(ctx.session, fetch, viewer.id, after=after, now=now)
+    return feed, await feed.fetch(ctx.session, viewer.id, feed.floor)
+
+
+async def _compiled_read(ctx: Context, compiled, cursor):  # type: ignore[no-untyped-def]
+    if not ctx.settings.compiled_queries:
+        return _ORM
+    claims = ctx.claims
+    assert claims is not None
+    try:
+        return await compiled(ctx.services, claims.user_id, claims.session_id, cursor)
+    except Exception:  # only a read: the ORM path answers it
+        log.exception("compiled subscription read failed; reading through the ORM")
+        return _ORM
 
 
 @strawberry.type
@@ -80,7 +109,9 @@ class Subscription:
         self, info: Info, after: str | None = None
     ) -> AsyncGenerator[Whisper, None]:
         key = decode_cursor(after, datetime, uuid.UUID) if after else None
-        async for row, viewer_id in _live(info, events.WHISPER, whispers.received_after, key):
+        async for row, viewer_id in _live(
+            info, events.WHISPER, whispers.received_after, key, live_sql.received_after
+        ):
             yield Whisper(row=row, viewer_id=viewer_id)
 
     @strawberry.subscription(
