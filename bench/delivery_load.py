@@ -84,11 +84,8 @@ def parse_content(content: str) -> tuple[str, int, int] | None:
         return None
 
 
-async def _post(
-    client: httpx.AsyncClient, url: str, query: str, variables: dict, token: str | None = None
-) -> dict:
-    headers = {"authorization": f"Bearer {token}"} if token else None
-    resp = await client.post(url, json={"query": query, "variables": variables}, headers=headers)
+async def _post(client: httpx.AsyncClient, url: str, query: str, variables: dict) -> dict:
+    resp = await client.post(url, json={"query": query, "variables": variables})
     if resp.status_code != 200:
         raise BenchError(f"HTTP {resp.status_code}: {resp.text[:300]}")
     return resp.json()

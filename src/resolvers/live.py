@@ -53,9 +53,6 @@ class LiveFeed(Generic[R]):
             feed.seen[row.id] = row.created_at
         return feed
 
-    async def next_batch(self, session: AsyncSession) -> list[R]:
-        return self.accept(await self.fetch(session, self.viewer_id, self.floor))
-
     def accept(self, fetched: list[R]) -> list[R]:
         """The rows of a read after `self.floor` not delivered yet; moves the floor on."""
         rows = [r for r in fetched if r.id not in self.seen]
