@@ -31,11 +31,10 @@ from src.mcp_server import mcp_http_app
 from src.models import utcnow
 from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
-from src.request_guard import BodyLimit, check_multipart_headers, check_upload_operation
+from src.request_guard import RequestGuard, check_multipart_headers, check_upload_operation
 from src.resolvers import ai, indexing, orders
 from src.schema import build_schema
 from src.schema.context import Context
-from src.schema.extensions import validation_rules
 from src.schema.fastpath import CompiledQueries, FastPathApp
 from src.services import Services, build_services, close_services
 
@@ -285,17 +284,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings.compiled_queries:
         compiled = CompiledQueries(
             schema._schema,
-            validation_rules(settings),
-            settings.max_tokens,
+            schema.documents,
             max_cost=settings.max_query_cost,
             report_cost=not settings.is_production,
         )
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
-    http_graphql = BodyLimit(  # type: ignore[assignment]
-        http_graphql,
-        json_limit=settings.max_json_request_bytes,
-        multipart_limit=settings.max_upload_request_bytes,
-    )
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_allowed_origins:
         middleware.append(
@@ -311,6 +304,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ],
             )
         )
+    middleware.append(
+        Middleware(
+            RequestGuard,
+            json_limit=settings.max_json_request_bytes,
+            multipart_limit=settings.max_upload_request_bytes,
+            body_timeout_s=settings.http_body_timeout_s,
+            idle_timeout_s=settings.http_header_timeout_s,
+        )
+    )
     sdl = schema.as_str()
     # Route, not Mount: a Mount would redirect /mcp to /mcp/. The MCP app does its own bearer
     # auth, Host and Origin checks; FastPathApp wraps /graphql only.
@@ -328,4 +330,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=middleware,
         lifespan=lifespan,
     )
+    app.state.documents = schema.documents  # the one document checker (tests count its work)
     return app

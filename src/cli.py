@@ -43,6 +43,8 @@ def _database_url() -> str:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from src.serving import uvicorn_options
+
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead
     # lets the atexit hook stop the embedded PostgreSQL cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -53,8 +55,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
         log_config=None,  # our own structured logging, set up by create_app
+        **uvicorn_options(get_settings()),  # client IP and slow-client timeouts
     )
 
 

@@ -10,7 +10,6 @@ import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from starlette.websockets import WebSocket
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -18,14 +17,14 @@ from src.config import Settings
 from src.resolvers.errors import PublicError, UserFacingError
 from src.schema.context import Context
 from src.schema.cost import CostLimit
+from src.schema.documents import DocumentChecker, DocumentChecks
 from src.schema.extensions import (
     ErrorPolicy,
     NoNulCharacters,
     OperationTimeout,
     PageSizeLimit,
     TransactionPerOperation,
-    limits_extension,
-    validation_rules,
+    document_checker,
 )
 from src.schema.mutation import Mutation
 from src.schema.query import Query
@@ -36,6 +35,9 @@ log = logging.getLogger("qiaoqiao.graphql")
 
 class AppSchema(strawberry.Schema):
     operation_timeout_s: float = 10.0
+    # Set right after construction (it needs the built graphql-core schema); shared with the
+    # compiled path, so each document text is checked once whichever path answers it.
+    documents: DocumentChecker
 
     async def _execute_operation(self, execution_context: ExecutionContext, *args: Any) -> Any:
         """Run one query or mutation (HTTP or websocket) within the operation timeout
@@ -79,9 +81,7 @@ class AppSchema(strawberry.Schema):
                 log.error("unexpected error in %s", error.path, exc_info=original)
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
-    rules = validation_rules(settings)
-    max_tokens = settings.max_tokens
+def build_schema(settings: Settings) -> AppSchema:
     schema = AppSchema(
         query=Query,
         mutation=Mutation,
@@ -90,10 +90,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions=[
             # Order matters: ErrorPolicy exits last, so it sees every other extension's errors.
             ErrorPolicy,
-            lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            limits_extension(rules),
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
+            lambda: DocumentChecks(schema.documents),
             PageSizeLimit,
             NoNulCharacters,
             lambda: CostLimit(budget=settings.max_query_cost, report=not settings.is_production),
@@ -101,6 +98,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ],
     )
     schema.operation_timeout_s = settings.operation_timeout_s
+    schema.documents = document_checker(settings, schema._schema)
     return schema
 
 

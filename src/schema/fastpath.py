@@ -26,7 +26,6 @@ from graphql import (
     BooleanValueNode,
     DocumentNode,
     FieldNode,
-    GraphQLError,
     IntValueNode,
     NullValueNode,
     OperationDefinitionNode,
@@ -34,11 +33,7 @@ from graphql import (
     StringValueNode,
     ValueNode,
     VariableNode,
-    parse,
-    specified_rules,
-    validate,
 )
-from graphql.validation import ValidationRule
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
@@ -49,6 +44,7 @@ from src.resolvers.errors import BadArgument
 from src.resolvers.feed_sql import FeedPlan, NotCompilable, Sel, compile_feed, page_size_ok
 from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
 from src.schema.cost import operation_cost
+from src.schema.documents import DocumentChecker
 from src.schema.fastpath_send import Fallback as _Fallback
 from src.schema.fastpath_send import SendPlan, answer_send, compile_send
 from src.services import Services
@@ -71,8 +67,7 @@ class CompiledQueries:
     def __init__(
         self,
         graphql_schema: Any,
-        rules: list[type[ValidationRule]],
-        max_tokens: int,
+        documents: DocumentChecker,
         cache_size: int = 256,
         *,
         max_cost: int,
@@ -81,8 +76,8 @@ class CompiledQueries:
         self.schema = graphql_schema
         self.max_cost = max_cost
         self.report_cost = report_cost
-        self.rules = [*specified_rules, *rules]
-        self.max_tokens = max_tokens
+        # Shared with Strawberry: a document refused or valid here is not checked again there.
+        self.documents = documents
         self.cache_size = cache_size
         self._plans: OrderedDict[tuple[str, str | None], _Plan | None] = OrderedDict()
 
@@ -98,12 +93,10 @@ class CompiledQueries:
         return plan
 
     def _compile(self, query: str, operation: str | None) -> _Plan | None:
-        try:
-            document = parse(query, max_tokens=self.max_tokens, no_location=True)
-        except GraphQLError:
+        checked = self.documents.check(query)
+        if checked.errors or checked.document is None:
             return None
-        if validate(self.schema, document, self.rules):
-            return None
+        document = checked.document
         try:
             op = _only_operation(document, operation)
             if op.operation is OperationType.MUTATION:
