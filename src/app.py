@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import orjson
+from cross_web import HTTPException
 from mcp.server import MCPServer
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -31,7 +32,13 @@ from src.mcp_server import mcp_http_app
 from src.models import utcnow
 from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
-from src.request_guard import RequestGuard, check_multipart_headers, check_upload_operation
+from src.request_guard import (
+    RequestGuard,
+    check_multipart_headers,
+    check_multipart_map,
+    check_upload_operation,
+    decode_json,
+)
 from src.resolvers import ai, indexing, orders
 from src.schema import build_schema
 from src.schema.context import Context
@@ -47,9 +54,21 @@ class GraphQLApp(GraphQL[Context, None]):
     async def parse_multipart(self, request):  # type: ignore[no-untyped-def, override]
         """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
         check_multipart_headers(request.headers)
-        data = await super().parse_multipart(request)
+        try:
+            form = await request.get_form_data()  # kept by the request: not read twice
+        except ValueError:
+            raise HTTPException(400, "Unable to parse the multipart body") from None
+        files_map = form.form.get("map", "{}")
+        check_multipart_map(self.parse_json(files_map) if isinstance(files_map, str) else None)
+        try:
+            data = await super().parse_multipart(request)
+        except (LookupError, TypeError, ValueError, AttributeError):  # a path that leads nowhere
+            raise HTTPException(400, "A multipart `map` path does not fit `operations`.") from None
         check_upload_operation(data, self.max_tokens)
         return data
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
 
     async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[no-untyped-def, override]
         try:

@@ -14,8 +14,10 @@ endpoint (SECURITY.md 36), and the rules for multipart (file upload) requests (S
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from graphql import (
     FieldNode,
@@ -129,6 +131,39 @@ class RequestGuard:
 async def _refuse(status: int, text: str, scope: Scope, receive: Receive, send: Send) -> None:
     response = PlainTextResponse(text, status_code=status, headers={"connection": "close"})
     await response(scope, receive, send)
+
+
+# JSON nesting a request may carry (the deepest input the schema takes is a few levels): deeper
+# documents would exhaust the stack of the code walking them (SECURITY.md 7).
+MAX_JSON_DEPTH = 32
+
+
+def decode_json(data: str | bytes) -> object:
+    """Request JSON (bodies, multipart `operations` and `map`, websocket messages): orjson, and
+    at most MAX_JSON_DEPTH levels; anything else raises JSONDecodeError (400, or 4400 on a
+    websocket)."""
+    value = orjson.loads(data)  # its JSONDecodeError is json's
+    level: list[object] = [value]
+    for _ in range(MAX_JSON_DEPTH + 1):
+        level = [
+            child
+            for item in level
+            if isinstance(item, dict | list)
+            for child in (item.values() if isinstance(item, dict) else item)
+        ]
+        if not level:
+            return value
+    text = data if isinstance(data, str) else data.decode(errors="replace")
+    raise json.JSONDecodeError(f"nested deeper than {MAX_JSON_DEPTH} levels", text, 0)
+
+
+def check_multipart_map(files_map: object) -> None:
+    """The multipart spec's `map`: an object of file field names to lists of paths."""
+    if not isinstance(files_map, dict) or not all(
+        isinstance(paths, list) and all(isinstance(p, str) for p in paths)
+        for paths in files_map.values()
+    ):
+        raise HTTPException(400, "The multipart `map` must map file fields to lists of paths.")
 
 
 def check_multipart_headers(headers: Any) -> None:
