@@ -43,6 +43,7 @@ from src.resolvers import ai, indexing, orders
 from src.schema import build_schema
 from src.schema.context import Context
 from src.schema.fastpath import CompiledQueries, FastPathApp
+from src.schema.role_sdl import sdl_by_role
 from src.services import Services, build_services, close_services
 
 log = logging.getLogger("qiaoqiao.app")
@@ -332,7 +333,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             idle_timeout_s=settings.http_header_timeout_s,
         )
     )
-    sdl = schema.as_str()
+    sdl = sdl_by_role(schema)  # for MCP: each role sees what it may call
     # Route, not Mount: a Mount would redirect /mcp to /mcp/. The MCP app does its own bearer
     # auth, Host and Origin checks; FastPathApp wraps /graphql only.
     app = Starlette(

@@ -109,6 +109,7 @@ async def _serve_mcp_stdio(token: str) -> None:
     from src.mcp_server import Identity, build_mcp_server
     from src.observability import configure_logging
     from src.schema import schema
+    from src.schema.role_sdl import sdl_by_role
     from src.services import build_services, close_services
 
     settings = get_settings()
@@ -120,7 +121,9 @@ async def _serve_mcp_stdio(token: str) -> None:
         except InvalidToken:
             sys.exit("qiaoqiao mcp: the access token is invalid or expired")
         identity = Identity(claims.user_id, claims.session_id)
-        server = build_mcp_server(lambda: services, sdl=schema.as_str(), stdio_identity=identity)
+        server = build_mcp_server(
+            lambda: services, sdl=sdl_by_role(schema), stdio_identity=identity
+        )
         await server.run_stdio_async()
     finally:
         await close_services(services)

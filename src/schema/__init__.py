@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import strawberry
@@ -31,6 +32,7 @@ from src.schema.query import Query
 from src.schema.subscription import Subscription
 
 log = logging.getLogger("qiaoqiao.graphql")
+SUGGESTION = re.compile(r"\s*Did you mean .*\Z", re.DOTALL)
 
 
 class AppSchema(strawberry.Schema):
@@ -68,6 +70,13 @@ class AppSchema(strawberry.Schema):
         if isinstance(context, Context) and isinstance(context.request, WebSocket):
             kwargs["context_value"] = context.for_operation()
         return await super().stream(*args, **kwargs)
+
+    @staticmethod
+    def remove_field_suggestion(error: GraphQLError) -> None:
+        # Strawberry's config flag strips suggestions of fields only; in production none may
+        # remain, of arguments, types, enum values or input fields either (graphql-core puts
+        # them last, in validation and in variable coercion alike).
+        error.message = SUGGESTION.sub("", error.message)
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
