@@ -144,7 +144,7 @@ async def discover(
     offset = _offset(after, fingerprint)
     await rate_limit(services, "discover:user", str(viewer.id))
     if quota_kind:
-        await consume(session, services.settings, viewer.id, quota_kind, now=services.clock())
+        await consume(session, services, viewer.id, quota_kind, now=services.clock())
     exclude = await _excluded(session, viewer.id, criteria.exclude_swiped)
     flt = _filter(criteria, exclude)
     degraded = False

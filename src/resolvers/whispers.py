@@ -107,7 +107,7 @@ async def send_whisper(
     if recipient_id is None or not await _reachable(session, sender, recipient_id):
         raise _unreachable(field)
     await check_text(session, services, sender, {"content": content}, scene=SCENE_SOCIAL)
-    await consume(session, services.settings, sender.id, "WHISPER", now=services.clock())
+    await consume(session, services, sender.id, "WHISPER", now=services.clock())
     whisper = Whisper(
         sender_id=sender.id,
         recipient_id=recipient_id,
