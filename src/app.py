@@ -44,6 +44,7 @@ from src.schema import build_schema
 from src.schema.context import Context
 from src.schema.fastpath import CompiledQueries, FastPathApp
 from src.schema.role_sdl import sdl_by_role
+from src.schema.ws_login import ExpiringLoginHandler
 from src.services import Services, build_services, close_services
 
 log = logging.getLogger("qiaoqiao.app")
@@ -51,6 +52,7 @@ log = logging.getLogger("qiaoqiao.app")
 
 class GraphQLApp(GraphQL[Context, None]):
     max_tokens = 2000
+    graphql_transport_ws_handler_class = ExpiringLoginHandler
 
     async def parse_multipart(self, request):  # type: ignore[no-untyped-def, override]
         """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
