@@ -309,6 +309,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             schema.documents,
             max_cost=settings.max_query_cost,
             report_cost=not settings.is_production,
+            timeout_s=settings.operation_timeout_s,
         )
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
     middleware = [Middleware(RequestIdMiddleware)]

@@ -183,6 +183,19 @@ class ServiceUnavailable(PublicError):
         super().__init__("The service is briefly unavailable; try again in a moment.")
 
 
+class OutcomeUnknown(PublicError):
+    """The connection to PostgreSQL broke while a write was being committed: it may or may
+    not have been saved. Retrying is safe only with the same idempotency key."""
+
+    code = "OUTCOME_UNKNOWN"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The connection failed while saving: the change may or may not have been made. "
+            "Check before trying again, or retry with the same idempotencyKey."
+        )
+
+
 def _causes(exc: BaseException | None) -> Iterator[BaseException]:
     """An exception and what the database driver wrapped in it."""
     for _ in range(6):
@@ -314,4 +327,10 @@ class TransactionPerOperation(SchemaExtension):
             log.exception("commit failed" if commit else "rollback failed")
             if result is not None and commit:  # nothing was written: the errors stand
                 result.data = None
-                result.errors = [GraphQLError("commit failed", original_error=exc)]
+                # A refused COMMIT was rolled back; one whose connection broke may have been
+                # made: a mutation says so, rather than inviting a retry that could repeat it.
+                uncertain = (
+                    is_database_unavailable(exc) and ctx.operation_type is OperationType.MUTATION
+                )
+                error = OutcomeUnknown() if uncertain else exc
+                result.errors = [GraphQLError("commit failed", original_error=error)]

@@ -12,6 +12,7 @@ Plans are cached by query text after full validation against the schema and its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import uuid
@@ -45,6 +46,7 @@ from src.resolvers.feed_sql import FeedPlan, NotCompilable, Sel, compile_feed, p
 from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
 from src.schema.cost import operation_cost
 from src.schema.documents import DocumentChecker
+from src.schema.extensions import OutcomeUnknown, is_statement_timeout
 from src.schema.fastpath_send import Fallback as _Fallback
 from src.schema.fastpath_send import SendPlan, answer_send, compile_send
 from src.services import Services
@@ -52,15 +54,16 @@ from src.services import Services
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-# What the interpreter answers for an unexpected failure (ErrorPolicy's masked error).
-_MASKED = orjson.dumps(
-    {
-        "data": None,
-        "errors": [
-            {"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
-        ],
-    }
-)
+
+
+def _error(message: str, code: str) -> bytes:
+    error = {"message": message, "extensions": {"code": code}}
+    return orjson.dumps({"data": None, "errors": [error]})
+
+
+# A write that may have been committed (the connection broke, or the deadline struck, mid-COMMIT):
+# the interpreter's TransactionPerOperation answers the same (src/schema/extensions.py).
+_UNKNOWN = _error(str(OutcomeUnknown()), OutcomeUnknown.code)
 
 
 class CompiledQueries:
@@ -72,8 +75,15 @@ class CompiledQueries:
         *,
         max_cost: int,
         report_cost: bool,
+        timeout_s: float = 10.0,
     ):
         self.schema = graphql_schema
+        # OPERATION_TIMEOUT_S, as the interpreter keeps it (SECURITY.md 8); a compiled plan
+        # that runs out of time answers TIMEOUT itself: falling back would start the clock again.
+        self.timeout_s = timeout_s
+        self.timed_out = _error(
+            f"The operation took longer than {timeout_s:g} s and was stopped.", "TIMEOUT"
+        )
         self.max_cost = max_cost
         self.report_cost = report_cost
         # Shared with Strawberry: a document refused or valid here is not checked again there.
@@ -261,22 +271,27 @@ class FastPathApp:
             if len(body) > MAX_BODY:
                 await Response("request too large", 413)(scope, receive, send)
                 return
+        compiled = self.compiled
         try:
             payload = orjson.loads(body)
             if not isinstance(payload, dict):
                 raise _Fallback
-            answer = await self.compiled.answer(request.app.state.services, request, payload)
+            async with asyncio.timeout(compiled.timeout_s):
+                answer = await compiled.answer(request.app.state.services, request, payload)
         except (_Fallback, orjson.JSONDecodeError):
             await self.inner(scope, _replay(body), send)
             return
         except CommitUncertain:  # it may have been written: answering again could repeat it
             log.exception("compiled mutation: commit outcome unknown")
-            await Response(_MASKED, media_type="application/json")(scope, receive, send)
-            return
-        except Exception:  # never fail where the interpreter might answer
-            log.exception("compiled query failed; falling back")
-            await self.inner(scope, _replay(body), send)
-            return
+            answer = _UNKNOWN
+        except Exception as exc:
+            if not isinstance(exc, TimeoutError) and not is_statement_timeout(exc):
+                # Never fail where the interpreter might answer.
+                log.exception("compiled query failed; falling back")
+                await self.inner(scope, _replay(body), send)
+                return
+            log.warning("compiled operation timed out")
+            answer = compiled.timed_out
         await Response(answer, media_type="application/json")(scope, receive, send)
 
 
