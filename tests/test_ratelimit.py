@@ -115,3 +115,24 @@ async def test_ai_requests_are_limited_per_account_alias_by_alias(settings: Sett
         assert response.error_codes == ["RATE_LIMITED"], response.errors
         hits = "SELECT sum(hits) FROM rate_limit_counters WHERE key LIKE 'ai:user%'"
         assert await sql(app, hits) == 5
+
+
+async def test_browsing_the_feed_is_limited_on_both_paths(settings: Settings) -> None:
+    """The `users` feed served every page to anyone logged in (550 a second in the issue):
+    now `feed:user`, counted alias by alias, compiled path or not."""
+    app = create_app(settings.model_copy(update={"rate_limits": {"feed:user": (3, 60)}}))
+    compiled = "{ users(first: 1) { edges { cursor } } }"
+    interpreted = "{ users(first: 1) { edges { node { ...F } } } } fragment F on User { id }"
+    aliased = "{ a: users(first: 1) { edges { cursor } } b: users(first: 1) { edges { cursor } } }"
+    async with running_app(app) as http:
+        gql = GraphQLClient(http)
+        ann = (await registered_user(gql, "ann"))["accessToken"]
+        bob = (await registered_user(gql, "bob"))["accessToken"]
+        statements = app.state.services.read_pool.statements
+        answers = [await gql(compiled, token=ann) for _ in range(4)]
+        assert app.state.services.read_pool.statements == statements + 3  # compiled answers
+        assert [a.error_codes for a in answers] == [[]] * 3 + [["RATE_LIMITED"]]
+        assert 1 <= answers[3].errors[0]["extensions"]["retryAfterSeconds"] <= 60
+        assert (await gql(aliased, token=bob)).error_codes == []
+        assert (await gql(interpreted, token=bob)).error_codes == []
+        assert (await gql(aliased, token=bob)).error_codes == ["RATE_LIMITED"]

@@ -158,7 +158,9 @@ class _Compiler:
             return simple[sel.name]
         if sel.name == "institution":
             inst = self.obj(sel.children, self.institution)
-            return f"(SELECT {inst} FROM institutions i WHERE i.id = pr.institution_id)"
+            # A proposal not yet approved shows to its proposer only (resolvers/institutions).
+            shown = "(i.verified OR i.proposed_by_id = :viewer_id)"
+            return f"(SELECT {inst} FROM institutions i WHERE i.id = pr.institution_id AND {shown})"
         raise NotCompilable(sel.name)
 
     def institution(self, sel: Sel) -> str:
