@@ -27,6 +27,7 @@ from strawberry.types.unset import UNSET, UnsetType
 from src.config import Settings, get_settings
 from src.db import create_engine, resolve_database_url
 from src.endpoints import proof_image, wechat_push
+from src.graphiql import graphiql_assets, graphiql_page, graphiql_response
 from src.graphql_http import DocumentCache, GraphQLOverHTTP
 from src.graphql_ws import TransportWSHandler
 from src.mcp_server import mcp_http_app
@@ -48,6 +49,10 @@ class GraphQLApp(GraphQL[Context, None]):
     max_tokens = 2000
     graphql_transport_ws_handler_class = TransportWSHandler
     documents = DocumentCache(max_tokens)  # create_app gives each app its own
+    ide_page = ""  # GraphiQL (src/graphiql.py), when enabled
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        return graphiql_response(self.ide_page)
 
     async def parse_multipart(self, request):  # type: ignore[no-untyped-def, override]
         """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
@@ -286,6 +291,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     )
     graphql.max_tokens = settings.max_tokens
     graphql.documents = DocumentCache(settings.max_tokens)
+    if settings.graphiql_enabled:
+        graphql.ide_page = graphiql_page(settings)
     http_graphql = graphql
     if settings.compiled_queries:
         compiled = CompiledQueries(
@@ -333,6 +340,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/pay/notify", pay_notify, methods=["POST"]),
             Route("/proofs/{key}", proof_image, methods=["GET"]),
             Route("/wechat/callback", wechat_push, methods=["GET", "POST"]),
+            *([graphiql_assets()] if settings.graphiql_enabled else []),
         ],
         middleware=middleware,
         lifespan=lifespan,
