@@ -12,10 +12,11 @@ answer every request alike.
   `operationName` (OPERATION_NAME_REQUIRED); a name the document does not define is
   OPERATION_NOT_FOUND.
 - The response is `application/graphql-response+json` when the client accepts it (at least as
-  much as `application/json`), else `application/json`. A request error (malformed request,
-  syntax, validation, limits, operation selection, variable values: nothing was executed) has no
-  `data` entry; it is 400 under graphql-response+json and 200 under application/json, as the
-  draft says for each.
+  much as `application/json`), else `application/json`. A malformed request (not JSON,
+  parameters of the wrong type) is 400 with a GraphQL error body. A request error (syntax,
+  validation, limits, operation selection, variable values: nothing was executed) has no `data`
+  entry; it is 400 under graphql-response+json and 200 under application/json, as the draft
+  says for each.
 - The inner app only ever sees a checked POST `application/json` request (GETs are rewritten).
 """
 
@@ -45,8 +46,10 @@ REQUEST_ERROR = "qq.graphql.request_error"
 
 
 class RequestError(Exception):
-    """A request that cannot be executed, with its stable code. `status` None: the status the
-    negotiated media type gives request errors (400 or 200)."""
+    """A request that cannot be executed, with its stable code. A malformed request
+    (BAD_REQUEST: not JSON, parameters of the wrong type) is 400 whatever the media type;
+    `status` None: the status the negotiated media type gives GraphQL request errors (400 under
+    graphql-response+json, 200 under application/json)."""
 
     def __init__(
         self,
@@ -59,7 +62,7 @@ class RequestError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-        self.status = status
+        self.status = 400 if status is None and code == "BAD_REQUEST" else status
         self.headers = dict(headers or {})
 
     def body(self) -> dict[str, Any]:

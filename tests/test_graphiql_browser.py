@@ -45,7 +45,7 @@ async def type_into(page: Page, selector: str, text: str) -> None:
 
 
 async def test_graphiql_loads_and_works_offline(app: Starlette, tmp_path: Path) -> None:
-    assert CHROMIUM is not None
+    assert CHROMIUM is not None, "no chromium on PATH"
     async with (
         live_server(app) as server,
         httpx.AsyncClient(base_url=server.url) as http,

@@ -75,10 +75,10 @@ async def test_media_type_follows_accept(
     assert response.json()["data"] == {"health": "ok"}
 
 
-async def test_malformed_requests_are_request_errors(http: httpx.AsyncClient) -> None:
-    # application/json: 200 and a GraphQL error body; graphql-response+json: 400. No `data`.
+async def test_malformed_requests_are_refused(http: httpx.AsyncClient) -> None:
+    # 400 under either media type, with a GraphQL error body and no `data`.
     for name, body in MALFORMED:
-        for accept, status in ((JSON, 200), (GR, 400)):
+        for accept, status in ((JSON, 400), (GR, 400)):
             response = await post(http, body, accept)
             assert response.status_code == status, (name, accept, response.text)
             assert response.headers["content-type"].startswith(accept)
