@@ -53,6 +53,8 @@ async def test_graphiql_loads_and_works_offline(app: Starlette, tmp_path: Path) 
     ):
         await page.goto(server.url + "/graphql")
         await page.wait_for(f"{QUERY_EDITOR} !== undefined")
+        await page.wait_for("document.readyState === 'complete'")
+        assert page.blocked == [], f"the page reached for other origins: {page.blocked}"
 
         await run(page, "{ health }")
         answer = await page.wait_for(f"{RESPONSE}.includes('health') && {RESPONSE}")
