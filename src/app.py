@@ -28,6 +28,9 @@ from strawberry.types.unset import UNSET, UnsetType
 from src.config import Settings, get_settings
 from src.db import create_engine, resolve_database_url
 from src.endpoints import proof_image, wechat_push
+from src.graphiql import graphiql_assets, graphiql_page, graphiql_response
+from src.graphql_http import DocumentCache, GraphQLOverHTTP
+from src.graphql_ws import TransportWSHandler
 from src.mcp_server import mcp_http_app
 from src.models import utcnow
 from src.observability import RequestIdMiddleware, configure_logging
@@ -50,9 +53,19 @@ from src.services import Services, build_services, close_services
 log = logging.getLogger("qiaoqiao.app")
 
 
+class SocketHandler(ExpiringLoginHandler, TransportWSHandler):
+    """graphql-transport-ws to the letter (src/graphql_ws.py), with logins that expire on an
+    open socket unless renewed (src/schema/ws_login.py)."""
+
+
 class GraphQLApp(GraphQL[Context, None]):
     max_tokens = 2000
-    graphql_transport_ws_handler_class = ExpiringLoginHandler
+    graphql_transport_ws_handler_class = SocketHandler
+    documents: DocumentCache  # create_app gives each app its schema's document checker
+    ide_page = ""  # GraphiQL (src/graphiql.py), when enabled
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        return graphiql_response(self.ide_page)
 
     async def parse_multipart(self, request):  # type: ignore[no-untyped-def, override]
         """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
@@ -302,6 +315,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
     )
     graphql.max_tokens = settings.max_tokens
+    graphql.documents = schema.documents
+    if settings.graphiql_enabled:
+        graphql.ide_page = graphiql_page(settings)
     http_graphql = graphql
     if settings.compiled_queries:
         compiled = CompiledQueries(
@@ -312,6 +328,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             timeout_s=settings.operation_timeout_s,
         )
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
+    # One GraphQL-over-HTTP behaviour in front of both paths (src/graphql_http.py); body limits
+    # and read times for every endpoint: RequestGuard, in the middleware below.
+    http_graphql = GraphQLOverHTTP(  # type: ignore[assignment]
+        http_graphql, documents=graphql.documents, ide=settings.graphiql_enabled
+    )
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_allowed_origins:
         middleware.append(
@@ -349,6 +370,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/pay/notify", pay_notify, methods=["POST"]),
             Route("/proofs/{key}", proof_image, methods=["GET"]),
             Route("/wechat/callback", wechat_push, methods=["GET", "POST"]),
+            *([graphiql_assets()] if settings.graphiql_enabled else []),
         ],
         middleware=middleware,
         lifespan=lifespan,

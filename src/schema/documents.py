@@ -95,6 +95,14 @@ class DocumentChecker:
                     self._cache.popitem(last=False)
         return checked
 
+    def parse(self, text: str) -> DocumentNode:
+        """The parsed document, checked and cached; raises its syntax error when it does not
+        parse (the HTTP layer's question, src/graphql_http.py)."""
+        checked = self.check(text)
+        if checked.document is None:
+            raise checked.errors[0].with_traceback(None)  # cached: never grow its traceback
+        return checked.document
+
     def _check(self, text: str) -> CheckedDocument:
         self.checks += 1
         try:
