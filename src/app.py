@@ -326,6 +326,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             max_cost=settings.max_query_cost,
             report_cost=not settings.is_production,
             timeout_s=settings.operation_timeout_s,
+            hits_in_sql=settings.redis_url is None,
         )
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
     # One GraphQL-over-HTTP behaviour in front of both paths (src/graphql_http.py); body limits

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -77,8 +78,11 @@ class CompiledQueries:
         max_cost: int,
         report_cost: bool,
         timeout_s: float = 10.0,
+        hits_in_sql: bool = True,
     ):
         self.schema = graphql_schema
+        # Rate-limit counters in PostgreSQL (no REDIS_URL): the feed statement counts its hit.
+        self.hits_in_sql = hits_in_sql
         # OPERATION_TIMEOUT_S, as the interpreter keeps it (SECURITY.md 8); a compiled plan
         # that runs out of time answers TIMEOUT itself: falling back would start the clock again.
         self.timeout_s = timeout_s
@@ -112,7 +116,8 @@ class CompiledQueries:
             op = _only_operation(document, operation)
             if op.operation is OperationType.MUTATION:
                 return compile_send(op, document)
-            plan = compile_feed(tuple(_sel(node) for node in op.selection_set.selections))
+            roots = tuple(_sel(node) for node in op.selection_set.selections)
+            plan = compile_feed(roots, count_hit=self.hits_in_sql)
         except NotCompilable:
             return None
         return _Compiled.of(plan, document)
@@ -139,17 +144,29 @@ class CompiledQueries:
         if isinstance(compiled, SendPlan):
             answer = await answer_send(services, compiled, variables, claims)
             return _with_cost(answer, cost) if self.report_cost else answer
-        try:  # as the `users` resolver does (a compiled feed has that one root field)
-            await services.rate_limiter.hit("feed:user", str(claims.user_id))
-        except LimitExceeded:
-            raise _Fallback from None  # the interpreter counts it again, and answers RATE_LIMITED
         params = {"viewer_id": claims.user_id, "session_id": claims.session_id}
+        # The `users` resolver's rate limit (a compiled feed has that one root field): counted
+        # by the statement itself when the counters are in PostgreSQL, else here. Over it, the
+        # interpreter counts it again and answers RATE_LIMITED.
+        limiter = services.rate_limiter
+        window = limiter.window("feed:user", str(claims.user_id), time.time())
+        if self.hits_in_sql:
+            params.update(
+                hit_key=window.key, hit_start=window.starts_at, hit_expires=window.ends_at
+            )
+        else:
+            try:
+                await limiter.hit("feed:user", str(claims.user_id))
+            except LimitExceeded:
+                raise _Fallback from None
         params.update(_bind(compiled.plan, variables))
         row = await services.read_pool.fetchrow(
             compiled.sql, *(params[name] for name in compiled.order)
         )
         if row is None or not row["ok"]:
             raise _Fallback  # revoked or banned: the interpreter says UNAUTHENTICATED
+        if self.hits_in_sql and row["hits"] > window.allowed:
+            raise _Fallback
         body = str(row["body"]).encode()
         return _with_cost(body, cost) if self.report_cost else body
 
