@@ -16,7 +16,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.config import Settings
+from src.config import Settings, reveal
 
 log = logging.getLogger(__name__)
 
@@ -92,8 +92,8 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
 def resolve_database_url(settings: Settings) -> str:
     """The asyncpg URL to use: DATABASE_URL, else the embedded server (started on demand)."""
-    if settings.database_url:
-        return async_url(settings.database_url)
+    if url := reveal(settings.database_url):
+        return async_url(url)
     return async_url(start_embedded_postgres(settings.data_dir))
 
 
