@@ -52,9 +52,11 @@ def _configure(connection: Connection) -> None:
 
 
 def _report(connection: Connection, before: tuple[str, ...], after: tuple[str, ...]) -> None:
-    url = connection.engine.url.render_as_string(hide_password=True)
+    url = connection.engine.url
+    host = url.host or url.query.get("host") or "localhost"  # the embedded server: a socket dir
+    port = f":{url.port}" if url.port else ""
     version = ".".join(map(str, connection.dialect.server_version_info or ()))
-    where = f"{url.split('://', 1)[-1]} (PostgreSQL {version})"
+    where = f"database {url.database} on {host}{port} (PostgreSQL {version})"
     old, new = ", ".join(before) or "empty", ", ".join(after) or "empty"
     if before == after:
         log.info("database schema at %s, nothing to migrate: %s", new, where)
