@@ -216,7 +216,6 @@ async def check_wechat(settings: Settings) -> Check:
         mode = "development login (dev:<name>)" if settings.dev_login_enabled else "no login"
         return Check("wechat", SKIP, f"WECHAT_APP_ID/WECHAT_APP_SECRET unset: {mode}")
     base = settings.wechat_api_base.rstrip("/")
-    timeout = httpx.Timeout(settings.wechat_deadline_s, connect=settings.wechat_connect_timeout_s)
     params = {
         "appid": settings.wechat_app_id or "",
         "secret": reveal(settings.wechat_app_secret),
@@ -224,7 +223,11 @@ async def check_wechat(settings: Settings) -> Check:
         "grant_type": "authorization_code",
     }
     try:
-        async with httpx.AsyncClient(timeout=timeout) as http:
+        async with httpx.AsyncClient(
+            timeout=httpx.Timeout(
+                settings.wechat_deadline_s, connect=settings.wechat_connect_timeout_s
+            )
+        ) as http:
             answer = await http.get(f"{base}/sns/jscode2session", params=params)
         code = answer.json().get("errcode") if answer.status_code == 200 else None
     except (httpx.HTTPError, ValueError) as exc:
