@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from src.app import create_app
@@ -30,7 +31,7 @@ async def world(
     wx_settings: Settings, fake_wechat: FakeWechat
 ) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     settings = wx_settings.model_copy(
-        update={"public_base_url": PUBLIC, "wechat_push_token": fake_wechat.push_token}
+        update={"public_base_url": PUBLIC, "wechat_push_token": SecretStr(fake_wechat.push_token)}
     )
     app = create_app(settings)
     async with running_app(app) as http:

@@ -199,7 +199,7 @@ async def test_socket_closes_when_its_token_expires(app: Starlette, server: Live
             "jti": "short",
             "typ": "access",
         },
-        derive_key(app.state.services.settings.secret_key, "jwt"),
+        derive_key(app.state.services.settings.secret_key.get_secret_value(), "jwt"),
         algorithm=ALGORITHM,
         headers={"kid": tokens._signing[0]},
     )
