@@ -124,8 +124,10 @@ async def send_whisper(
     )
     session.add(whisper)
     await session.flush()
-    if deliver and recipient_id is not None:
-        await events.publish(session, events.WHISPER, [recipient_id])
+    # A withheld reply wakes nobody, through the same statement: the replier's request runs
+    # the same steps either way.
+    woken = [recipient_id] if deliver and recipient_id is not None else []
+    await events.publish(session, events.WHISPER, woken)
     if data.idempotency_key:
         await idempotency.remember(
             session, sender.id, OPERATION, data.idempotency_key, {"whisperId": str(whisper.id)}
