@@ -14,7 +14,16 @@ from starlette.applications import Starlette
 
 from src.app import create_app
 from src.config import Settings
-from tests.helpers import GraphQLClient, LiveServer, live_server, registered_user, send_whisper, sql
+from tests.helpers import (
+    GraphQLClient,
+    LiveServer,
+    count_statements,
+    live_server,
+    registered_user,
+    running_app,
+    send_whisper,
+    sql,
+)
 from tests.recipient_view import WHISPER_FIELDS, Normaliser, mcp_calls, replay
 from tests.uploads import REPORT
 
@@ -332,3 +341,36 @@ async def test_block_and_report_work_against_someone_hiding(server: Any) -> None
             REPORT, {"input": {"reportedUserId": unknown, "reason": "SPAM"}}, token=token
         )
         assert [e["code"] for e in reported.data["reportUser"]["errors"]] == ["NOT_FOUND"]  # type: ignore[index]
+
+
+async def test_a_reply_runs_the_same_statements_whether_delivered_or_withheld(
+    settings: Settings,
+) -> None:
+    """The timing class of a reply: the same SQL statements, in the same order, whether its
+    hidden recipient may receive it or not (a withheld reply's wake-up names nobody)."""
+    app = create_app(settings)
+    async with running_app(app) as http:
+        gql = GraphQLClient(http)
+        bob, open_, closed = [await registered_user(gql, n) for n in ("bob", "open", "closed")]
+        originals = {}
+        for login in (open_, closed):
+            sent = await send_whisper(
+                gql, login["accessToken"], recipientId=bob["me"]["id"], content="hi"
+            )
+            originals[login["me"]["id"]] = sent["whisper"]["id"]
+        await gql(BLOCK, {"id": bob["me"]["id"]}, token=closed["accessToken"])
+        ran = []
+        for login in (open_, closed):
+            wid = originals[login["me"]["id"]]
+            with count_statements(app.state.services.engine) as counter:
+                answer = await gql(
+                    REPLY,
+                    {"input": {"replyToId": wid, "content": "who?"}},
+                    token=bob["accessToken"],
+                )
+            assert answer.data["sendWhisper"]["errors"] == []  # type: ignore[index]
+            ran.append(counter.statements)
+        assert ran[0] == ran[1]
+        assert any("pg_notify" in s for s in ran[0])
+        withheld = await sql(app, "SELECT count(*) FROM whispers WHERE withheld")
+        assert withheld == 1
