@@ -201,6 +201,21 @@ async def test_a_reply_is_answered_the_same_whatever_state_its_hidden_recipient_
     withheld = await sql(app, "SELECT count(*) FROM whispers WHERE withheld")
     assert withheld == len(STATES) - len(DELIVERED)
 
+    # The senders who got it read it: Bob's outbox does not change (a read receipt would tell
+    # him which replies were delivered).
+    unread = "{ whispersReceived(unreadOnly: true) { edges { node { id content } } } }"
+    read = "mutation ($id: ID!) { markWhisperRead(id: $id) { errors { code } } }"
+    for state in DELIVERED:
+        token = senders[state]["accessToken"]
+        for edge in (await gql(unread, token=token)).data["whispersReceived"]["edges"]:  # type: ignore[index]
+            await gql(read, {"id": edge["node"]["id"]}, token=token)
+    assert await sql(app, "SELECT count(*) FROM whispers WHERE read_at IS NOT NULL") >= 2
+    again = await gql(
+        f"{{ whispersSent {{ edges {{ node {{ {WHISPER_FIELDS} }} }} }} }}",
+        token=bob["accessToken"],
+    )
+    assert again.data == sent.data
+
 
 async def test_the_hidden_senders_deletion_leaves_the_reply_in_place(server: Any) -> None:
     """Deleting an account unlinks what it received instead of deleting it: the writer of a
