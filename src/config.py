@@ -195,6 +195,9 @@ class Settings(BaseSettings):
     # Distinct reporters with pending reports within 24 h that hide someone from discovery
     # until a moderator decides.
     report_hold_threshold: int = Field(3, ge=2)
+    # Only reporters registered, active and registered at least this many hours ago count
+    # toward the threshold: fresh accounts cannot buy a hold (issue 15).
+    report_hold_min_account_age_h: float = Field(72, ge=0)
     # WeChat message push (the media check's verdicts): the Token set in the mini program
     # console under 消息推送, plaintext JSON mode.
     wechat_push_token: SecretStr | None = None

@@ -91,8 +91,10 @@ async def test_a_risky_proof_flags_the_report_for_moderators(
     again = await fake_wechat.push(http, CALLBACK, risky)  # WeChat retries: applied once
     assert again.text == "success"
     assert await sql(app, "SELECT verdict || ':' || label FROM media_checks") == "risky:20002"
-    await sql(app, "UPDATE users SET role = 'moderator' WHERE id = :id", id=mallory["me"]["id"])
-    listed = await GraphQLClient(http)(FLAGS, token=mallory["accessToken"])
+    # A moderator other than the reported person (nobody sees reports about themselves).
+    mod = await wx_user(http, fake_wechat, "mod")
+    await sql(app, "UPDATE users SET role = 'moderator' WHERE id = :id", id=mod["me"]["id"])
+    listed = await GraphQLClient(http)(FLAGS, token=mod["accessToken"])
     assert listed.data["reports"]["edges"] == [  # type: ignore[index]
         {"node": {"id": filed["report"]["id"], "flags": ["PROOF_RISKY"]}}
     ]
