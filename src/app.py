@@ -259,6 +259,14 @@ def tune_gc() -> None:
     gc.set_threshold(young, middle, FULL_GC_EVERY)
 
 
+def _say_vector_index(settings: Settings, points: int) -> None:
+    if settings.qdrant_url:
+        log.info("vector index: Qdrant server at %s, %d points", settings.qdrant_url, points)
+    else:
+        where = (settings.data_dir / "vectors").resolve()
+        log.info("vector index: Qdrant Edge in %s, %d points", where, points)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
@@ -271,6 +279,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         try:  # the index may be down at start-up: discovery degrades, the worker retries
             async with asyncio.timeout(settings.ready_timeout_s):
                 await services.vectors.ensure_collection()
+                _say_vector_index(settings, await services.vectors.count())
         except Exception as exc:
             log.warning("vector index unavailable at start-up: %s", type(exc).__name__)
         indexer = asyncio.create_task(_index_forever(services)) if settings.vector_worker else None

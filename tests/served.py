@@ -45,7 +45,7 @@ async def served(settings: Settings, log: Path, **env: str) -> AsyncIterator[Ser
     port = free_port()
     environ = {k: v for k, v in os.environ.items() if k not in ("APP_ENV", "DATABASE_URL")}
     environ.update(
-        DATABASE_URL=str(settings.database_url),
+        DATABASE_URL=settings.database_url.get_secret_value() if settings.database_url else "",
         DATA_DIR=str(settings.data_dir),
         MODEL_DIR=str(settings.model_dir),
         VECTOR_WORKER="false",

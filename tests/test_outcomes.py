@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 from sqlalchemy.engine import make_url
 
 from src.app import create_app
@@ -79,7 +80,9 @@ async def test_a_commit_cut_mid_way_answers_outcome_unknown(
     async with PgProxy(url.host or "127.0.0.1", url.port or 5432).running() as proxy:
         through = url.set(port=proxy.port).render_as_string(hide_password=False)
         app = create_app(
-            settings.model_copy(update={"database_url": through, "compiled_queries": compiled})
+            settings.model_copy(
+                update={"database_url": SecretStr(through), "compiled_queries": compiled}
+            )
         )
         async with running_app(app) as http:
             gql = GraphQLClient(http)

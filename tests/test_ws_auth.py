@@ -98,7 +98,7 @@ def token_expiring_in(app: Starlette, token: str, seconds: int) -> str:
         "jti": f"short-{now}-{seconds}",
         "typ": "access",
     }
-    key = derive_key(app.state.services.settings.secret_key, "jwt")
+    key = derive_key(app.state.services.settings.secret_key.get_secret_value(), "jwt")
     return jwt.encode(claims, key, algorithm=ALGORITHM, headers={"kid": tokens._signing[0]})
 
 

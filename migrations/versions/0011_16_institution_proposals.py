@@ -3,7 +3,7 @@ user may propose a name once (others may propose the same name; approval merges 
 Moderation records approvals and rejections.
 
 Revision ID: 0011_16_institution_proposals
-Revises: 0010
+Revises: 0011_15_anonymity
 Create Date: 2026-11-29
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_16_institution_proposals"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011_15_anonymity"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
