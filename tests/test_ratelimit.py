@@ -133,7 +133,7 @@ async def test_browsing_the_feed_is_limited_on_both_paths(settings: Settings, ba
             socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
         except OSError:
             pytest.skip("no Redis on 127.0.0.1:6379")
-        update["redis_url"] = "redis://127.0.0.1:6379/15"
+        update["redis_url"] = SecretStr("redis://127.0.0.1:6379/15")
     app = create_app(settings.model_copy(update=update))
     compiled = "{ users(first: 1) { edges { cursor } } }"
     interpreted = "{ users(first: 1) { edges { node { ...F } } } } fragment F on User { id }"
