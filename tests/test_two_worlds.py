@@ -30,6 +30,7 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from pydantic import SecretStr
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
@@ -335,7 +336,7 @@ async def worlds(
         update={
             **common,
             "data_dir": tmp_path / "b",
-            "database_url": async_url(with_database(pg_admin_url, name)),
+            "database_url": SecretStr(async_url(with_database(pg_admin_url, name))),
         }
     )
     app_a, app_b = create_app(a), create_app(b)
