@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import orjson
+from cross_web import HTTPException
 from mcp.server import MCPServer
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -34,21 +35,33 @@ from src.mcp_server import mcp_http_app
 from src.models import utcnow
 from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
-from src.request_guard import BodyLimit, check_multipart_headers, check_upload_operation
+from src.request_guard import (
+    RequestGuard,
+    check_multipart_headers,
+    check_multipart_map,
+    check_upload_operation,
+    decode_json,
+)
 from src.resolvers import ai, indexing, orders
 from src.schema import build_schema
 from src.schema.context import Context
-from src.schema.extensions import validation_rules
 from src.schema.fastpath import CompiledQueries, FastPathApp
+from src.schema.role_sdl import sdl_by_role
+from src.schema.ws_login import ExpiringLoginHandler
 from src.services import Services, build_services, close_services
 
 log = logging.getLogger("qiaoqiao.app")
 
 
+class SocketHandler(ExpiringLoginHandler, TransportWSHandler):
+    """graphql-transport-ws to the letter (src/graphql_ws.py), with logins that expire on an
+    open socket unless renewed (src/schema/ws_login.py)."""
+
+
 class GraphQLApp(GraphQL[Context, None]):
     max_tokens = 2000
-    graphql_transport_ws_handler_class = TransportWSHandler
-    documents = DocumentCache(max_tokens)  # create_app gives each app its own
+    graphql_transport_ws_handler_class = SocketHandler
+    documents: DocumentCache  # create_app gives each app its schema's document checker
     ide_page = ""  # GraphiQL (src/graphiql.py), when enabled
 
     async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
@@ -57,9 +70,21 @@ class GraphQLApp(GraphQL[Context, None]):
     async def parse_multipart(self, request):  # type: ignore[no-untyped-def, override]
         """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
         check_multipart_headers(request.headers)
-        data = await super().parse_multipart(request)
+        try:
+            form = await request.get_form_data()  # kept by the request: not read twice
+        except ValueError:
+            raise HTTPException(400, "Unable to parse the multipart body") from None
+        files_map = form.form.get("map", "{}")
+        check_multipart_map(self.parse_json(files_map) if isinstance(files_map, str) else None)
+        try:
+            data = await super().parse_multipart(request)
+        except (LookupError, TypeError, ValueError, AttributeError):  # a path that leads nowhere
+            raise HTTPException(400, "A multipart `map` path does not fit `operations`.") from None
         check_upload_operation(data, self.max_tokens)
         return data
+
+    def decode_json(self, data: str | bytes) -> object:
+        return decode_json(data)
 
     async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[no-untyped-def, override]
         try:
@@ -299,27 +324,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
     )
     graphql.max_tokens = settings.max_tokens
-    graphql.documents = DocumentCache(settings.max_tokens)
+    graphql.documents = schema.documents
     if settings.graphiql_enabled:
         graphql.ide_page = graphiql_page(settings)
     http_graphql = graphql
     if settings.compiled_queries:
         compiled = CompiledQueries(
             schema._schema,
-            validation_rules(settings),
-            settings.max_tokens,
+            schema.documents,
             max_cost=settings.max_query_cost,
             report_cost=not settings.is_production,
+            timeout_s=settings.operation_timeout_s,
+            hits_in_sql=settings.redis_url is None,
         )
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
-    # One GraphQL-over-HTTP behaviour in front of both paths (src/graphql_http.py).
+    # One GraphQL-over-HTTP behaviour in front of both paths (src/graphql_http.py); body limits
+    # and read times for every endpoint: RequestGuard, in the middleware below.
     http_graphql = GraphQLOverHTTP(  # type: ignore[assignment]
         http_graphql, documents=graphql.documents, ide=settings.graphiql_enabled
-    )
-    http_graphql = BodyLimit(  # type: ignore[assignment]
-        http_graphql,
-        json_limit=settings.max_json_request_bytes,
-        multipart_limit=settings.max_upload_request_bytes,
     )
     middleware = [Middleware(RequestIdMiddleware)]
     if settings.cors_allowed_origins:
@@ -336,7 +358,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
                 ],
             )
         )
-    sdl = schema.as_str()
+    middleware.append(
+        Middleware(
+            RequestGuard,
+            json_limit=settings.max_json_request_bytes,
+            multipart_limit=settings.max_upload_request_bytes,
+            body_timeout_s=settings.http_body_timeout_s,
+            idle_timeout_s=settings.http_header_timeout_s,
+        )
+    )
+    sdl = sdl_by_role(schema)  # for MCP: each role sees what it may call
     # Route, not Mount: a Mount would redirect /mcp to /mcp/. The MCP app does its own bearer
     # auth, Host and Origin checks; FastPathApp wraps /graphql only.
     app = Starlette(
@@ -354,4 +385,5 @@ def create_app(settings: Settings | None = None) -> Starlette:
         middleware=middleware,
         lifespan=lifespan,
     )
+    app.state.documents = schema.documents  # the one document checker (tests count its work)
     return app

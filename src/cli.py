@@ -102,6 +102,8 @@ def _require_schema_at_head(url: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from src.serving import uvicorn_options
+
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead
     # lets the atexit hook stop the embedded PostgreSQL cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
@@ -116,8 +118,8 @@ def cmd_serve(args: argparse.Namespace) -> None:
         host=args.host,
         port=args.port,
         workers=args.workers,
-        proxy_headers=True,
         log_config=None,  # our own structured logging, set up by create_app
+        **uvicorn_options(get_settings()),  # client IP and slow-client timeouts
     )
 
 
@@ -173,6 +175,7 @@ async def _serve_mcp_stdio(token: str) -> None:
     from src.mcp_server import Identity, build_mcp_server
     from src.observability import configure_logging
     from src.schema import schema
+    from src.schema.role_sdl import sdl_by_role
     from src.services import build_services, close_services
 
     settings = get_settings()
@@ -187,7 +190,9 @@ async def _serve_mcp_stdio(token: str) -> None:
                 " in development)"
             ) from None
         identity = Identity(claims.user_id, claims.session_id)
-        server = build_mcp_server(lambda: services, sdl=schema.as_str(), stdio_identity=identity)
+        server = build_mcp_server(
+            lambda: services, sdl=sdl_by_role(schema), stdio_identity=identity
+        )
         await server.run_stdio_async()
     finally:
         await close_services(services)

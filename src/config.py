@@ -68,6 +68,11 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(10, ge=1)
     max_aliases: int = Field(15, ge=1)
     max_tokens: int = Field(2000, ge=10)
+    # Fragments (SECURITY.md 32; src/schema/documents.py): definitions per document, and spreads
+    # and field selections per operation counted with fragments expanded.
+    max_fragments: int = Field(50, ge=1)
+    max_fragment_spreads: int = Field(200, ge=1)
+    max_selections: int = Field(4000, ge=10)
     # Static cost budget per operation (SECURITY.md 3; see src/schema/cost.py for the measure).
     max_query_cost: int = Field(1000, ge=10)
     # Longest an operation may run (a websocket subscription: each event's reads) (SECURITY.md 8).
@@ -87,6 +92,14 @@ class Settings(BaseSettings):
     # Server processes: keep start-up objects out of the cyclic collector and make its full
     # passes (which stop the event loop for ~1 µs per object) rarer; see src/app.py tune_gc.
     gc_tuning: bool = True
+
+    # Slow clients (SECURITY.md 36): a request's headers must arrive within this long of the
+    # connection opening (or of the previous response on a kept-alive one); its body within the
+    # body timeout, with no pause longer than the header timeout; idle kept-alive connections
+    # close after the keep-alive timeout. `qiaoqiao serve` gives them to uvicorn.
+    http_header_timeout_s: float = Field(10.0, gt=0)
+    http_body_timeout_s: float = Field(60.0, gt=0)
+    http_keepalive_timeout_s: float = Field(5.0, gt=0)
 
     # Websockets (SECURITY.md 19)
     ws_init_timeout_s: float = Field(5.0, gt=0)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import logging
 import os
 import subprocess
@@ -197,7 +198,9 @@ class ReadPool:
                 return None
             try:
                 await transaction.commit()
-            except Exception as exc:
+            except BaseException as exc:  # failed or cancelled (a deadline) mid-COMMIT
+                with contextlib.suppress(asyncpg.InterfaceError):  # already gone
+                    conn.terminate()  # its state is unknown: never back to the pool
                 raise CommitUncertain from exc
             return row
 

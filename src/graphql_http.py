@@ -22,10 +22,9 @@ answer every request alike.
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import parse_qsl
 
 import orjson
@@ -34,7 +33,6 @@ from graphql import (
     GraphQLError,
     OperationDefinitionNode,
     OperationType,
-    parse,
 )
 from starlette.datastructures import Headers
 from starlette.types import Message, Receive, Scope, Send
@@ -124,25 +122,13 @@ class GraphQLRequest:
         return orjson.dumps(body)
 
 
-class DocumentCache:
-    """Parsed documents by text (the limits apply: a document over `max_tokens` never parses)."""
-
-    def __init__(self, max_tokens: int, size: int = 256):
-        self.max_tokens = max_tokens
-        self.size = size
-        self._documents: OrderedDict[str, DocumentNode] = OrderedDict()
+class DocumentCache(Protocol):
+    """Parsed documents by text: the app's one document checker (src/schema/documents.py), so
+    a document is parsed and checked once whichever layer asks first."""
 
     def parse(self, query: str) -> DocumentNode:
-        """Raises GraphQLError (syntax or token limit)."""
-        document = self._documents.get(query)
-        if document is not None:
-            self._documents.move_to_end(query)
-            return document
-        document = parse(query, max_tokens=self.max_tokens, no_location=True)
-        self._documents[query] = document
-        if len(self._documents) > self.size:
-            self._documents.popitem(last=False)
-        return document
+        """Raises GraphQLError (syntax, the token limit, nesting too deep)."""
+        ...
 
 
 def select_operation(

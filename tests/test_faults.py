@@ -78,6 +78,7 @@ async def test_postgres_stopped_and_restarted_under_load(
         vector_worker=False,
         db_connect_timeout_s=2.0,
         ready_timeout_s=1.0,
+        rate_limits={"feed:user": (100_000, 60)},  # six clients browse non-stop
     )
     app = create_app(settings)
     async with live_server(app) as live, client(live.url) as gql:

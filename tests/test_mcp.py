@@ -330,3 +330,22 @@ async def test_whispers_an_agent_writes_pass_content_security(
         checked = [b["content"] for p, b in fake_wechat.calls if p == "/wxa/msg_sec_check"]
         assert checked[-2:] == ["今晚一起来赌博吧", "周末去爬山吗"]
         assert await sql(app, "SELECT count(*) FROM whispers") == 1
+
+
+async def test_the_schema_resource_shows_what_the_callers_role_may_call(
+    plain_world: World,
+) -> None:
+    """Moderator operations are not in a user's schema (nor the types only they reach); a
+    moderator's schema has them."""
+    app, server, _, tokens, ids = plain_world
+    async with mcp_client(server, tokens["viewer"]) as mcp:
+        user_sdl = (await mcp.read_resource("qiaoqiao://schema.graphql")).contents[0].text  # type: ignore[union-attr]
+    viewer = uuid.UUID(ids["viewer"])
+    await sql(app, "UPDATE users SET role = 'moderator' WHERE id = :id", id=viewer)
+    async with mcp_client(server, tokens["viewer"]) as mcp:
+        moderator_sdl = (await mcp.read_resource("qiaoqiao://schema.graphql")).contents[0].text  # type: ignore[union-attr]
+    for moderation in ("resolveReport(", "reports(status:", "input ResolveReportInput"):
+        assert moderation not in user_sdl
+        assert moderation in moderator_sdl
+    for everyone in ("sendWhisper(", "aiChat(message: String!", "reportUser("):
+        assert everyone in user_sdl and everyone in moderator_sdl

@@ -1,5 +1,5 @@
-"""Daily quotas: exact under real concurrency, reset at Asia/Shanghai midnight, nothing used by a
-failed operation, PRO limits at once (SECURITY.md 21)."""
+"""Daily quotas: exact under real concurrency, reset at Asia/Shanghai midnight, use recorded
+whatever the rest of the operation does, PRO limits at once (SECURITY.md 21, 33)."""
 
 from __future__ import annotations
 
@@ -43,11 +43,11 @@ async def test_fifty_concurrent_consumptions_with_ten_left_make_exactly_ten(app:
             # Each attempt is its own request: its own connection and transaction.
             async with services.sessionmaker() as session, session.begin():
                 try:
-                    await consume(session, services.settings, uid, "WHISPER", now=BEFORE_MIDNIGHT)
+                    await consume(session, services, uid, "WHISPER", now=BEFORE_MIDNIGHT)
                 except UserFacingError as exc:
                     assert exc.code == "QUOTA_EXCEEDED"
                     return False
-                await asyncio.sleep(0.01)  # hold the row lock a moment, as a real operation does
+                await asyncio.sleep(0.01)  # the operation goes on a moment, as a real one does
                 return True
 
         results = await asyncio.gather(*(one() for _ in range(50)))
@@ -62,7 +62,7 @@ async def test_quotas_reset_at_shanghai_midnight(app: Starlette) -> None:
         services = app.state.services
         async with services.sessionmaker() as session, session.begin():
             for _ in range(3):
-                await consume(session, services.settings, uid, "SWIPE", now=BEFORE_MIDNIGHT)
+                await consume(session, services, uid, "SWIPE", now=BEFORE_MIDNIGHT)
             before = {
                 q.kind: q
                 for q in await quota_states(session, services.settings, uid, now=BEFORE_MIDNIGHT)
@@ -71,24 +71,26 @@ async def test_quotas_reset_at_shanghai_midnight(app: Starlette) -> None:
                 q.kind: q
                 for q in await quota_states(session, services.settings, uid, now=AFTER_MIDNIGHT)
             }
-            assert await consume(session, services.settings, uid, "SWIPE", now=AFTER_MIDNIGHT) == 1
+            assert await consume(session, services, uid, "SWIPE", now=AFTER_MIDNIGHT) == 1
     assert before["SWIPE"].used == 3
     assert after["SWIPE"].used == 0
     assert before["SWIPE"].resets_at == AFTER_MIDNIGHT.replace(minute=0, second=0)
     assert resets_at(AFTER_MIDNIGHT) == datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
 
 
-async def test_a_failed_operation_consumes_nothing(app: Starlette) -> None:
+async def test_use_stays_recorded_when_its_operation_rolls_back(app: Starlette) -> None:
+    """SECURITY.md 33: the operation's transaction rolls back when any field fails, while the
+    fields that succeeded are still returned; the use they made must stay counted."""
     async with running_app(app) as http:
         uid, _ = await user_id(GraphQLClient(http), "careful")
         services = app.state.services
-        async with services.sessionmaker() as session, session.begin():
-            with pytest.raises(RuntimeError):
-                async with session.begin_nested():  # what run_mutation wraps every mutation in
-                    await consume(session, services.settings, uid, "WHISPER", now=BEFORE_MIDNIGHT)
-                    raise RuntimeError("the metered operation failed after consuming")
+        with pytest.raises(RuntimeError):
+            async with services.sessionmaker() as session, session.begin():
+                await consume(session, services, uid, "WHISPER", now=BEFORE_MIDNIGHT)
+                raise RuntimeError("another field of the operation failed")
+        async with services.sessionmaker() as session:
             states = await quota_states(session, services.settings, uid, now=BEFORE_MIDNIGHT)
-    assert {q.kind: q.used for q in states}["WHISPER"] == 0
+    assert {q.kind: q.used for q in states}["WHISPER"] == 1
 
 
 async def test_limits_come_from_settings_and_pro_raises_them_at_once(app: Starlette) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+
+import pytest
 from pydantic import SecretStr
 
 from src.app import create_app
@@ -117,3 +120,39 @@ async def test_ai_requests_are_limited_per_account_alias_by_alias(settings: Sett
         assert response.error_codes == ["RATE_LIMITED"], response.errors
         hits = "SELECT sum(hits) FROM rate_limit_counters WHERE key LIKE 'ai:user%'"
         assert await sql(app, hits) == 5
+
+
+@pytest.mark.parametrize("backend", ["postgres", "redis"])
+async def test_browsing_the_feed_is_limited_on_both_paths(settings: Settings, backend: str) -> None:
+    """The `users` feed served every page to anyone logged in (550 a second in the issue):
+    now `feed:user`, counted alias by alias, compiled path or not. With the counters in
+    PostgreSQL the compiled statement counts its own hit (still one statement a page)."""
+    update: dict[str, object] = {"rate_limits": {"feed:user": (3, 60)}}
+    if backend == "redis":
+        try:
+            socket.create_connection(("127.0.0.1", 6379), timeout=0.5).close()
+        except OSError:
+            pytest.skip("no Redis on 127.0.0.1:6379")
+        update["redis_url"] = SecretStr("redis://127.0.0.1:6379/15")
+    app = create_app(settings.model_copy(update=update))
+    compiled = "{ users(first: 1) { edges { cursor } } }"
+    interpreted = "{ users(first: 1) { edges { node { ...F } } } } fragment F on User { id }"
+    aliased = "{ a: users(first: 1) { edges { cursor } } b: users(first: 1) { edges { cursor } } }"
+    async with running_app(app) as http:
+        if backend == "redis":
+            await app.state.services.rate_limiter.redis.flushdb()
+        gql = GraphQLClient(http)
+        ann = (await registered_user(gql, "ann"))["accessToken"]
+        bob = (await registered_user(gql, "bob"))["accessToken"]
+        statements = app.state.services.read_pool.statements
+        answers = [await gql(compiled, token=ann) for _ in range(4)]
+        # Each page one compiled statement; over the limit the interpreter answers.
+        assert app.state.services.read_pool.statements - statements in (3, 4)
+        assert [a.error_codes for a in answers] == [[]] * 3 + [["RATE_LIMITED"]]
+        assert 1 <= answers[3].errors[0]["extensions"]["retryAfterSeconds"] <= 60
+        assert (await gql(aliased, token=bob)).error_codes == []
+        assert (await gql(interpreted, token=bob)).error_codes == []
+        assert (await gql(aliased, token=bob)).error_codes == ["RATE_LIMITED"]
+        if backend == "redis":
+            assert await sql(app, "SELECT count(*) FROM rate_limit_counters") == 0
+            await app.state.services.rate_limiter.redis.flushdb()

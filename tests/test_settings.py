@@ -98,3 +98,32 @@ async def test_development_serves_graphiql(http) -> None:
     ide = await http.get("/graphql", headers={"accept": "text/html"})
     assert ide.status_code == 200
     assert "graphiql" in ide.text.lower()
+
+
+# Each of graphql-core's suggestions: a field, an argument, a type, an enum value and an input
+# field in the document; an enum value and an input field in variables (coercion).
+MISTAKES = [
+    ("{ healt }", None),
+    ("{ institutions(firs: 1) { edges { cursor } } }", None),
+    ("query ($k: InstitutionKnd) { health }", None),
+    ("{ institutions(kind: UNIVERSIT) { edges { cursor } } }", None),
+    ('{ discover(filter: {cit: "x"}) { degraded } }', None),
+    (
+        "query ($k: InstitutionKind) { institutions(kind: $k) { edges { cursor } } }",
+        {"k": "UNIVERSIT"},
+    ),
+    ("query ($f: DiscoveryFilter) { discover(filter: $f) { degraded } }", {"f": {"cit": "x"}}),
+]
+
+
+async def test_production_suggests_nothing_anywhere(
+    production_app: Starlette, settings: Settings
+) -> None:
+    async with running_app(production_app) as http, running_app(create_app(settings)) as dev:
+        for query, variables in MISTAKES:
+            hidden = await GraphQLClient(http)(query, variables)
+            shown = await GraphQLClient(dev)(query, variables)
+            assert hidden.errors and shown.errors, query
+            assert "Did you mean" in str(shown.errors), query  # the mistake is suggestible
+            assert "Did you mean" not in str(hidden.errors), hidden.errors
+            assert hidden.error_codes[0] in ("GRAPHQL_VALIDATION_FAILED", "BAD_USER_INPUT")

@@ -32,6 +32,8 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "whisper:user": (30, 60),
     "swipe:user": (120, 60),
     "discover:user": (60, 60),
+    "feed:user": (30, 60),  # pages of the browse feed (`users`): slows scraping of profiles
+    "institution:user": (5, 86_400),  # proposeInstitution
     "report:user": (20, 3600),
     "block:user": (30, 3600),  # blockUser, unblockUser and blockWhisperSender together
     "ai:user": (20, 60),  # chat, AI search, profile suggestions (on top of the daily quota)

@@ -3,6 +3,8 @@ reverse). Served over streamable HTTP at /mcp by the app, and over stdio by `qia
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
@@ -15,7 +17,7 @@ __all__ = ["Identity", "build_mcp_server", "mcp_http_app"]
 
 
 def mcp_http_app(
-    services: ServicesRef, settings: Settings, *, sdl: str
+    services: ServicesRef, settings: Settings, *, sdl: Mapping[str, str]
 ) -> tuple[MCPServer, Starlette]:
     """The server and its ASGI app answering at /mcp. Stateless JSON responses: any server
     process can answer any request (no session lives in one process's memory), and no tool

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 
@@ -104,10 +105,10 @@ UserId = Annotated[
 
 
 def build_mcp_server(
-    services: ServicesRef, *, sdl: str, stdio_identity: Identity | None = None
+    services: ServicesRef, *, sdl: Mapping[str, str], stdio_identity: Identity | None = None
 ) -> MCPServer:
     """Over HTTP (`stdio_identity` None) every request needs a bearer access token; over stdio
-    the calls act for `stdio_identity`."""
+    the calls act for `stdio_identity`. `sdl`: the schema each role may call, by role."""
     http = stdio_identity is None
     server: MCPServer = StrictMCPServer(
         "qiaoqiao",
@@ -266,11 +267,14 @@ def build_mcp_server(
     @server.resource(
         SCHEMA_URI,
         name="graphql-schema",
-        description="The GraphQL API's schema (SDL).",
+        description="The GraphQL API's schema (SDL), as far as you may call it.",
         mime_type="application/graphql",
     )
-    def graphql_schema() -> str:
-        return sdl
+    async def graphql_schema() -> str:
+        async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
+            return sdl.get(viewer.role, sdl["user"])
+
+        return await run(work, ResourceError)  # type: ignore[no-any-return]
 
     @server.prompt(
         name="icebreaker",

@@ -18,7 +18,21 @@ class Institution(SQLModel, table=True):
     __table_args__ = (
         CheckConstraint(one_of("kind", INSTITUTION_KINDS), name="kind"),
         CheckConstraint("char_length(name) BETWEEN 1 AND 100", name="name_length"),
-        Index("uq_institutions_lower_name", text("lower(name)"), unique=True),
+        # One listed institution per name; proposals are private, so others may propose the
+        # same name (each user once) and approval merges them.
+        Index(
+            "uq_institutions_lower_name",
+            text("lower(name)"),
+            unique=True,
+            postgresql_where=text("verified"),
+        ),
+        Index(
+            "uq_institutions_lower_name_proposed_by_id",
+            text("lower(name)"),
+            "proposed_by_id",
+            unique=True,
+            postgresql_where=text("NOT verified"),
+        ),
     )
 
     id: uuid.UUID = uuid_pk()

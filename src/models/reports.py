@@ -76,7 +76,15 @@ class UserReport(SQLModel, table=True):
     created_at: datetime = created_at()
 
 
-MODERATION_ACTIONS = (*REPORT_ACTIONS, "DISMISS", "HOLD", "GRANT_ROLE", "AVATAR_REMOVED")
+MODERATION_ACTIONS = (
+    *REPORT_ACTIONS,
+    "DISMISS",
+    "HOLD",
+    "GRANT_ROLE",
+    "AVATAR_REMOVED",
+    "INSTITUTION_APPROVED",
+    "INSTITUTION_REJECTED",
+)
 
 
 class ModerationAction(SQLModel, table=True):

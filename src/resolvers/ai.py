@@ -62,7 +62,7 @@ async def _metered(session: AsyncSession, services: Services, viewer: User) -> N
     """Registered, within the per-minute rate limit, and one AI request of today's quota."""
     require_registered(viewer)
     await rate_limit(services, "ai:user", str(viewer.id))
-    await consume(session, services.settings, viewer.id, "AI_REQUEST", now=services.clock())
+    await consume(session, services, viewer.id, "AI_REQUEST", now=services.clock())
 
 
 async def ai_search(
@@ -89,7 +89,7 @@ async def ai_search(
         quota_kind="AI_REQUEST",
     )
     await ai_sessions.record(
-        session,
+        services,
         viewer.id,
         kind="search",
         latency_ms=_ms(started),
@@ -159,7 +159,7 @@ async def profile_suggestions(
         except (LLMError, TimeoutError) as exc:
             log.warning("profile suggestions from rules only: %s", exc or "deadline")
     await ai_sessions.record(
-        session,
+        services,
         viewer.id,
         kind="suggestions",
         latency_ms=_ms(started),
@@ -206,9 +206,10 @@ async def chat(
     reply = turn.reply if turn else await _without_model(session, services, viewer, text, reason)
     usage = turn.usage if turn else Usage()
     model = turn.model if turn else None
+    # The audit row commits on its own, like the quota; the transcript goes with the operation.
     if row is None:
-        row = await ai_sessions.record(
-            session,
+        chat_id = await ai_sessions.record(
+            services,
             viewer.id,
             kind="chat",
             latency_ms=_ms(started),
@@ -216,20 +217,24 @@ async def chat(
             prompt_tokens=usage.prompt_tokens,
             completion_tokens=usage.completion_tokens,
         )
-        transcript = AIChatTranscript(ai_session_id=row.id, user_id=viewer.id, expires_at=now)
+        transcript = AIChatTranscript(ai_session_id=chat_id, user_id=viewer.id, expires_at=now)
     else:
-        row.latency_ms += _ms(started)
-        row.prompt_tokens += usage.prompt_tokens
-        row.completion_tokens += usage.completion_tokens
-        row.model = model or row.model
-        session.add(row)
+        chat_id = row.id
+        await ai_sessions.add_usage(
+            services,
+            chat_id,
+            latency_ms=_ms(started),
+            model=model,
+            prompt_tokens=usage.prompt_tokens,
+            completion_tokens=usage.completion_tokens,
+        )
     assert transcript is not None
     if turn is not None:  # only a model needs the conversation so far
         transcript.messages = chat_ai.remember(list(transcript.messages), text, reply)
     transcript.expires_at = now + timedelta(seconds=services.settings.ai_chat_ttl_s)
     session.add(transcript)
     await session.flush()
-    return ChatAnswer(reply=reply, session_id=row.id, used_model=model)
+    return ChatAnswer(reply=reply, session_id=chat_id, used_model=model)
 
 
 async def _ongoing(

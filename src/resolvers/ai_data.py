@@ -74,7 +74,13 @@ async def people_cards(
     rows = await session.exec(
         select(UserProfile, Institution.name)  # type: ignore[call-overload]
         .join(User, User.id == UserProfile.user_id)
-        .join(Institution, Institution.id == UserProfile.institution_id, isouter=True)
+        .join(
+            Institution,
+            # A proposal not yet approved shows to its proposer only (resolvers/institutions).
+            (Institution.id == UserProfile.institution_id)
+            & (Institution.verified | (Institution.proposed_by_id == viewer_id)),  # type: ignore[operator]
+            isouter=True,
+        )
         .where(UserProfile.user_id.in_(ids), *visible_to(viewer_id))  # type: ignore[attr-defined]
     )
     found = {p.user_id: card(p, name) for p, name in rows}

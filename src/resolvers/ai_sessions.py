@@ -5,16 +5,17 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import delete, insert, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import AIChatTranscript, AISession
 from src.resolvers.pagination import Page, newest_first
+from src.services import Services
 
 
 async def record(
-    session: AsyncSession,
+    services: Services,
     user_id: uuid.UUID,
     *,
     kind: str,
@@ -22,18 +23,44 @@ async def record(
     model: str | None = None,
     prompt_tokens: int = 0,
     completion_tokens: int = 0,
-) -> AISession:
-    row = AISession(
-        user_id=user_id,
-        kind=kind,
-        latency_ms=max(0, latency_ms),
-        model=model,
-        prompt_tokens=prompt_tokens,
-        completion_tokens=completion_tokens,
-    )
-    session.add(row)
-    await session.flush()
-    return row
+) -> uuid.UUID:
+    """Record one AI request, committed at once whatever the operation does next (like its
+    quota, SECURITY.md 33); returns its id."""
+    async with services.side_engine.begin() as conn:
+        return await conn.scalar(  # type: ignore[no-any-return]
+            insert(AISession)
+            .values(
+                id=uuid.uuid4(),
+                user_id=user_id,
+                kind=kind,
+                latency_ms=max(0, latency_ms),
+                model=model,
+                prompt_tokens=prompt_tokens,
+                completion_tokens=completion_tokens,
+            )
+            .returning(AISession.id)  # type: ignore[arg-type]
+        )
+
+
+async def add_usage(
+    services: Services,
+    row_id: uuid.UUID,
+    *,
+    latency_ms: int,
+    model: str | None,
+    prompt_tokens: int,
+    completion_tokens: int,
+) -> None:
+    """Another turn of a recorded chat, committed at once like `record`."""
+    values: dict[str, Any] = {
+        "latency_ms": AISession.latency_ms + max(0, latency_ms),
+        "prompt_tokens": AISession.prompt_tokens + prompt_tokens,
+        "completion_tokens": AISession.completion_tokens + completion_tokens,
+    }
+    if model:
+        values["model"] = model
+    async with services.side_engine.begin() as conn:
+        await conn.execute(update(AISession).where(AISession.id == row_id).values(**values))  # type: ignore[arg-type]
 
 
 async def list_sessions(

@@ -30,6 +30,8 @@ from src.services import Services
 log = logging.getLogger(__name__)
 
 MAX_PROMPT = 200
+# How deep a search can be paged (a vector search past it gets slow; nobody scrolls that far).
+MAX_OFFSET = 1000
 # The embedding and the index search together; the rest of the 2 s an answer may take when the
 # index hangs (SECURITY.md 24) is left for the fallback ranking in PostgreSQL.
 VECTOR_TIMEOUT_S = 1.4
@@ -73,7 +75,7 @@ def _offset(after: str | None, fingerprint: str) -> int:
     try:
         raw = base64.urlsafe_b64decode(after + "=" * (-len(after) % 4)).decode()
         mark, offset = raw.split(":")
-        if mark != fingerprint:
+        if mark != fingerprint or not 0 <= int(offset) <= MAX_OFFSET:
             raise ValueError
         return int(offset)
     except (ValueError, UnicodeDecodeError):
@@ -142,7 +144,7 @@ async def discover(
     offset = _offset(after, fingerprint)
     await rate_limit(services, "discover:user", str(viewer.id))
     if quota_kind:
-        await consume(session, services.settings, viewer.id, quota_kind, now=services.clock())
+        await consume(session, services, viewer.id, quota_kind, now=services.clock())
     exclude = await _excluded(session, viewer.id, criteria.exclude_swiped)
     flt = _filter(criteria, exclude)
     degraded = False
@@ -159,7 +161,7 @@ async def discover(
     page = hits[:limit]
     return Results(
         hits=[(_cursor(fingerprint, offset + i + 1), hit) for i, hit in enumerate(page)],
-        has_next=len(hits) > limit,
+        has_next=len(hits) > limit and offset + limit < MAX_OFFSET,
         degraded=degraded,
     )
 

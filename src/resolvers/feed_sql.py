@@ -158,7 +158,9 @@ class _Compiler:
             return simple[sel.name]
         if sel.name == "institution":
             inst = self.obj(sel.children, self.institution)
-            return f"(SELECT {inst} FROM institutions i WHERE i.id = pr.institution_id)"
+            # A proposal not yet approved shows to its proposer only (resolvers/institutions).
+            shown = "(i.verified OR i.proposed_by_id = :viewer_id)"
+            return f"(SELECT {inst} FROM institutions i WHERE i.id = pr.institution_id AND {shown})"
         raise NotCompilable(sel.name)
 
     def institution(self, sel: Sel) -> str:
@@ -228,13 +230,24 @@ class _Compiler:
 
 @dataclass(frozen=True)
 class FeedPlan:
-    """One SQL statement returning (viewer found, response JSON text)."""
+    """One SQL statement returning (viewer found, response JSON text[, rate-limit hits])."""
 
     sql: str
     params: dict[str, Any]  # name -> literal value, ("$", variable) or ("cursor", source)
 
 
-def compile_feed(roots: tuple[Sel, ...]) -> FeedPlan:
+# The feed's rate-limit hit (auth/ratelimit's upsert, `feed:user`) inside the statement, when
+# the counters live in PostgreSQL: one round trip, as before the limit (issue 16, L2). The caller
+# binds :hit_key, :hit_start and :hit_expires and compares `hits` with the limit.
+_HIT = (
+    "hit AS (INSERT INTO rate_limit_counters (key, window_start, hits, expires_at)"
+    " SELECT :hit_key, :hit_start, 1, :hit_expires FROM viewer"
+    " ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1"
+    " RETURNING hits), "
+)
+
+
+def compile_feed(roots: tuple[Sel, ...], *, count_hit: bool = False) -> FeedPlan:
     """Compile a query whose only root field is `users`. Raises NotCompilable otherwise."""
     if len(roots) != 1 or roots[0].name != "users":
         raise NotCompilable("root")
@@ -244,8 +257,9 @@ def compile_feed(roots: tuple[Sel, ...]) -> FeedPlan:
     sql = (
         "WITH viewer AS (SELECT u.id FROM users u JOIN auth_sessions s ON s.user_id = u.id"
         " WHERE u.id = :viewer_id AND s.id = :session_id AND s.revoked_at IS NULL"
-        f" AND u.status = 'active'), {compiler.page_sql}"
+        f" AND u.status = 'active'), {_HIT if count_hit else ''}{compiler.page_sql}"
         f" SELECT EXISTS (SELECT 1 FROM viewer) AS ok, {response}::text AS body"
+        f"{', (SELECT hits FROM hit) AS hits' if count_hit else ''}"
     )
     return FeedPlan(sql=sql, params=compiler.params)
 

@@ -1,4 +1,9 @@
-"""Institutions: search by any of their names; users may propose a missing one."""
+"""Institutions: search by any of their names; users may propose a missing one.
+
+A proposal is private until a moderator approves it (SECURITY.md 12; issue 16, L3): only its
+proposer finds it, may pick it and sees it on their profile; everyone else sees a listed name or
+none. Proposals are rate limited and pass the content check like other public text.
+"""
 
 from __future__ import annotations
 
@@ -6,15 +11,20 @@ import json
 import uuid
 from pathlib import Path
 
-from sqlalchemy import func, or_, tuple_
+from sqlalchemy import ColumnElement, delete, func, or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import Institution, User
+from src.models import Institution, User, UserProfile
 from src.models.institutions import INSTITUTION_KINDS
-from src.resolvers.errors import InvalidInput, UserFacingError
+from src.resolvers.auth import rate_limit
+from src.resolvers.content import SCENE_PROFILE, check_text
+from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
+from src.resolvers.indexing import enqueue
+from src.resolvers.moderation import record
 from src.resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
+from src.services import Services
 
 STARTER_LIST = Path(__file__).resolve().parents[2] / "migrations" / "data" / "institutions.json"
 
@@ -29,17 +39,32 @@ def _name_matches(term: str):  # type: ignore[no-untyped-def]
     return or_(func.lower(Institution.name).like(pattern), aliases.like(pattern))
 
 
+def shown_to(viewer_id: uuid.UUID | None) -> ColumnElement[bool]:
+    """Listed (verified) institutions and the viewer's own proposals."""
+    listed = Institution.verified.is_(True)  # type: ignore[attr-defined]
+    return listed if viewer_id is None else or_(listed, Institution.proposed_by_id == viewer_id)
+
+
+def is_shown(row: Institution, viewer_id: uuid.UUID | None) -> bool:
+    return row.verified or (viewer_id is not None and row.proposed_by_id == viewer_id)
+
+
 async def search_institutions(
     session: AsyncSession,
     *,
+    viewer_id: uuid.UUID | None,
     search: str | None,
     kind: str | None = None,
     first: int | None,
     after: str | None,
+    pending: bool = False,
 ) -> Page[Institution]:
-    """Institutions whose name or an alias (Chinese or English) contains `search`, by name."""
+    """Institutions whose name or an alias (Chinese or English) contains `search`, by name:
+    those `viewer_id` may see, or (`pending`, for moderators) the proposals awaiting review."""
     limit = check_first(first)
-    query = select(Institution)
+    query = select(Institution).where(
+        Institution.verified.is_(False) if pending else shown_to(viewer_id)  # type: ignore[attr-defined]
+    )
     term = (search or "").strip()[:100]
     if term:
         query = query.where(_name_matches(term))
@@ -57,31 +82,99 @@ async def search_institutions(
 
 
 async def propose_institution(
-    session: AsyncSession, user: User, *, name: str, kind: str, city: str | None
+    session: AsyncSession,
+    services: Services,
+    user: User,
+    *,
+    name: str,
+    kind: str,
+    city: str | None,
 ) -> Institution:
-    """Add a missing institution, unverified until a moderator checks it."""
+    """Add a missing institution, private to its proposer until a moderator approves it."""
     clean = " ".join(name.split())
     if not 2 <= len(clean) <= 100:
         raise InvalidInput("Name must be 2 to 100 characters.", field="name")
     if kind not in INSTITUTION_KINDS:
         raise InvalidInput("Unknown kind.", field="kind")
     place = " ".join((city or "").split())[:50] or None
+    await rate_limit(services, "institution:user", str(user.id))
     existing = await session.scalar(
         select(Institution.id).where(
+            shown_to(user.id),
             or_(
                 func.lower(Institution.name) == clean.lower(),
                 func.array_position(Institution.aliases, clean).is_not(None),
-            )
+            ),
         )
     )
     if existing is not None:
         raise UserFacingError("It is already listed.", code="ALREADY_EXISTS", field="name")
+    await check_text(
+        session, services, user, {"name": clean, "city": place or ""}, scene=SCENE_PROFILE
+    )
     institution = Institution(
         name=clean, kind=kind, city=place, verified=False, proposed_by_id=user.id
     )
     session.add(institution)
     await session.flush()
     return institution
+
+
+async def review_institution(
+    session: AsyncSession, moderator: User, *, institution_id: str, approve: bool
+) -> Institution | None:
+    """A moderator's decision on a proposal: approved, it is listed for everyone (the same name
+    proposed by others merges into it); rejected, it goes (profiles pointing at it lose it).
+    Returns the listed institution, or None when rejected."""
+    try:
+        row = await session.get(Institution, uuid.UUID(institution_id), with_for_update=True)
+    except ValueError:
+        row = None
+    if row is None or row.verified:
+        raise NotFound("No such proposal.", field="institutionId")
+    same_name = func.lower(Institution.name) == row.name.lower()
+    action = "INSTITUTION_APPROVED" if approve else "INSTITUTION_REJECTED"
+    record(
+        session,
+        target_id=row.proposed_by_id or moderator.id,
+        moderator_id=moderator.id,
+        action=action,
+        note=row.name,
+    )
+    if not approve:
+        affected = await _profiles_of(session, [row.id])
+        await session.delete(row)
+        await session.flush()
+        await enqueue(session, *affected)
+        return None
+    if await session.scalar(select(Institution.id).where(same_name, Institution.verified)):
+        raise UserFacingError("It is already listed.", code="ALREADY_EXISTS", field="name")
+    duplicates = list(
+        await session.exec(
+            select(Institution.id).where(same_name, Institution.id != row.id)  # type: ignore[arg-type]
+        )
+    )
+    affected = await _profiles_of(session, [row.id, *duplicates])
+    if duplicates:
+        await session.exec(
+            update(UserProfile)  # type: ignore[call-overload]
+            .where(UserProfile.institution_id.in_(duplicates))  # type: ignore[union-attr]
+            .values(institution_id=row.id)
+        )
+        await session.exec(delete(Institution).where(Institution.id.in_(duplicates)))  # type: ignore[call-overload, attr-defined]
+    row.verified = True
+    session.add(row)
+    await session.flush()
+    await enqueue(session, *affected)
+    return row
+
+
+async def _profiles_of(session: AsyncSession, ids: list[uuid.UUID]) -> list[uuid.UUID]:
+    return list(
+        await session.exec(
+            select(UserProfile.user_id).where(UserProfile.institution_id.in_(ids))  # type: ignore[union-attr]
+        )
+    )
 
 
 def starter_rows() -> list[dict[str, object]]:

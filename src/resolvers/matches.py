@@ -65,7 +65,7 @@ async def swipe(
     last = previous.updated_at or previous.created_at if previous else None
     if last is None or quota_day(last) != quota_day(now):
         # A change of mind about the same person on the same day is free.
-        await consume(session, services.settings, viewer.id, "SWIPE", now=now)
+        await consume(session, services, viewer.id, "SWIPE", now=now)
     await session.exec(
         insert(UserSwipe)
         .values(swiper_id=viewer.id, target_id=target, action=action, created_at=now)

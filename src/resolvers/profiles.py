@@ -116,7 +116,9 @@ async def update_profile(
     }
     values = {name: cleaners[name](value) for name, value in changes.items() if name in cleaners}
     if "institution_id" in changes:
-        values["institution_id"] = await _existing_institution(session, changes["institution_id"])
+        values["institution_id"] = await _existing_institution(
+            session, user.id, changes["institution_id"]
+        )
     await check_text(
         session,
         services,
@@ -140,14 +142,18 @@ def _clean_gender(value: str | None) -> str:
     return gender
 
 
-async def _existing_institution(session: AsyncSession, raw: str | None) -> uuid.UUID | None:
+async def _existing_institution(
+    session: AsyncSession, user_id: uuid.UUID, raw: str | None
+) -> uuid.UUID | None:
+    """A listed institution, or the user's own proposal (others' look missing)."""
     if raw is None:
         return None
     try:
         institution_id = uuid.UUID(str(raw))
     except ValueError:
         raise NotFound("No such institution.", field="institutionId") from None
-    if await session.get(Institution, institution_id) is None:
+    row = await session.get(Institution, institution_id)
+    if row is None or not (row.verified or row.proposed_by_id == user_id):
         raise NotFound("No such institution.", field="institutionId")
     return institution_id
 

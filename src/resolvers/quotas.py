@@ -1,8 +1,11 @@
 """Daily quotas per user and kind, on Asia/Shanghai days, exact under concurrency.
 
-Consumption is one conditional upsert inside the metered operation's own transaction, so an
-operation that fails (and rolls back) consumes nothing, and 50 concurrent calls with 10 left
-make exactly 10 succeed: PostgreSQL serializes the upserts on the row.
+Consumption is one conditional upsert in a short transaction of its own, committed before the
+metered work runs (SECURITY.md 33): the operation's transaction rolls back when any field of it
+fails, while GraphQL still returns the fields that succeeded — so use recorded there could be
+undone by adding a failing field. Use, once recorded, stays recorded: a metered operation that
+then fails (or is rolled back with the rest of its document) still counts. 50 concurrent calls
+with 10 left make exactly 10 succeed: PostgreSQL serializes the upserts on the row.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from src.models import UserQuota
 from src.models.plans import PLANS, QUOTA_KINDS
 from src.resolvers.errors import UserFacingError
 from src.resolvers.memberships import current_plan
+from src.services import Services
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
@@ -67,30 +71,32 @@ def plan_limits(settings: Settings) -> dict[str, dict[str, int]]:
 
 async def consume(
     session: AsyncSession,
-    settings: Settings,
+    services: Services,
     user_id: uuid.UUID,
     kind: str,
     *,
     now: datetime,
     amount: int = 1,
 ) -> int:
-    """Use `amount` of today's `kind`; returns how many are used now.
+    """Use `amount` of today's `kind`, committed at once whatever the operation (`session`,
+    which decides the plan) does next; returns how many are used now.
 
     Raises QUOTA_EXCEEDED (nothing consumed) when today's limit would be passed.
     """
-    limit = daily_limit(settings, await current_plan(session, user_id, now), kind)
+    limit = daily_limit(services.settings, await current_plan(session, user_id, now), kind)
     used = None
     if amount <= limit:
-        used = await session.scalar(
-            _CONSUME,
-            {
-                "user_id": user_id,
-                "day": quota_day(now),
-                "kind": kind,
-                "amount": amount,
-                "limit": limit,
-            },
-        )
+        async with services.side_engine.begin() as conn:
+            used = await conn.scalar(
+                _CONSUME,
+                {
+                    "user_id": user_id,
+                    "day": quota_day(now),
+                    "kind": kind,
+                    "amount": amount,
+                    "limit": limit,
+                },
+            )
     if used is None:
         raise UserFacingError(
             f"Today's {kind.lower().replace('_', ' ')} limit ({limit}) is used up; it resets at "

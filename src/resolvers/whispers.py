@@ -111,7 +111,7 @@ async def send_whisper(
     if not deliver and not blind:
         raise _unreachable(field)
     await check_text(session, services, sender, {"content": content}, scene=SCENE_SOCIAL)
-    await consume(session, services.settings, sender.id, "WHISPER", now=services.clock())
+    await consume(session, services, sender.id, "WHISPER", now=services.clock())
     whisper = Whisper(
         sender_id=sender.id,
         recipient_id=recipient_id,

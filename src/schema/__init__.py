@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Any
 
 import strawberry
 from graphql import ExecutionResult as GraphQLExecutionResult
 from graphql import GraphQLError
 from starlette.websockets import WebSocket
-from strawberry.extensions import MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
@@ -19,6 +19,7 @@ from src.graphql_http import REQUEST_ERROR
 from src.resolvers.errors import PublicError, UserFacingError
 from src.schema.context import Context
 from src.schema.cost import CostLimit
+from src.schema.documents import DocumentChecker, DocumentChecks
 from src.schema.extensions import (
     ErrorPolicy,
     NoNulCharacters,
@@ -26,18 +27,21 @@ from src.schema.extensions import (
     PageSizeLimit,
     TransactionPerOperation,
     classify_error,
-    limits_extension,
-    validation_rules,
+    document_checker,
 )
 from src.schema.mutation import Mutation
 from src.schema.query import Query
 from src.schema.subscription import Subscription
 
 log = logging.getLogger("qiaoqiao.graphql")
+SUGGESTION = re.compile(r"\s*Did you mean .*\Z", re.DOTALL)
 
 
 class AppSchema(strawberry.Schema):
     operation_timeout_s: float = 10.0
+    # Set right after construction (it needs the built graphql-core schema); shared with the
+    # compiled path, so each document text is checked once whichever path answers it.
+    documents: DocumentChecker
 
     async def execute(  # type: ignore[override]
         self,
@@ -92,6 +96,13 @@ class AppSchema(strawberry.Schema):
             kwargs["context_value"] = context.for_operation()
         return await super().stream(*args, **kwargs)
 
+    @staticmethod
+    def remove_field_suggestion(error: GraphQLError) -> None:
+        # Strawberry's config flag strips suggestions of fields only; in production none may
+        # remain, of arguments, types, enum values or input fields either (graphql-core puts
+        # them last, in validation and in variable coercion alike).
+        error.message = SUGGESTION.sub("", error.message)
+
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
@@ -105,7 +116,9 @@ class AppSchema(strawberry.Schema):
 
 
 _EXECUTED = "qq.graphql.executed"
-_SERVER_FAULTS = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
+_SERVER_FAULTS = frozenset(
+    {"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT", "OUTCOME_UNKNOWN"}
+)
 
 
 def _http_scope(context: Any) -> dict[str, Any] | None:
@@ -136,9 +149,7 @@ def _request_error(result: Any, *, executed: bool) -> bool:
     )
 
 
-def build_schema(settings: Settings) -> strawberry.Schema:
-    rules = validation_rules(settings)
-    max_tokens = settings.max_tokens
+def build_schema(settings: Settings) -> AppSchema:
     schema = AppSchema(
         query=Query,
         mutation=Mutation,
@@ -147,10 +158,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         extensions=[
             # Order matters: ErrorPolicy exits last, so it sees every other extension's errors.
             ErrorPolicy,
-            lambda: MaxTokensLimiter(max_token_count=max_tokens),
-            limits_extension(rules),
-            lambda: ParserCache(maxsize=256),
-            lambda: ValidationCache(maxsize=256),
+            lambda: DocumentChecks(schema.documents),
             PageSizeLimit,
             NoNulCharacters,
             lambda: CostLimit(budget=settings.max_query_cost, report=not settings.is_production),
@@ -158,6 +166,7 @@ def build_schema(settings: Settings) -> strawberry.Schema:
         ],
     )
     schema.operation_timeout_s = settings.operation_timeout_s
+    schema.documents = document_checker(settings, schema._schema)
     return schema
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,6 +25,11 @@ from src.services import Services
 
 _UNSET: Any = object()
 log = logging.getLogger(__name__)
+EXPIRED = "The access token has expired; refresh it."
+
+
+def now() -> float:
+    return time.time()
 
 
 @dataclass
@@ -39,6 +45,8 @@ class Context:
     # Work to start once the operation's transaction has committed (never before, never if
     # it rolls back): e.g. notices to people who are offline.
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # An operation on a websocket: the socket's context, whose login a refresh may renew.
+    socket: Context | None = field(default=None, repr=False)
     _session: AsyncSession | None = field(default=None, repr=False)
     _viewer: Any = field(default=_UNSET, repr=False)
     loaders: Loaders = field(init=False)
@@ -58,14 +66,36 @@ class Context:
         viewer and loaders of its own. Operations on one socket run concurrently and end at
         different times; sharing the socket's context, one would commit or close another's
         session and read a viewer loaded (and expired) by the handshake."""
+        claims, problem = self.claims, self.auth_problem
+        if claims is not None and claims.expires_at <= now():
+            # As over HTTP: an expired token is no login (SECURITY.md 35). The socket closes
+            # at expiry unless refreshed; an operation arriving meanwhile is refused.
+            claims, problem = None, EXPIRED
         return Context(
             request=self.request,
             response=self.response,
             services=self.services,
-            claims=self.claims,
-            auth_problem=self.auth_problem,
+            claims=claims,
+            auth_problem=problem,
             connection_params=self.connection_params,
+            socket=self,
         )
+
+    async def renew(self, authorization: object) -> bool:
+        """A websocket's login renewed by a fresh access token of the same user (sent in a
+        `ping`); False, leaving the login as it was, for anything else — another user, an
+        invalid or expired token, an ended login."""
+        before = (self.claims, self.auth_problem)
+        if not isinstance(authorization, str) or before[0] is None:
+            return False
+        self.authenticate(authorization)
+        claims = self.claims
+        if claims is not None and claims.user_id == before[0].user_id:
+            async with self.services.sessionmaker() as session:
+                if await load_viewer(session, claims.user_id, claims.session_id) is not None:
+                    return True
+        self.claims, self.auth_problem = before
+        return False
 
     def fresh_state(self) -> None:
         """Forget the viewer, session and loader caches: each subscription event is a request

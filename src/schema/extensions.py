@@ -14,6 +14,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSchema,
     GraphQLSyntaxError,
     InlineFragmentNode,
     IntValueNode,
@@ -22,41 +23,47 @@ from graphql import (
     StringValueNode,
     VariableNode,
     Visitor,
+    specified_rules,
     visit,
 )
 from graphql.language.visitor import BREAK
-from graphql.validation import NoSchemaIntrospectionCustomRule, ValidationRule
-from strawberry.extensions import AddValidationRules, SchemaExtension
-from strawberry.extensions.max_aliases import create_validator as max_aliases_rule
-from strawberry.extensions.query_depth_limiter import create_validator as max_depth_rule
+from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
 from src.config import Settings
 from src.resolvers.errors import PublicError, RateLimited, UserFacingError
 from src.resolvers.pagination import MAX_PAGE, MIN_PAGE
+from src.schema.documents import DocumentChecker, DocumentLimits
+
+# Same-named selections meeting at one place that graphql-core's field-merging rule may compare
+# (each pair costs it a few microseconds; the token limit alone allowed ~0.6 s of them).
+MAX_MERGE_PAIRS = 1000
 
 log = logging.getLogger("qiaoqiao.graphql")
 
 
-def validation_rules(settings: Settings) -> list[type[ValidationRule]]:
-    """Build the rule classes once: the validation cache is keyed by these very classes."""
-    rules = [
-        max_depth_rule(settings.max_query_depth, None),
-        max_aliases_rule(settings.max_aliases),
-    ]
+def document_checker(settings: Settings, schema: GraphQLSchema) -> DocumentChecker:
+    """The one checker of a schema's documents: the limits, then every rule Strawberry would
+    run (graphql-core's, Strawberry's own, no introspection in production)."""
+    rules: list[type[ASTValidationRule]] = [*specified_rules]
     if settings.is_production:
         rules.append(NoSchemaIntrospectionCustomRule)
-    return rules
-
-
-def limits_extension(rules: list[type[ValidationRule]]) -> type[SchemaExtension]:
-    class RequestLimits(AddValidationRules):
-        def __init__(self) -> None:
-            super().__init__(rules)
-
-    return RequestLimits
+    rules += [MaybeNullValidationRule, OneOfInputValidationRule]
+    limits = DocumentLimits(
+        max_tokens=settings.max_tokens,
+        max_depth=settings.max_query_depth,
+        max_aliases=settings.max_aliases,
+        max_fragments=settings.max_fragments,
+        max_spreads=settings.max_fragment_spreads,
+        max_selections=settings.max_selections,
+        max_merge_pairs=MAX_MERGE_PAIRS,
+    )
+    return DocumentChecker(schema, limits, rules)
 
 
 class PageSizeLimit(SchemaExtension):
@@ -176,6 +183,19 @@ class ServiceUnavailable(PublicError):
         super().__init__("The service is briefly unavailable; try again in a moment.")
 
 
+class OutcomeUnknown(PublicError):
+    """The connection to PostgreSQL broke while a write was being committed: it may or may
+    not have been saved. Retrying is safe only with the same idempotency key."""
+
+    code = "OUTCOME_UNKNOWN"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "The connection failed while saving: the change may or may not have been made. "
+            "Check before trying again, or retry with the same idempotencyKey."
+        )
+
+
 def _causes(exc: BaseException | None) -> Iterator[BaseException]:
     """An exception and what the database driver wrapped in it."""
     for _ in range(6):
@@ -258,7 +278,12 @@ def classify_error(error: GraphQLError) -> GraphQLError:
             "code", "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_USER_INPUT"
         )
         return GraphQLError(
-            error.message, nodes=error.nodes, path=error.path, extensions=extensions
+            error.message,
+            nodes=error.nodes,
+            source=None if error.nodes else error.source,
+            positions=None if error.nodes else error.positions,
+            path=error.path,
+            extensions=extensions,
         )
     return GraphQLError(
         "Internal server error.",
@@ -291,7 +316,9 @@ class TransactionPerOperation(SchemaExtension):
     async def _finish(self, result: Any) -> None:
         ctx = self.execution_context
         finish = getattr(ctx.context, "finish", None)
-        if finish is None or ctx.operation_type is OperationType.SUBSCRIPTION:
+        if finish is None:
+            return
+        if ctx.graphql_document is not None and ctx.operation_type is OperationType.SUBSCRIPTION:
             return
         commit = not getattr(result, "errors", None)
         try:
@@ -300,4 +327,10 @@ class TransactionPerOperation(SchemaExtension):
             log.exception("commit failed" if commit else "rollback failed")
             if result is not None and commit:  # nothing was written: the errors stand
                 result.data = None
-                result.errors = [GraphQLError("commit failed", original_error=exc)]
+                # A refused COMMIT was rolled back; one whose connection broke may have been
+                # made: a mutation says so, rather than inviting a retry that could repeat it.
+                uncertain = (
+                    is_database_unavailable(exc) and ctx.operation_type is OperationType.MUTATION
+                )
+                error = OutcomeUnknown() if uncertain else exc
+                result.errors = [GraphQLError("commit failed", original_error=error)]

@@ -12,8 +12,10 @@ Plans are cached by query text after full validation against the schema and its 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
@@ -26,7 +28,6 @@ from graphql import (
     BooleanValueNode,
     DocumentNode,
     FieldNode,
-    GraphQLError,
     IntValueNode,
     NullValueNode,
     OperationDefinitionNode,
@@ -34,21 +35,20 @@ from graphql import (
     StringValueNode,
     ValueNode,
     VariableNode,
-    parse,
-    specified_rules,
-    validate,
 )
-from graphql.validation import ValidationRule
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from src.auth.ratelimit import LimitExceeded
 from src.auth.tokens import InvalidToken
 from src.db import CommitUncertain
 from src.resolvers.errors import BadArgument
 from src.resolvers.feed_sql import FeedPlan, NotCompilable, Sel, compile_feed, page_size_ok
 from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
 from src.schema.cost import operation_cost
+from src.schema.documents import DocumentChecker
+from src.schema.extensions import OutcomeUnknown, is_statement_timeout
 from src.schema.fastpath_send import Fallback as _Fallback
 from src.schema.fastpath_send import SendPlan, answer_send, compile_send
 from src.services import Services
@@ -56,33 +56,43 @@ from src.services import Services
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
-# What the interpreter answers for an unexpected failure (ErrorPolicy's masked error).
-_MASKED = orjson.dumps(
-    {
-        "data": None,
-        "errors": [
-            {"message": "Internal server error.", "extensions": {"code": "INTERNAL_SERVER_ERROR"}}
-        ],
-    }
-)
+
+
+def _error(message: str, code: str) -> bytes:
+    error = {"message": message, "extensions": {"code": code}}
+    return orjson.dumps({"data": None, "errors": [error]})
+
+
+# A write that may have been committed (the connection broke, or the deadline struck, mid-COMMIT):
+# the interpreter's TransactionPerOperation answers the same (src/schema/extensions.py).
+_UNKNOWN = _error(str(OutcomeUnknown()), OutcomeUnknown.code)
 
 
 class CompiledQueries:
     def __init__(
         self,
         graphql_schema: Any,
-        rules: list[type[ValidationRule]],
-        max_tokens: int,
+        documents: DocumentChecker,
         cache_size: int = 256,
         *,
         max_cost: int,
         report_cost: bool,
+        timeout_s: float = 10.0,
+        hits_in_sql: bool = True,
     ):
         self.schema = graphql_schema
+        # Rate-limit counters in PostgreSQL (no REDIS_URL): the feed statement counts its hit.
+        self.hits_in_sql = hits_in_sql
+        # OPERATION_TIMEOUT_S, as the interpreter keeps it (SECURITY.md 8); a compiled plan
+        # that runs out of time answers TIMEOUT itself: falling back would start the clock again.
+        self.timeout_s = timeout_s
+        self.timed_out = _error(
+            f"The operation took longer than {timeout_s:g} s and was stopped.", "TIMEOUT"
+        )
         self.max_cost = max_cost
         self.report_cost = report_cost
-        self.rules = [*specified_rules, *rules]
-        self.max_tokens = max_tokens
+        # Shared with Strawberry: a document refused or valid here is not checked again there.
+        self.documents = documents
         self.cache_size = cache_size
         self._plans: OrderedDict[tuple[str, str | None], _Plan | None] = OrderedDict()
 
@@ -98,17 +108,16 @@ class CompiledQueries:
         return plan
 
     def _compile(self, query: str, operation: str | None) -> _Plan | None:
-        try:
-            document = parse(query, max_tokens=self.max_tokens, no_location=True)
-        except GraphQLError:
+        checked = self.documents.check(query)
+        if checked.errors or checked.document is None:
             return None
-        if validate(self.schema, document, self.rules):
-            return None
+        document = checked.document
         try:
             op = _only_operation(document, operation)
             if op.operation is OperationType.MUTATION:
                 return compile_send(op, document)
-            plan = compile_feed(tuple(_sel(node) for node in op.selection_set.selections))
+            roots = tuple(_sel(node) for node in op.selection_set.selections)
+            plan = compile_feed(roots, count_hit=self.hits_in_sql)
         except NotCompilable:
             return None
         return _Compiled.of(plan, document)
@@ -136,12 +145,28 @@ class CompiledQueries:
             answer = await answer_send(services, compiled, variables, claims)
             return _with_cost(answer, cost) if self.report_cost else answer
         params = {"viewer_id": claims.user_id, "session_id": claims.session_id}
+        # The `users` resolver's rate limit (a compiled feed has that one root field): counted
+        # by the statement itself when the counters are in PostgreSQL, else here. Over it, the
+        # interpreter counts it again and answers RATE_LIMITED.
+        limiter = services.rate_limiter
+        window = limiter.window("feed:user", str(claims.user_id), time.time())
+        if self.hits_in_sql:
+            params.update(
+                hit_key=window.key, hit_start=window.starts_at, hit_expires=window.ends_at
+            )
+        else:
+            try:
+                await limiter.hit("feed:user", str(claims.user_id))
+            except LimitExceeded:
+                raise _Fallback from None
         params.update(_bind(compiled.plan, variables))
         row = await services.read_pool.fetchrow(
             compiled.sql, *(params[name] for name in compiled.order)
         )
         if row is None or not row["ok"]:
             raise _Fallback  # revoked or banned: the interpreter says UNAUTHENTICATED
+        if self.hits_in_sql and row["hits"] > window.allowed:
+            raise _Fallback
         body = str(row["body"]).encode()
         return _with_cost(body, cost) if self.report_cost else body
 
@@ -268,22 +293,27 @@ class FastPathApp:
             if len(body) > MAX_BODY:
                 await Response("request too large", 413)(scope, receive, send)
                 return
+        compiled = self.compiled
         try:
             payload = orjson.loads(body)
             if not isinstance(payload, dict):
                 raise _Fallback
-            answer = await self.compiled.answer(request.app.state.services, request, payload)
+            async with asyncio.timeout(compiled.timeout_s):
+                answer = await compiled.answer(request.app.state.services, request, payload)
         except (_Fallback, orjson.JSONDecodeError):
             await self.inner(scope, _replay(body), send)
             return
         except CommitUncertain:  # it may have been written: answering again could repeat it
             log.exception("compiled mutation: commit outcome unknown")
-            await Response(_MASKED, media_type="application/json")(scope, receive, send)
-            return
-        except Exception:  # never fail where the interpreter might answer
-            log.exception("compiled query failed; falling back")
-            await self.inner(scope, _replay(body), send)
-            return
+            answer = _UNKNOWN
+        except Exception as exc:
+            if not isinstance(exc, TimeoutError) and not is_statement_timeout(exc):
+                # Never fail where the interpreter might answer.
+                log.exception("compiled query failed; falling back")
+                await self.inner(scope, _replay(body), send)
+                return
+            log.warning("compiled operation timed out")
+            answer = compiled.timed_out
         await Response(answer, media_type="application/json")(scope, receive, send)
 
 

@@ -6,9 +6,14 @@ from enum import Enum
 
 import strawberry
 
-from src.auth.permissions import AUTHENTICATED
+from src.auth.permissions import AUTHENTICATED, MODERATOR
 from src.models import Institution as InstitutionRow
-from src.resolvers.institutions import propose_institution, search_institutions
+from src.resolvers.institutions import (
+    propose_institution,
+    review_institution,
+    search_institutions,
+)
+from src.resolvers.pagination import Page
 from src.resolvers.users import require_registered
 from src.schema.common import PageInfo, UserError, run_mutation
 from src.schema.context import Info
@@ -30,7 +35,8 @@ class Institution:
     kind: InstitutionKind = strawberry.field(description="What sort of place it is.")
     city: str | None = strawberry.field(description="Where it is.")
     verified: bool = strawberry.field(
-        description="False for a user-proposed entry not yet checked."
+        description="False for a user-proposed entry not yet checked (only its proposer and "
+        "moderators see those)."
     )
 
     @classmethod
@@ -58,7 +64,10 @@ class InstitutionConnection:
 
 @strawberry.type
 class InstitutionQuery:
-    @strawberry.field(description="Search institutions by any of their names (Chinese or English).")
+    @strawberry.field(
+        description="Search institutions by any of their names (Chinese or English): the "
+        "listed ones, and your own proposals."
+    )
     async def institutions(
         self,
         info: Info,
@@ -67,17 +76,36 @@ class InstitutionQuery:
         after: str | None = None,
         kind: InstitutionKind | None = None,
     ) -> InstitutionConnection:
+        claims = info.context.claims
         page = await search_institutions(
             info.context.session,
+            viewer_id=claims.user_id if claims else None,
             search=search,
             kind=kind.value if kind else None,
             first=first,
             after=after,
         )
-        return InstitutionConnection(
-            edges=[InstitutionEdge(cursor=c, node=Institution.of(r)) for c, r in page.items],
-            page_info=PageInfo.of(page),
+        return _connection(page)
+
+    @strawberry.field(
+        description="Moderators only. Proposed institutions awaiting review, by name.",
+        permission_classes=MODERATOR,
+    )
+    async def pending_institutions(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> InstitutionConnection:
+        session = info.context.session
+        page = await search_institutions(
+            session, viewer_id=None, search=None, first=first, after=after, pending=True
         )
+        return _connection(page)
+
+
+def _connection(page: Page[InstitutionRow]) -> InstitutionConnection:
+    return InstitutionConnection(
+        edges=[InstitutionEdge(cursor=c, node=Institution.of(r)) for c, r in page.items],
+        page_info=PageInfo.of(page),
+    )
 
 
 @strawberry.type(description="An institution after a change.")
@@ -89,8 +117,8 @@ class InstitutionPayload:
 @strawberry.type
 class InstitutionMutation:
     @strawberry.mutation(
-        description="Propose a school or employer that is missing; it stays unverified until "
-        "a moderator checks it.",
+        description="Propose a school or employer that is missing (a few a day; the name passes "
+        "the content check). Only you see it, and may pick it, until a moderator approves it.",
         permission_classes=AUTHENTICATED,
     )
     async def propose_institution(
@@ -102,8 +130,28 @@ class InstitutionMutation:
         async def body() -> InstitutionPayload:
             require_registered(user)
             row = await propose_institution(
-                ctx.session, user, name=name, kind=kind.value, city=city
+                ctx.session, ctx.services, user, name=name, kind=kind.value, city=city
             )
             return InstitutionPayload(institution=Institution.of(row))
+
+        return await run_mutation(info, body, lambda errors: InstitutionPayload(errors=errors))
+
+    @strawberry.mutation(
+        description="Moderators only. Approve a proposed institution (listed for everyone; the "
+        "same name proposed by others merges into it) or reject it (removed; `institution` is "
+        "then null).",
+        permission_classes=MODERATOR,
+    )
+    async def review_institution(
+        self, info: Info, institution_id: strawberry.ID, approve: bool
+    ) -> InstitutionPayload:
+        ctx = info.context
+        moderator = await ctx.require_viewer()
+
+        async def body() -> InstitutionPayload:
+            row = await review_institution(
+                ctx.session, moderator, institution_id=str(institution_id), approve=approve
+            )
+            return InstitutionPayload(institution=Institution.of(row) if row else None)
 
         return await run_mutation(info, body, lambda errors: InstitutionPayload(errors=errors))

@@ -9,6 +9,7 @@ import strawberry
 
 from src.models import UserProfile
 from src.resolvers import profiles
+from src.resolvers.institutions import is_shown
 from src.schema.context import Info
 from src.schema.institutions import Institution
 
@@ -63,7 +64,9 @@ class Profile:
         if self.row.institution_id is None:
             return None
         row = await info.context.loaders.institution_by_id.load(self.row.institution_id)
-        return Institution.of(row) if row else None
+        claims = info.context.claims
+        # A proposal not yet approved shows on its proposer's own profile only.
+        return Institution.of(row) if row and is_shown(row, claims and claims.user_id) else None
 
     @strawberry.field(description="False when the user hides from discovery and others' views.")
     def discoverable(self) -> bool:

@@ -38,12 +38,15 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ig
     `compiled(services, viewer id, session id, cursor)` is the same read (login check
     included) as one statement, returning None once the login has ended."""
     ctx = info.context
+    socket = ctx.socket or ctx
     claims = ctx.claims
     assert claims is not None  # on_ws_connect refused sockets without a valid token
     async with ctx.services.hub.subscribe(kind, claims.user_id) as wakeups:
         feed = None
         while True:
-            ttl = claims.expires_at - time.time()
+            # The socket's login, renewed by a refresh (src/schema/ws_login.py) or not.
+            claims = ctx.claims = socket.claims
+            ttl = claims.expires_at - time.time() if claims else 0
             if ttl <= 0:
                 await _close(ctx, "token expired")
                 return

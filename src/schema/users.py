@@ -8,6 +8,7 @@ import strawberry
 
 from src.auth.permissions import AUTHENTICATED
 from src.resolvers import blocks, profiles
+from src.resolvers.auth import rate_limit
 from src.resolvers.pagination import check_first
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
@@ -120,6 +121,7 @@ class UserQuery:
     ) -> UserConnection:
         ctx = info.context
         viewer = await ctx.require_viewer()
+        await rate_limit(ctx.services, "feed:user", str(viewer.id))
         page = await profiles.browse_users(ctx.session, viewer.id, first=first, after=after)
         return UserConnection(
             edges=[UserEdge(cursor=c, node=seen(info, uid)) for c, uid in page.items],
