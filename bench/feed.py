@@ -81,6 +81,8 @@ def app_env() -> dict[str, str]:
         "DATABASE_URL": DATABASE_URL,
         "APP_ENV": "development",
         "LOG_LEVEL": "WARNING",
+        # Not measured here: the seeded users would be embedded (minutes of CPU) under load.
+        "VECTOR_WORKER": "false",
     }
 
 
