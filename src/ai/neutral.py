@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,20 +28,12 @@ from pathlib import Path
 import numpy as np
 
 from src.ai.embeddings import Embedder
+from src.ai.language import cjk_share
 
 NEUTRAL = "language-neutral-v1"
 IDENTITY = "none"
 TRANSFORMS = (NEUTRAL, IDENTITY)
 K = 16  # directions projected out; 8-32 all measured within 0.03 cross-language top-1
-_CJK = re.compile(r"[\u3400-\u9fff\uf900-\ufaff]")
-
-
-def cjk_share(text: str) -> float:
-    """The share of Chinese characters among the letters of `text` (0.5 when it has none)."""
-    letters = [c for c in text if c.isalpha()]
-    if not letters:
-        return 0.5
-    return sum(1 for c in letters if _CJK.match(c)) / len(letters)
 
 
 def _normalized(x: np.ndarray) -> np.ndarray:

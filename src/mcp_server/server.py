@@ -67,13 +67,14 @@ def build_mcp_server(
 
     @server.tool(
         description="Find people by a natural-language description (Chinese or English), "
-        "optionally in one city. Returns their public profiles, best match first. Uses one AI "
-        "request of the daily quota."
+        "optionally in one city. Returns their public profiles, best match first, and "
+        "`degraded`: true when the search index could not answer and a simpler ranking did. "
+        "Uses one AI request of the daily quota."
     )
     async def search_users(query: str, city: str | None = None, first: int = 10) -> dict[str, Any]:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
             criteria = discovery.Criteria(city=city or None)
-            people = await ai.search_cards(
+            people, degraded = await ai.search_people(
                 session,
                 services(),
                 viewer,
@@ -82,7 +83,9 @@ def build_mcp_server(
                 first=first,
                 metered=True,
             )
-            return {"people": people}
+            # Degraded: ranked from PostgreSQL (the index is down, behind, or held by a server
+            # process beside this one), so the answer may differ from the server's.
+            return {"people": people, "degraded": degraded}
 
         return await run(work)  # type: ignore[no-any-return]
 

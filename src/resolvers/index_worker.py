@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from src.config import Settings
 from src.resolvers import indexing
 from src.services import Services
 
@@ -23,6 +24,17 @@ HELD_ELSEWHERE = (
     "the vector index is open in another process (the embedded index serves one process per "
     "DATA_DIR; set QDRANT_URL to share one): discovery here answers from PostgreSQL, degraded"
 )
+
+
+def workers_refusal(settings: Settings, workers: int) -> str | None:
+    """Why `serve --workers N` must not start (None: it may). The embedded index is one
+    process's: others would answer every discovery from PostgreSQL, degraded."""
+    if workers > 1 and not settings.qdrant_url:
+        return (
+            f"qiaoqiao serve: --workers {workers} needs QDRANT_URL (a Qdrant server all workers "
+            "share); the embedded vector index serves one process"
+        )
+    return None
 
 
 def trouble(exc: BaseException) -> str:
