@@ -111,6 +111,7 @@ async def _serve_mcp_stdio(token: str) -> None:
     from src.db import create_engine
     from src.mcp_server import Identity, build_mcp_server
     from src.observability import configure_logging
+    from src.resolvers.index_worker import warm_up
     from src.schema import schema
     from src.services import build_services, close_services
 
@@ -123,6 +124,7 @@ async def _serve_mcp_stdio(token: str) -> None:
         except InvalidToken:
             sys.exit("qiaoqiao mcp: the access token is invalid or expired")
         identity = Identity(claims.user_id, claims.session_id)
+        await warm_up(services)
         server = build_mcp_server(lambda: services, sdl=schema.as_str(), stdio_identity=identity)
         await server.run_stdio_async()
     finally:

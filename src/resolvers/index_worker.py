@@ -52,6 +52,16 @@ async def open_index(services: Services) -> None:
         log.warning("vector index unavailable: %s", trouble(exc))
 
 
+async def warm_up(services: Services) -> None:
+    """Before serving a process without the worker (MCP over stdio): open the index and load
+    the model, so that the first search does not spend its time budget on them."""
+    await open_index(services)
+    try:
+        await services.embedder.load()
+    except Exception as exc:
+        log.warning("embedding model unavailable: %s", type(exc).__name__)
+
+
 class IndexWorker:
     def __init__(self, services: Services) -> None:
         self.services = services

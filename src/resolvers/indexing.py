@@ -261,6 +261,7 @@ async def index_behind(session: AsyncSession, services: Services) -> bool:
     """Whether discovery should not trust the index now: nothing serves, a backfill is under
     way, or the outbox holds more than the worker's normal lag."""
     index = services.vectors
+    await index.ensure_open()
     if not index.complete:
         return True
     oldest = (
