@@ -1,6 +1,6 @@
 """Discovery relevance on the labelled bilingual set in tests/data/relevance.
 
-    .venv/bin/python -m bench.relevance [--variants all|shipped] [--split dev|holdout|all]
+    .venv/bin/python -m bench.relevance [--variants all|shipped] [--transform NAME] [--misses]
 
 80 people (Chinese, English and mixed profiles; near-duplicates such as two cooks in different
 cities) and 176 prompts, each with the person meant (`relevant`: key -> grade, 2 = the one
@@ -403,8 +403,9 @@ async def run(args: argparse.Namespace) -> list[str]:
         "",
     ]
     for split in ("all", "dev", "holdout"):
-        report = await shipped(labelled, embedder, neutral.NEUTRAL, cache, split)
-        out += [f"shipped ({neutral.NEUTRAL}), {split} prompts:", *pair_table(report), ""]
+        report = await shipped(labelled, embedder, args.transform, cache, split)
+        out += [f"shipped path, transform {args.transform}, {split} prompts:"]
+        out += [*pair_table(report), ""]
         if split == "all" and args.misses:
             out += [f"  miss: {m[0]!r} meant {m[1]}, got {m[2]}" for m in report.misses] + [""]
     if args.variants == "all":
@@ -421,12 +422,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.relevance", description=__doc__)
     parser.add_argument("--variants", choices=("all", "shipped"), default="all")
     parser.add_argument("--misses", action="store_true", help="list the prompts missed at top-1")
+    parser.add_argument(
+        "--transform", choices=neutral.TRANSFORMS, default=neutral.NEUTRAL, help="shipped path's"
+    )
     args = parser.parse_args(argv)
     lines = asyncio.run(run(args))
     text = "\n".join(lines)
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "relevance.md").write_text(text + "\n")
+    (RESULTS / f"relevance-{args.transform}.md").write_text(text + "\n")
     return 0
 
 
