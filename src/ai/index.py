@@ -1,9 +1,10 @@
 """The profile index as discovery sees it: versioned collections, one serving, maybe one building.
 
 A vector's meaning depends on the model, the transform applied after it (`src/ai/neutral.py`)
-and the document it was embedded from: together they are the index *version*, and each version
-has a collection of its own (`profiles-<key>`), with its version and state stored beside it
-(`VectorStore.write_meta`). At start-up:
+and the document it was embedded from: together they are the index *version*. Each build has a
+collection of its own (`profiles-<version key>-<build stamp>`), with its version and state
+(building, ready) stored beside it (`VectorStore.write_meta`); a collection named `profiles`
+is an index from before versions (`legacy`). At start-up:
 
 - the current version's collection, marked ready: it serves;
 - else it is built in the background (by `resolvers.indexing.rebuild`) while an older ready
