@@ -284,3 +284,32 @@ async def test_stdio_mcp_beside_a_server_flags_degraded_answers(settings: Settin
     assert [p["nickname"] for p in alone["people"]] == [
         e["node"]["user"]["profile"]["nickname"] for e in over_http["edges"]
     ]
+
+
+async def test_an_index_from_before_versions_serves_until_replaced(settings: Settings) -> None:
+    app = create_app(worker(settings, vector_transform=neutral.IDENTITY))
+    async with running_app(app) as http:
+        gql = GraphQLClient(http)
+        tokens = await populate(gql)
+        await indexed(app)
+        await complete(app)
+        built = app.state.services.vectors.serving.name
+    # What the code before versions left: the same vectors in `profiles`, without meta.
+    vectors = settings.data_dir / "vectors"
+    (vectors / built).rename(vectors / "profiles")
+    (vectors / f"{built}.meta.json").unlink()
+
+    app = create_app(worker(settings))
+    async with running_app(app) as http:
+        gql = GraphQLClient(http)
+        index = app.state.services.vectors
+        await index.ensure_open()
+        assert index.serving.name == "profiles"
+        assert (await discover(gql, tokens["viewer"], "hiking"))["degraded"] is False
+
+        async def rebuilt() -> bool:
+            return index.serving.name != "profiles"
+
+        await until(rebuilt, what="the rebuild")
+        new = index.serving.name
+    assert await list_collections(qdrant_url=None, data_dir=settings.data_dir) == [new]

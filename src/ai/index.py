@@ -86,7 +86,6 @@ class Collection:
     name: str
     store: VectorStore
     version: IndexVersion
-    neutral: Neutralizer
 
 
 Opener = Callable[[str], VectorStore]
@@ -122,6 +121,8 @@ class VectorIndex:
         self.opened = False
         self._opening: asyncio.Future[None] | None = None
         self.unfinished: list[str] = []  # builds that never finished (a crash, a stop)
+        self._neutrals: dict[str, Neutralizer] = {}
+        self._neutral_lock = asyncio.Lock()
 
     # -- state ---------------------------------------------------------------------------
 
@@ -145,8 +146,22 @@ class VectorIndex:
 
     async def _collection(self, name: str, version: IndexVersion) -> Collection:
         store = self._open_store(name)
-        await store.ensure_collection()
-        return Collection(name, store, version, await self._transforms(version.transform))
+        try:
+            await store.ensure_collection()
+        except BaseException:
+            await store.close()
+            raise
+        return Collection(name, store, version)
+
+    async def _neutral(self, collection: Collection) -> Neutralizer:
+        """The collection's transform, fitted (or read from its cache) on first use only: it
+        may load the model, which an empty build or an idle server never needs."""
+        name = collection.version.transform
+        if name not in self._neutrals:
+            async with self._neutral_lock:
+                if name not in self._neutrals:
+                    self._neutrals[name] = await self._transforms(name)
+        return self._neutrals[name]
 
     async def _stored_version(self, name: str) -> tuple[IndexVersion, str] | None:
         store = self._open_store(name)
@@ -221,14 +236,15 @@ class VectorIndex:
     async def begin_build(self) -> Collection:
         """A new, empty collection for a full build of the current version."""
         name = self.version.new_collection()
-        store = self._open_store(name)
-        await store.ensure_collection()
-        await store.write_meta(self.version.meta(BUILDING))
-        self.building = Collection(
-            name, store, self.version, await self._transforms(self.version.transform)
-        )
+        collection = await self._collection(name, self.version)
+        try:
+            await collection.store.write_meta(self.version.meta(BUILDING))
+        except BaseException:
+            await collection.store.close()
+            raise
+        self.building = collection
         self.touched = set()
-        return self.building
+        return collection
 
     async def finish_build(self) -> None:
         """The build is complete: it serves from now on; the collection it replaces is dropped."""
@@ -267,7 +283,8 @@ class VectorIndex:
         serving collection; otherwise `vector` is already one of its vectors (`get_vector`)."""
         collection = await self._serving()
         if text is not None:
-            vector = collection.neutral.queries([vector], [text])[0].tolist()
+            neutral = await self._neutral(collection)
+            vector = neutral.queries([vector], [text])[0].tolist()
         return await collection.store.search(vector, flt, limit, offset)
 
     async def get_vector(self, user_id: uuid.UUID) -> list[float] | None:
@@ -280,9 +297,12 @@ class VectorIndex:
         return await (await self._serving()).store.ids()
 
     async def ping(self) -> bool:
-        if self.serving is None:
+        """The store answers (nothing serving yet, as before a first build, is not an outage)."""
+        try:
+            await self.ensure_open()
+        except Exception:
             return False
-        return await self.serving.store.ping()
+        return True if self.serving is None else await self.serving.store.ping()
 
     # -- writes --------------------------------------------------------------------------
 
@@ -297,13 +317,23 @@ class VectorIndex:
         if not self._targets():
             raise IndexUnavailable("no index is open")
         for collection in self._targets():
-            await collection.store.upsert(_transformed(collection, points, texts))
+            await collection.store.upsert(await self._transformed(collection, points, texts))
         if self.building is not None:
             self.touched.update(p.user_id for p in points)
 
     async def upsert_building(self, points: list[ProfilePoint], texts: list[str]) -> None:
         if self.building is not None and points:
-            await self.building.store.upsert(_transformed(self.building, points, texts))
+            building = self.building
+            await building.store.upsert(await self._transformed(building, points, texts))
+
+    async def _transformed(
+        self, collection: Collection, points: list[ProfilePoint], texts: list[str] | None
+    ) -> list[ProfilePoint]:
+        if texts is None or collection.version.transform == IDENTITY:
+            return points
+        neutral = await self._neutral(collection)
+        vectors = neutral.passages([p.vector for p in points], texts)
+        return [replace(p, vector=v.tolist()) for p, v in zip(points, vectors, strict=True)]
 
     async def delete(self, user_ids: list[uuid.UUID]) -> None:
         if not user_ids:
@@ -329,12 +359,3 @@ class VectorIndex:
             await collection.store.close()
         self.serving = self.building = None
         self.opened = False
-
-
-def _transformed(
-    collection: Collection, points: list[ProfilePoint], texts: list[str] | None
-) -> list[ProfilePoint]:
-    if texts is None or collection.neutral.name == IDENTITY:
-        return points
-    vectors = collection.neutral.passages([p.vector for p in points], texts)
-    return [replace(p, vector=v.tolist()) for p, v in zip(points, vectors, strict=True)]

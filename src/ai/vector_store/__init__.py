@@ -44,7 +44,7 @@ async def list_collections(*, qdrant_url: str | None, data_dir: Path) -> list[st
     if qdrant_url:
         from qdrant_client import AsyncQdrantClient
 
-        client = AsyncQdrantClient(url=qdrant_url, check_compatibility=False)
+        client = AsyncQdrantClient(url=qdrant_url, timeout=5, check_compatibility=False)
         try:
             return [c.name for c in (await client.get_collections()).collections]
         finally:
