@@ -27,6 +27,9 @@ from strawberry.types.unset import UNSET, UnsetType
 from src.config import Settings, get_settings
 from src.db import create_engine, resolve_database_url
 from src.endpoints import proof_image, wechat_push
+from src.graphiql import graphiql_assets, graphiql_page, graphiql_response
+from src.graphql_http import DocumentCache, GraphQLOverHTTP
+from src.graphql_ws import TransportWSHandler
 from src.mcp_server import mcp_http_app
 from src.models import utcnow
 from src.observability import RequestIdMiddleware, configure_logging
@@ -45,6 +48,12 @@ log = logging.getLogger("qiaoqiao.app")
 
 class GraphQLApp(GraphQL[Context, None]):
     max_tokens = 2000
+    graphql_transport_ws_handler_class = TransportWSHandler
+    documents = DocumentCache(max_tokens)  # create_app gives each app its own
+    ide_page = ""  # GraphiQL (src/graphiql.py), when enabled
+
+    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+        return graphiql_response(self.ide_page)
 
     async def parse_multipart(self, request):  # type: ignore[no-untyped-def, override]
         """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
@@ -256,6 +265,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         multipart_uploads_enabled=True,
     )
     graphql.max_tokens = settings.max_tokens
+    graphql.documents = DocumentCache(settings.max_tokens)
+    if settings.graphiql_enabled:
+        graphql.ide_page = graphiql_page(settings)
     http_graphql = graphql
     if settings.compiled_queries:
         compiled = CompiledQueries(
@@ -266,6 +278,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             report_cost=not settings.is_production,
         )
         http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
+    # One GraphQL-over-HTTP behaviour in front of both paths (src/graphql_http.py).
+    http_graphql = GraphQLOverHTTP(  # type: ignore[assignment]
+        http_graphql, documents=graphql.documents, ide=settings.graphiql_enabled
+    )
     http_graphql = BodyLimit(  # type: ignore[assignment]
         http_graphql,
         json_limit=settings.max_json_request_bytes,
@@ -299,6 +315,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/pay/notify", pay_notify, methods=["POST"]),
             Route("/proofs/{key}", proof_image, methods=["GET"]),
             Route("/wechat/callback", wechat_push, methods=["GET", "POST"]),
+            *([graphiql_assets()] if settings.graphiql_enabled else []),
         ],
         middleware=middleware,
         lifespan=lifespan,

@@ -192,6 +192,7 @@ class Settings(BaseSettings):
 
     # Registration
     privacy_policy_version: str = "2026-11"
+    privacy_policy_url: str | None = None  # shown by `appConfig`
     min_age: int = Field(18, ge=13, le=30)
     default_phone_region: str = "+86"
 

@@ -109,10 +109,15 @@ async def test_tools_resources_and_prompts_over_http(world: World) -> None:
         shanghai = await call(mcp, "search_users", query="hiking", city="Shanghai")
         assert [p["nickname"] for p in shanghai["people"]] == ["pm_hiker"]
 
-        other = await call(mcp, "get_profile", user_id=ids["pm_hiker"])
+        other = await call(mcp, "get_profile", userId=ids["pm_hiker"])
         assert other["nickname"] == "pm_hiker" and "birthDate" not in other
         mine = await call(mcp, "get_profile")
         assert mine["id"] == ids["viewer"] and "birthDate" in mine
+        # One casing for every key, the GraphQL API's (it mixed avatar_url with birthDate).
+        assert [k for k in [*mine, *other] if "_" in k] == []
+        # A misnamed argument is refused, never dropped (which answered with your own profile).
+        wrong = await call_error(mcp, "get_profile", user_id=ids["pm_hiker"])
+        assert wrong.startswith("INVALID_INPUT: unknown argument(s) user_id"), wrong
 
         advice = await call(mcp, "suggest_profile_improvements")
         assert advice["usedModel"] is None
@@ -127,7 +132,7 @@ async def test_tools_resources_and_prompts_over_http(world: World) -> None:
 
         prompts = {p.name for p in (await mcp.list_prompts()).prompts}
         assert prompts == {"icebreaker", "profile_review"}
-        ice = await mcp.get_prompt("icebreaker", {"user_id": ids["pm_hiker"]})
+        ice = await mcp.get_prompt("icebreaker", {"userId": ids["pm_hiker"]})
         text = ice.messages[0].content.text  # type: ignore[union-attr]
         assert "I love hiking and mountains" in text and '"nickname":"viewer"' in text
         review = await mcp.get_prompt("profile_review", {})
@@ -161,13 +166,13 @@ async def test_hidden_and_blocked_people_look_missing(plain_world: World) -> Non
         token=tokens["climber"],
     )
     async with mcp_client(server, tokens["viewer"]) as mcp:
-        missing = await call_error(mcp, "get_profile", user_id=str(uuid.uuid4()))
-        hidden = await call_error(mcp, "get_profile", user_id=ids["designer"])
-        blocked = await call_error(mcp, "get_profile", user_id=ids["climber"])
+        missing = await call_error(mcp, "get_profile", userId=str(uuid.uuid4()))
+        hidden = await call_error(mcp, "get_profile", userId=ids["designer"])
+        blocked = await call_error(mcp, "get_profile", userId=ids["climber"])
         assert missing == hidden == blocked == "NOT_FOUND: No such user."
         prompt_error = None
         try:
-            await mcp.get_prompt("icebreaker", {"user_id": ids["designer"]})
+            await mcp.get_prompt("icebreaker", {"userId": ids["designer"]})
         except Exception as exc:  # the SDK raises the protocol error
             prompt_error = str(exc)
         assert prompt_error is not None and "No such user" in prompt_error
@@ -177,7 +182,7 @@ async def test_whispers_keep_the_anonymous_sender_hidden(plain_world: World) -> 
     _, server, _gql, tokens, ids = plain_world
     async with mcp_client(server, tokens["viewer"]) as sender:
         sent = await call(
-            sender, "send_whisper", recipient_id=ids["pm_hiker"], content="你好，徒步吗？"
+            sender, "send_whisper", recipientId=ids["pm_hiker"], content="你好，徒步吗？"
         )
         assert sent["isAnonymous"] is True and sent["senderId"] == ids["viewer"]
         assert sent["recipientId"] == ids["pm_hiker"]
@@ -190,12 +195,12 @@ async def test_whispers_keep_the_anonymous_sender_hidden(plain_world: World) -> 
         assert whisper["content"] == "你好，徒步吗？"
         assert whisper["senderId"] is None and whisper["isMine"] is False
         reply = await call(
-            recipient, "send_whisper", reply_to_id=whisper["id"], content="好啊！周末？"
+            recipient, "send_whisper", replyToId=whisper["id"], content="好啊！周末？"
         )
         seen.append(reply)
         assert reply["recipientId"] is None and reply["replyToId"] == whisper["id"]
         seen.append(await call(recipient, "list_whispers", box="sent"))
-        seen.append(await call(recipient, "list_whispers", unread_only=True))
+        seen.append(await call(recipient, "list_whispers", unreadOnly=True))
     assert ids["viewer"] not in json.dumps(seen)  # no path from the recipient to the sender
 
     async with mcp_client(server, tokens["viewer"]) as sender:
@@ -207,7 +212,7 @@ async def test_whispers_keep_the_anonymous_sender_hidden(plain_world: World) -> 
         for box in ("received", "sent"):
             assert (await call(outsider, "list_whispers", box=box))["whispers"] == []
         stolen = await call_error(
-            outsider, "send_whisper", reply_to_id=whisper["id"], content="who are you?"
+            outsider, "send_whisper", replyToId=whisper["id"], content="who are you?"
         )
         assert stolen.startswith("NOT_FOUND")
 
@@ -217,12 +222,12 @@ async def test_send_whisper_applies_graphql_rules_and_quota(settings: Settings) 
     async for world in _world(settings.model_copy(update={"quota_limits": limits})):
         _, server, _gql, tokens, ids = world
         async with mcp_client(server, tokens["viewer"]) as mcp:
-            empty = await call_error(mcp, "send_whisper", recipient_id=ids["climber"], content=" ")
+            empty = await call_error(mcp, "send_whisper", recipientId=ids["climber"], content=" ")
             assert empty.startswith("INVALID_INPUT")
-            itself = await call_error(mcp, "send_whisper", recipient_id=ids["viewer"], content="x")
+            itself = await call_error(mcp, "send_whisper", recipientId=ids["viewer"], content="x")
             assert itself == "NOT_FOUND: This person cannot receive whispers."
-            await call(mcp, "send_whisper", recipient_id=ids["climber"], content="hi")
-            over = await call_error(mcp, "send_whisper", recipient_id=ids["climber"], content="hi")
+            await call(mcp, "send_whisper", recipientId=ids["climber"], content="hi")
+            over = await call_error(mcp, "send_whisper", recipientId=ids["climber"], content="hi")
             assert over.startswith("QUOTA_EXCEEDED")
             await call(mcp, "suggest_profile_improvements")
             over = await call_error(mcp, "suggest_profile_improvements")
@@ -318,10 +323,10 @@ async def test_whispers_an_agent_writes_pass_content_security(
         recipient_id = people["recipient"]["me"]["id"]
         async with mcp_client(server, people["sender"]["accessToken"]) as mcp:
             refused = await call_error(
-                mcp, "send_whisper", recipient_id=recipient_id, content="今晚一起来赌博吧"
+                mcp, "send_whisper", recipientId=recipient_id, content="今晚一起来赌博吧"
             )
             assert refused == "CONTENT_REJECTED: This text breaks the content rules."
-            await call(mcp, "send_whisper", recipient_id=recipient_id, content="周末去爬山吗")
+            await call(mcp, "send_whisper", recipientId=recipient_id, content="周末去爬山吗")
         checked = [b["content"] for p, b in fake_wechat.calls if p == "/wxa/msg_sec_check"]
         assert checked[-2:] == ["今晚一起来赌博吧", "周末去爬山吗"]
         assert await sql(app, "SELECT count(*) FROM whispers") == 1

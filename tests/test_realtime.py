@@ -304,12 +304,15 @@ async def test_delivery_between_two_server_processes(database_url: str, tmp_path
     try:
         servers = [LiveServer(f"http://127.0.0.1:{p}", f"ws://127.0.0.1:{p}", None) for p in ports]  # type: ignore[arg-type]
         for s in servers:
+            # A loaded machine took 22 s to start a server: wait up to a minute, then say so.
             async with httpx.AsyncClient(base_url=s.url) as client:
-                for _ in range(100):
+                for _ in range(600):
                     with contextlib.suppress(httpx.TransportError):
                         if (await client.get("/ready")).status_code == 200:
                             break
                     await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError(f"{s.url} was not ready within 60 s")
         gql_one, (alice, bob) = await users(servers[0], "alice", "bob")
         async with WsClient.connect(servers[1], bob["accessToken"]) as ws:
             await ws.subscribe("1", RECEIVED)

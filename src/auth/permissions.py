@@ -12,6 +12,7 @@ PUBLIC_FIELDS = frozenset(
         "Query.health",
         "Query.me",
         "Query.institutions",
+        "Query.appConfig",
         "Mutation.wechatLogin",
         "Mutation.sendSmsCode",
         "Mutation.smsLogin",

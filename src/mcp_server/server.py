@@ -1,19 +1,27 @@
 """The MCP server: the AI workflows and whispers as tools, the viewer's profile and the GraphQL
 schema as resources, reusable prompts. Tools are thin adapters over `src/resolvers`: each runs
-as the authenticated user, in its own transaction, with the same checks as GraphQL."""
+as the authenticated user, in its own transaction, with the same checks as GraphQL.
+
+A tool's input schema is the truth about it: arguments are camelCase like the GraphQL API's
+(`userId`, `recipientId`), each carries its own description, an argument the schema does not
+have is refused (the SDK would drop it silently, and `get_profile {user_id}` answered with the
+caller's own profile), and results use camelCase keys throughout. Descriptions name arguments
+in backticks; tests/test_mcp_schemas.py checks each name against the schema."""
 
 from __future__ import annotations
 
+import re
 import uuid
 from dataclasses import asdict
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
 from mcp.server import MCPServer
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver.exceptions import ResourceError, ToolError
 from mcp.shared.exceptions import MCPError
-from mcp_types import INVALID_PARAMS
+from mcp_types import INVALID_PARAMS, Tool
+from pydantic import Field
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai import prompts
@@ -46,13 +54,62 @@ def _prompt_error(message: str) -> Exception:
     return MCPError(INVALID_PARAMS, message)
 
 
+class StrictMCPServer(MCPServer):
+    """Tools refuse arguments their input schema does not have, and say so in the schema
+    (`additionalProperties: false`)."""
+
+    async def list_tools(self) -> list[Tool]:
+        tools = await super().list_tools()
+        return [
+            tool.model_copy(
+                update={"input_schema": {**tool.input_schema, "additionalProperties": False}}
+            )
+            for tool in tools
+        ]
+
+    async def call_tool(
+        self, name: str, arguments: dict[str, Any], *args: Any, **kwargs: Any
+    ) -> Any:
+        schema = self._tool_input_schema(name)
+        if schema is not None:
+            known = schema.get("properties", {})
+            unknown = sorted(set(arguments) - set(known))
+            if unknown:
+                takes = ", ".join(known) or "no arguments"
+                raise ToolError(
+                    f"Error executing tool {name}: INVALID_INPUT: unknown argument(s) "
+                    f"{', '.join(unknown)}; {name} takes: {takes}."
+                )
+        return await super().call_tool(name, arguments, *args, **kwargs)
+
+
+_SNAKE = re.compile(r"_([a-z0-9])")
+
+
+def camel_keys(value: Any) -> Any:
+    """Results in the GraphQL API's casing: `avatar_url` becomes `avatarUrl`."""
+    if isinstance(value, dict):
+        return {
+            _SNAKE.sub(lambda m: m.group(1).upper(), k): camel_keys(v) for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
+UserId = Annotated[
+    str | None,
+    Field(description="A user's id (User.id in GraphQL); leave it out for yourself."),
+]
+
+
 def build_mcp_server(
     services: ServicesRef, *, sdl: str, stdio_identity: Identity | None = None
 ) -> MCPServer:
     """Over HTTP (`stdio_identity` None) every request needs a bearer access token; over stdio
     the calls act for `stdio_identity`."""
     http = stdio_identity is None
-    server: MCPServer = MCPServer(
+    server: MCPServer = StrictMCPServer(
         "qiaoqiao",
         instructions=INSTRUCTIONS,
         token_verifier=JwtVerifier(services) if http else None,
@@ -66,12 +123,18 @@ def build_mcp_server(
         return await as_viewer(services(), current_identity(stdio_identity), work, error=error)
 
     @server.tool(
-        description="Find people by a natural-language description (Chinese or English), "
-        "optionally in one city. Returns their public profiles, best match first, and "
-        "`degraded`: true when the search index could not answer and a simpler ranking did. "
-        "Uses one AI request of the daily quota."
+        description="Find people by a natural-language description in `query` (Chinese or "
+        "English), optionally in one `city`. Returns up to `first` public profiles, best match "
+        "first, and `degraded`: true when the search index could not answer and a simpler "
+        "ranking did. Uses one AI request of the daily quota."
     )
-    async def search_users(query: str, city: str | None = None, first: int = 10) -> dict[str, Any]:
+    async def search_users(
+        query: Annotated[
+            str, Field(description="Who you look for, e.g. 喜欢徒步的产品经理 or 'a designer'.")
+        ],
+        city: Annotated[str | None, Field(description="Only people in this city.")] = None,
+        first: Annotated[int, Field(ge=1, le=100, description="How many people, 1 to 100.")] = 10,
+    ) -> dict[str, Any]:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
             criteria = discovery.Criteria(city=city or None)
             people, degraded = await ai.search_people(
@@ -90,14 +153,14 @@ def build_mcp_server(
         return await run(work)  # type: ignore[no-any-return]
 
     @server.tool(
-        description="A profile: your own (no userId; includes your private fields) or the "
-        "public profile of someone you may see."
+        description="A profile: your own (without `userId`; it includes your private fields) "
+        "or the public profile of the person `userId` names, if you may see them."
     )
-    async def get_profile(user_id: str | None = None) -> dict[str, Any]:
+    async def get_profile(userId: UserId = None) -> dict[str, Any]:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
-            if user_id is None or user_id == str(viewer.id):
+            if userId is None or userId == str(viewer.id):
                 return {"id": str(viewer.id), **(await _own_profile(session, viewer))}
-            found = await visible_user(session, viewer.id, user_id)
+            found = await visible_user(session, viewer.id, userId)
             cards = await people_cards(session, viewer.id, [found] if found else [])
             if not cards:
                 raise NotFound("No such user.", field="userId")
@@ -120,23 +183,35 @@ def build_mcp_server(
         return await run(work)  # type: ignore[no-any-return]
 
     @server.tool(
-        description="Send a whisper (1 to 500 characters), anonymous unless anonymous=false, to "
-        "recipientId — or reply to a whisper you received with replyToId, without learning who "
-        "sent it. Uses one whisper of the daily quota; text passes the content check."
+        description="Send a whisper of `content` to `recipientId` — or reply to a whisper you "
+        "received with `replyToId`, without learning who sent it. Anonymous unless `anonymous` "
+        "is false; an `idempotencyKey` makes retrying safe. Uses one whisper of the daily quota; "
+        "the text passes the content check."
     )
     async def send_whisper(
-        content: str,
-        recipient_id: str | None = None,
-        reply_to_id: str | None = None,
-        anonymous: bool = True,
-        idempotency_key: str | None = None,
+        content: Annotated[str, Field(description="The text, 1 to 500 characters.")],
+        recipientId: Annotated[
+            str | None,
+            Field(description="Who receives it (a user id); required unless `replyToId` is given."),
+        ] = None,
+        replyToId: Annotated[
+            str | None,
+            Field(description="A whisper you received: the reply goes to its sender."),
+        ] = None,
+        anonymous: Annotated[
+            bool, Field(description="Hide who you are until you reveal it (default true).")
+        ] = True,
+        idempotencyKey: Annotated[
+            str | None,
+            Field(description="The same key twice returns the first whisper, never a second."),
+        ] = None,
     ) -> dict[str, Any]:
         data = whispers.NewWhisper(
             content=content,
             anonymous=anonymous,
-            recipient_id=recipient_id,
-            reply_to_id=reply_to_id,
-            idempotency_key=idempotency_key,
+            recipient_id=recipientId,
+            reply_to_id=replyToId,
+            idempotency_key=idempotencyKey,
         )
 
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
@@ -148,21 +223,28 @@ def build_mcp_server(
         return await run(work)  # type: ignore[no-any-return]
 
     @server.tool(
-        description="Your whispers, newest first: box 'received' (optionally unread only) or "
-        "'sent'. The sender of an anonymous whisper you received stays hidden until revealed."
+        description='Your whispers, newest first, `first` at a time: `box` "received" '
+        '(only unread ones with `unreadOnly`) or "sent"; `after` takes the previous page\'s '
+        "endCursor. The sender of an anonymous whisper you received stays hidden until revealed."
     )
     async def list_whispers(
-        box: Literal["received", "sent"] = "received",
-        unread_only: bool = False,
-        first: int = 20,
-        after: str | None = None,
+        box: Annotated[
+            Literal["received", "sent"], Field(description="Whispers received or sent.")
+        ] = "received",
+        unreadOnly: Annotated[
+            bool, Field(description="Received whispers not yet marked read only.")
+        ] = False,
+        first: Annotated[int, Field(ge=1, le=100, description="Page size, 1 to 100.")] = 20,
+        after: Annotated[
+            str | None, Field(description="The endCursor of the page before (a cursor).")
+        ] = None,
     ) -> dict[str, Any]:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
             if box == "sent":
                 page = await whispers.sent(session, viewer.id, first=first, after=after)
             else:
                 page = await whispers.received(
-                    session, viewer.id, unread_only=unread_only, first=first, after=after
+                    session, viewer.id, unread_only=unreadOnly, first=first, after=after
                 )
             return {
                 "whispers": [await _whisper_view(session, w, viewer.id) for _, w in page.items],
@@ -195,11 +277,14 @@ def build_mcp_server(
 
     @server.prompt(
         name="icebreaker",
-        description="Draft a first whisper to someone, built on their public profile and yours.",
+        description="Draft a first whisper to the person `userId` names, built on their public "
+        "profile and yours.",
     )
-    async def icebreaker(user_id: str) -> str:
+    async def icebreaker(
+        userId: Annotated[str, Field(description="Who the whisper is for (a user id).")],
+    ) -> str:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
-            found = await visible_user(session, viewer.id, user_id)
+            found = await visible_user(session, viewer.id, userId)
             cards = await people_cards(session, viewer.id, [found] if found else [])
             if not cards:
                 raise NotFound("No such user.", field="userId")
@@ -228,7 +313,7 @@ async def _own_profile(session: AsyncSession, viewer: User) -> dict[str, Any]:
     data.pop("has_birth_date", None)
     data["birthDate"] = row.birth_date.isoformat() if row and row.birth_date else None
     data["discoverable"] = bool(row and row.visibility == "discoverable")
-    return data
+    return camel_keys(data)  # type: ignore[no-any-return]
 
 
 async def _whisper_view(

@@ -18,7 +18,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.config import Settings
 from src.models import UserQuota
-from src.models.plans import QUOTA_KINDS
+from src.models.plans import PLANS, QUOTA_KINDS
 from src.resolvers.errors import UserFacingError
 from src.resolvers.memberships import current_plan
 
@@ -56,6 +56,13 @@ def resets_at(now: datetime) -> datetime:
 
 def daily_limit(settings: Settings, plan: str, kind: str) -> int:
     return int(settings.quota_limits.get(plan, settings.quota_limits["BASIC"]).get(kind, 0))
+
+
+def plan_limits(settings: Settings) -> dict[str, dict[str, int]]:
+    """Every plan's daily limit of every kind, as configured (what `appConfig` shows)."""
+    return {
+        plan: {kind: daily_limit(settings, plan, kind) for kind in QUOTA_KINDS} for plan in PLANS
+    }
 
 
 async def consume(

@@ -15,6 +15,7 @@ from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
 from src.config import Settings
+from src.graphql_http import REQUEST_ERROR
 from src.resolvers.errors import PublicError, UserFacingError
 from src.schema.context import Context
 from src.schema.cost import CostLimit
@@ -24,6 +25,7 @@ from src.schema.extensions import (
     OperationTimeout,
     PageSizeLimit,
     TransactionPerOperation,
+    classify_error,
     limits_extension,
     validation_rules,
 )
@@ -37,16 +39,39 @@ log = logging.getLogger("qiaoqiao.graphql")
 class AppSchema(strawberry.Schema):
     operation_timeout_s: float = 10.0
 
+    async def execute(  # type: ignore[override]
+        self,
+        query: str | None,
+        variable_values: Any = None,
+        context_value: Any = None,
+        *args: Any,
+        **kwargs: Any,
+    ) -> Any:
+        scope = _http_scope(context_value)
+        result = await super().execute(query, variable_values, context_value, *args, **kwargs)
+        if result.errors:
+            # A syntax error or the token limit ends the operation before ErrorPolicy sees it.
+            result.errors = [classify_error(e) for e in result.errors]
+        if scope is not None and _request_error(result, executed=scope.pop(_EXECUTED, False)):
+            scope[REQUEST_ERROR] = True  # for the HTTP layer (src/graphql_http.py)
+        return result
+
     async def _execute_operation(self, execution_context: ExecutionContext, *args: Any) -> Any:
         """Run one query or mutation (HTTP or websocket) within the operation timeout
         (SECURITY.md 8). A timed-out operation is cancelled where it waits — a pending statement
         gets a cancel request — and answers TIMEOUT; having errors, its transaction is then
         rolled back by TransactionPerOperation and its connection returns to the pool.
         Subscriptions do not come here: their events have their own timeout."""
+        scope = _http_scope(execution_context.context)
+        if scope is not None:
+            scope[_EXECUTED] = True
         deadline = asyncio.timeout(self.operation_timeout_s)
         try:
             async with deadline:
-                return await super()._execute_operation(execution_context, *args)
+                result = await super()._execute_operation(execution_context, *args)
+            if scope is not None and _refused_variables(result):
+                scope[_EXECUTED] = False
+            return result
         except TimeoutError:
             if not deadline.expired():
                 raise
@@ -77,6 +102,38 @@ class AppSchema(strawberry.Schema):
                 original, PublicError | UserFacingError | GraphQLError
             ):
                 log.error("unexpected error in %s", error.path, exc_info=original)
+
+
+_EXECUTED = "qq.graphql.executed"
+_SERVER_FAULTS = frozenset({"INTERNAL_SERVER_ERROR", "SERVICE_UNAVAILABLE", "TIMEOUT"})
+
+
+def _http_scope(context: Any) -> dict[str, Any] | None:
+    scope = getattr(getattr(context, "request", None), "scope", None)
+    return scope if isinstance(scope, dict) and scope.get("type") == "http" else None
+
+
+def _refused_variables(result: Any) -> bool:
+    """graphql-core refused the variables before any field ran: no data, and no error has a
+    path (a field error always has one)."""
+    return (
+        isinstance(result, GraphQLExecutionResult)
+        and result.data is None
+        and bool(result.errors)
+        and all(error.path is None for error in result.errors)
+    )
+
+
+def _request_error(result: Any, *, executed: bool) -> bool:
+    """Nothing ran (GraphQL over HTTP's "request error"): the document did not parse or
+    validate, a limit refused it, or its variables were refused. An unexpected failure is not
+    one, even before execution."""
+    return (
+        not executed
+        and result.data is None
+        and bool(result.errors)
+        and not any((e.extensions or {}).get("code") in _SERVER_FAULTS for e in result.errors)
+    )
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:

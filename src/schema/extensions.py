@@ -14,6 +14,7 @@ from graphql import (
     FragmentDefinitionNode,
     FragmentSpreadNode,
     GraphQLError,
+    GraphQLSyntaxError,
     InlineFragmentNode,
     IntValueNode,
     OperationDefinitionNode,
@@ -251,6 +252,8 @@ def classify_error(error: GraphQLError) -> GraphQLError:
     if original is None or isinstance(original, GraphQLError):
         # Produced by graphql-core itself (syntax, validation, limits, coercion): readable.
         extensions = dict(error.extensions or {})
+        if isinstance(error, GraphQLSyntaxError):
+            extensions.setdefault("code", "GRAPHQL_PARSE_FAILED")
         extensions.setdefault(
             "code", "GRAPHQL_VALIDATION_FAILED" if error.path is None else "BAD_USER_INPUT"
         )

@@ -10,7 +10,7 @@ import strawberry
 from src.auth.permissions import AUTHENTICATED
 from src.resolvers import orders
 from src.resolvers.memberships import membership_state
-from src.resolvers.quotas import quota_states
+from src.resolvers.quotas import plan_limits, quota_states
 from src.schema.common import UserError, run_mutation
 from src.schema.context import Info
 
@@ -45,6 +45,62 @@ class QuotaStatus:
     used: int = strawberry.field(description="Used today.")
     limit: int = strawberry.field(description="Today's limit under the current plan.")
     resets_at: datetime = strawberry.field(description="Next midnight, Asia/Shanghai.")
+
+
+@strawberry.type(description="A daily limit of one kind.")
+class QuotaLimit:
+    kind: QuotaKind = strawberry.field(description="What is metered.")
+    limit: int = strawberry.field(description="How many a day (Asia/Shanghai days).")
+
+
+@strawberry.type(description="A plan and its daily limits.")
+class PlanInfo:
+    plan: Plan = strawberry.field(description="The plan.")
+    daily_limits: list[QuotaLimit] = strawberry.field(description="Its limit of every kind.")
+
+
+@strawberry.type(description="What the mini app's first screen needs; no login needed.")
+class AppConfig:
+    privacy_policy_version: str = strawberry.field(
+        description="The version of the privacy guide that `register` must accept."
+    )
+    privacy_policy_url: str | None = strawberry.field(
+        description="Where the privacy guide can be read (null when not configured)."
+    )
+    min_age: int = strawberry.field(description="The youngest age allowed to register.")
+    plans: list[PlanInfo] = strawberry.field(description="Every plan with its daily limits.")
+    pro_price_fen: int = strawberry.field(description="The PRO price, in fen (1 RMB = 100).")
+    pro_days: int = strawberry.field(description="How many days one PRO purchase lasts.")
+    can_purchase: bool = strawberry.field(
+        description="Whether PRO can be bought on the caller's platform (X-WX-Platform header; "
+        "iOS forbids selling virtual goods)."
+    )
+
+
+@strawberry.type
+class PlanQuery:
+    @strawberry.field(description="No login needed: what the mini app's first screen needs.")
+    def app_config(self, info: Info) -> AppConfig:
+        ctx = info.context
+        settings = ctx.settings
+        return AppConfig(
+            privacy_policy_version=settings.privacy_policy_version,
+            privacy_policy_url=settings.privacy_policy_url,
+            min_age=settings.min_age,
+            plans=[
+                PlanInfo(
+                    plan=Plan(plan),
+                    daily_limits=[
+                        QuotaLimit(kind=QuotaKind(kind), limit=limit)
+                        for kind, limit in limits.items()
+                    ],
+                )
+                for plan, limits in plan_limits(settings).items()
+            ],
+            pro_price_fen=settings.pro_price_fen,
+            pro_days=settings.pro_days,
+            can_purchase=orders.can_purchase(ctx.services, ctx.client_platform),
+        )
 
 
 async def membership_of(info: Info, user_id) -> Membership:  # type: ignore[no-untyped-def]

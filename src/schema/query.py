@@ -9,6 +9,7 @@ from src.schema.discovery import DiscoveryQuery
 from src.schema.institutions import InstitutionQuery
 from src.schema.matches import MatchQuery
 from src.schema.me import MeQuery
+from src.schema.plans import PlanQuery
 from src.schema.reports import ReportQuery
 from src.schema.users import UserQuery
 from src.schema.whispers import WhisperQuery
@@ -34,5 +35,6 @@ class Query(
     InstitutionQuery,
     ReportQuery,
     AIQuery,
+    PlanQuery,
 ):
     pass
