@@ -161,6 +161,11 @@ async def test_a_version_change_rebuilds_in_the_background(settings: Settings) -
         await until(rebuilt, what="the rebuild")
         new = index.serving.name
         assert new != old
+
+        async def dropped() -> bool:  # the switch drops the replaced collection after it
+            return await list_collections(qdrant_url=None, data_dir=settings.data_dir) == [new]
+
+        await until(dropped, what="the old collection to go")
         result = await discover(gql, tokens["viewer"], "hiking")
         assert result["degraded"] is False
         assert len(result["edges"]) == 3  # everyone but the viewer
@@ -312,4 +317,8 @@ async def test_an_index_from_before_versions_serves_until_replaced(settings: Set
 
         await until(rebuilt, what="the rebuild")
         new = index.serving.name
-    assert await list_collections(qdrant_url=None, data_dir=settings.data_dir) == [new]
+
+        async def dropped() -> bool:  # the switch drops the replaced collection after it
+            return await list_collections(qdrant_url=None, data_dir=settings.data_dir) == [new]
+
+        await until(dropped, what="the old collection to go")

@@ -120,7 +120,9 @@ class VectorIndex:
         self.backfill_mark: int | None = None
         self.opened = False
         self._opening: asyncio.Future[None] | None = None
-        self.unfinished: list[str] = []  # builds that never finished (a crash, a stop)
+        # Builds that never finished, and collections a finished one replaced but a stop kept
+        # from being dropped: `drop_unfinished` removes them.
+        self.unfinished: list[str] = []
         self._neutrals: dict[str, Neutralizer] = {}
         self._neutral_lock = asyncio.Lock()
 
@@ -183,6 +185,7 @@ class VectorIndex:
         self.unfinished = []
         current: list[str] = []
         older: list[tuple[str, IndexVersion]] = []
+        unsearchable: list[str] = []
         for name in sorted(await self._list_names()):  # build stamps sort oldest first
             if name != BASE_NAME and not name.startswith(BASE_NAME + "-"):
                 continue
@@ -195,8 +198,12 @@ class VectorIndex:
                 current.append(name)
             elif stored[0].searchable_by(self.version):
                 older.append((name, stored[0]))
+            else:
+                unsearchable.append(name)
         if current:
             self.serving = await self._collection(current[-1], self.version)
+            # What a switch left behind when the process stopped before dropping it.
+            self.unfinished += current[:-1] + [name for name, _ in older] + unsearchable
         elif older:
             name, version = older[-1]
             self.serving = await self._collection(name, version)
@@ -206,7 +213,8 @@ class VectorIndex:
         self.opened = True
 
     async def drop_unfinished(self) -> None:
-        """Drop what builds left behind; only while no other process may be building."""
+        """Drop what builds and switches left behind; only while no other process may be
+        building."""
         for name in self.unfinished:
             if self.building is None or name != self.building.name:
                 await self._open_store(name).drop()

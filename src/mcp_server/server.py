@@ -125,8 +125,8 @@ def build_mcp_server(
     @server.tool(
         description="Find people by a natural-language description in `query` (Chinese or "
         "English), optionally in one `city`. Returns up to `first` public profiles, best match "
-        "first, and `degraded`: true when the search index could not answer and a simpler "
-        "ranking did. Uses one AI request of the daily quota."
+        "first, and whether the answer is degraded (true when the search index could not "
+        "answer and a simpler ranking did). Uses one AI request of the daily quota."
     )
     async def search_users(
         query: Annotated[
