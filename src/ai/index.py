@@ -22,6 +22,7 @@ is catching up with PostgreSQL.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
@@ -124,6 +125,9 @@ class VectorIndex:
         # from being dropped: `drop_unfinished` removes them.
         self.unfinished: list[str] = []
         self._neutrals: dict[str, Neutralizer] = {}
+        # Every store this index opened: `close` closes them all, also one whose opening a
+        # shutdown interrupted (it would keep the Edge directory's lock file open).
+        self._stores: list[VectorStore] = []
         self._neutral_lock = asyncio.Lock()
 
     # -- state ---------------------------------------------------------------------------
@@ -146,12 +150,18 @@ class VectorIndex:
     def serving_name(self) -> str | None:
         return None if self.serving is None else self.serving.name
 
-    async def _collection(self, name: str, version: IndexVersion) -> Collection:
+    def _store(self, name: str) -> VectorStore:
         store = self._open_store(name)
+        self._stores.append(store)
+        return store
+
+    async def _collection(self, name: str, version: IndexVersion) -> Collection:
+        store = self._store(name)
         try:
             await store.ensure_collection()
         except BaseException:
             await store.close()
+            self._stores.remove(store)  # retried every few seconds while another holds it
             raise
         return Collection(name, store, version)
 
@@ -361,9 +371,13 @@ class VectorIndex:
         await self.ensure_open()
 
     async def close(self) -> None:
-        if self._opening is not None and not self._opening.done():
-            self._opening.cancel()
-        for collection in self._targets():
-            await collection.store.close()
+        opening, self._opening = self._opening, None
+        if opening is not None and not opening.done():
+            opening.cancel()
+            with contextlib.suppress(BaseException):
+                await opening
+        stores, self._stores = self._stores, []
+        for store in stores:
+            await store.close()
         self.serving = self.building = None
         self.opened = False
