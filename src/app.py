@@ -36,7 +36,7 @@ from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
 from src.request_guard import BodyLimit, check_multipart_headers, check_upload_operation
 from src.resolvers import ai, orders
-from src.resolvers.index_worker import IndexWorker, open_index
+from src.resolvers.index_worker import IndexWorker, trouble
 from src.schema import build_schema
 from src.schema.context import Context
 from src.schema.extensions import validation_rules
@@ -210,6 +210,24 @@ def tune_gc() -> None:
     gc.set_threshold(young, middle, FULL_GC_EVERY)
 
 
+def _say_vector_index(settings: Settings, points: int) -> None:
+    if settings.qdrant_url:
+        log.info("vector index: Qdrant server at %s, %d points", settings.qdrant_url, points)
+    else:
+        where = (settings.data_dir / "vectors").resolve()
+        log.info("vector index: Qdrant Edge in %s, %d points", where, points)
+
+
+async def _announce_index(settings: Settings, services: Services) -> None:
+    """Say where the index is and how many points it serves, once it is open."""
+    try:
+        await services.vectors.ensure_open()
+        serving = services.vectors.serving is not None
+        _say_vector_index(settings, await services.vectors.count() if serving else 0)
+    except Exception as exc:
+        log.warning("vector index unavailable at start-up: %s", trouble(exc))
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
@@ -221,8 +239,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await services.hub.start()
         # The index may be down at start-up, or first need its transform fitted (seconds):
         # discovery answers from PostgreSQL, degraded, until it is open.
-        indexer = asyncio.create_task(
-            IndexWorker(services).run() if settings.vector_worker else open_index(services)
+        announce = asyncio.create_task(_announce_index(settings, services))
+        indexer = (
+            asyncio.create_task(IndexWorker(services).run()) if settings.vector_worker else None
         )
         settler = asyncio.create_task(_settle_orders_forever(services)) if services.pay else None
         purger = asyncio.create_task(_purge_transcripts_forever(services))
@@ -248,7 +267,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             try:
                 await mcp_task
             finally:
-                for task in (purger, settler, indexer):
+                for task in (purger, settler, indexer, announce):
                     if task:
                         task.cancel()
                 await close_services(services)

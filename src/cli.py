@@ -1,16 +1,25 @@
-"""The `qiaoqiao` command: serve, migrate, export-schema, token, mcp, seed(-demo), grant-role."""
+"""The `qiaoqiao` command: one subcommand per task (see `build_parser`, or `qiaoqiao --help`).
+
+Expected failures (the settings, an unreachable database, a locked index, an unknown user)
+end with one line each on stderr and no traceback: exit 2 for the settings, 1 otherwise.
+"""
 
 from __future__ import annotations
 
 import argparse
+import logging
 import os
 import signal
 import sys
+import time
 from pathlib import Path
 
-from src.config import get_settings
+from src import cli_parser
+from src.cli_support import CliFailure, ProgressBar, explain
+from src.config import Settings, SettingsInvalid, get_settings
 
 ROOT = Path(__file__).resolve().parent.parent
+log = logging.getLogger("qiaoqiao.cli")
 
 
 def alembic_config(url: str):  # type: ignore[no-untyped-def]
@@ -34,10 +43,60 @@ def _database_url() -> str:
     environment, so uvicorn workers and Alembic use the very same database."""
     from src.db import resolve_database_url
 
-    url = resolve_database_url(get_settings())
+    settings = get_settings()
+    try:
+        url = resolve_database_url(settings)
+    except Exception as exc:
+        if settings.database_url:
+            raise
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise CliFailure(
+            f"the embedded PostgreSQL did not start in {(settings.data_dir / 'pg').resolve()}:"
+            f" {reason}. Set DATA_DIR to a folder this user may write, or DATABASE_URL to a"
+            " server"
+        ) from exc
     os.environ["DATABASE_URL"] = url
     get_settings.cache_clear()
     return url
+
+
+def prepare_model(settings: Settings, progress: ProgressBar | None = None) -> None:
+    """Say whether the embedding model is ready; prepare it (once, ~10 s) when it is not."""
+    from src.ai.embeddings import DEFAULT_MODEL, Embedder, is_prepared
+    from src.ai.embeddings import prepare_model as prepare
+
+    embedder = Embedder.from_settings(
+        settings.embedding_model, settings.model_dir or settings.data_dir
+    )
+    folder = embedder.local_dir
+    if folder is None:
+        log.info("embedding model %s: fastembed loads it on first use", embedder.model_name)
+        return
+    if is_prepared(folder, quantize_int8=embedder.quantize_int8):
+        log.info("embedding model ready: %s in %s", DEFAULT_MODEL, folder)
+        return
+    log.info("embedding model: preparing %s in %s (once, about 10 s)", DEFAULT_MODEL, folder)
+    started = time.perf_counter()
+    prepare(folder, quantize_int8=embedder.quantize_int8, progress=progress)
+    took = time.perf_counter() - started
+    log.info("embedding model ready: %s in %s (prepared in %.1f s)", DEFAULT_MODEL, folder, took)
+
+
+def _require_schema_at_head(url: str) -> None:
+    """`serve --no-migrate`: refuse a database another release's `migrate` has not brought to
+    this code's schema."""
+    import asyncio
+
+    from src.doctor import code_heads, schema_revisions
+
+    _, current = asyncio.run(schema_revisions(url, get_settings().db_connect_timeout_s))
+    if current != code_heads():
+        raise CliFailure(
+            f"the database schema is at {', '.join(sorted(current)) or 'nothing'}, this code"
+            f" needs {', '.join(sorted(code_heads()))}: run `qiaoqiao migrate` first (or serve"
+            " without --no-migrate)"
+        )
+    log.info("database schema at %s (migrated by the release step)", ", ".join(current))
 
 
 def cmd_serve(args: argparse.Namespace) -> None:
@@ -51,7 +110,11 @@ def cmd_serve(args: argparse.Namespace) -> None:
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead
     # lets the atexit hook stop the embedded PostgreSQL cleanly.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    migrate(_database_url())
+    if args.no_migrate:
+        _require_schema_at_head(_database_url())
+    else:
+        migrate(_database_url())
+    prepare_model(get_settings(), ProgressBar())
     uvicorn.run(
         "src.app:create_app",
         factory=True,
@@ -98,12 +161,15 @@ def cmd_token(args: argparse.Namespace) -> None:
     from src.resolvers.errors import UserFacingError
 
     if not get_settings().dev_login_enabled:
-        sys.exit("qiaoqiao token works only in development without WeChat credentials")
+        raise CliFailure(
+            "works only in development without WeChat credentials (APP_ENV=development,"
+            " WECHAT_APP_ID unset)"
+        )
     migrate(_database_url())
     try:
         sys.stdout.write(asyncio.run(_dev_token(args.name)) + "\n")
     except UserFacingError as exc:
-        sys.exit(exc.message)
+        raise CliFailure(exc.message) from None
 
 
 async def _serve_mcp_stdio(token: str) -> None:
@@ -122,7 +188,10 @@ async def _serve_mcp_stdio(token: str) -> None:
         try:
             claims = services.tokens.verify_access(token)
         except InvalidToken:
-            sys.exit("qiaoqiao mcp: the access token is invalid or expired")
+            raise CliFailure(
+                "the access token is invalid or expired: get a new one (`qiaoqiao token NAME`"
+                " in development)"
+            ) from None
         identity = Identity(claims.user_id, claims.session_id)
         await warm_up(services)
         server = build_mcp_server(lambda: services, sdl=schema.as_str(), stdio_identity=identity)
@@ -139,12 +208,14 @@ def cmd_mcp(args: argparse.Namespace) -> None:
 
     token = args.token or os.environ.get("QIAOQIAO_TOKEN")
     if not token:
-        sys.exit("qiaoqiao mcp needs an access token: --token or QIAOQIAO_TOKEN")
+        raise CliFailure("needs an access token: --token or QIAOQIAO_TOKEN")
     migrate(_database_url())
     asyncio.run(_serve_mcp_stdio(token.strip()))
 
 
 async def _seed(args: argparse.Namespace) -> str:
+    from sqlalchemy import text
+
     from src.db import create_engine, create_sessionmaker
     from src.resolvers.institutions import seed_institutions
 
@@ -154,7 +225,9 @@ async def _seed(args: argparse.Namespace) -> str:
         async with create_sessionmaker(engine)() as session:
             institutions = await seed_institutions(session)
             await session.commit()
-            report = f"institutions added: {institutions}"
+            # The migrations load the starter list: "0 added" alone read like a failure.
+            total = await session.scalar(text("SELECT count(*) FROM institutions"))
+            report = f"institutions added: {institutions} ({total} in all)"
             if getattr(args, "users", None):
                 from src.seeding import seed_demo_users
 
@@ -164,7 +237,10 @@ async def _seed(args: argparse.Namespace) -> str:
                     seed=args.seed,
                     policy_version=settings.privacy_policy_version,
                 )
-                report += f"; demo users added: {users}"
+                report += (
+                    f"; demo users added: {users} of {args.users}"
+                    f" ({args.users - users} were there already)"
+                )
         return report
     finally:
         await engine.dispose()
@@ -248,71 +324,82 @@ def cmd_grant_role(args: argparse.Namespace) -> None:
     try:
         sys.stdout.write(asyncio.run(_grant_role(args.user, args.role)) + "\n")
     except UserFacingError as exc:
-        sys.exit(f"grant-role: {exc.message}")
+        raise CliFailure(exc.message) from None
 
 
 def cmd_model_prepare(args: argparse.Namespace) -> None:
     from src.ai.embeddings import Embedder
 
     settings = get_settings()
+    prepare_model(settings, ProgressBar())
     embedder = Embedder.from_settings(
         settings.embedding_model, settings.model_dir or settings.data_dir
     )
-    embedder.load_sync()  # prepares the folder on first use, then loads it once to check
+    embedder.load_sync()  # loads it once to check (a fastembed model downloads here)
     sys.stdout.write(f"model ready: {embedder.local_dir or embedder.model_name}\n")
 
 
+def cmd_doctor(args: argparse.Namespace) -> None:
+    from src import doctor
+
+    settings = get_settings()
+    url, problem = None, None
+    try:
+        url = _database_url()
+    except CliFailure as exc:
+        problem = str(exc)
+    text, code = doctor.report(doctor.run(settings, url, problem))
+    sys.stdout.write(text)
+    sys.exit(code)
+
+
+HANDLERS = {
+    "serve": cmd_serve,
+    "migrate": cmd_migrate,
+    "doctor": cmd_doctor,
+    "export-schema": cmd_export_schema,
+    "token": cmd_token,
+    "mcp": cmd_mcp,
+    "reindex": cmd_reindex,
+    "model prepare": cmd_model_prepare,
+    "seed": cmd_seed,
+    "seed-demo": cmd_seed,
+    "grant-role": cmd_grant_role,
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    return cli_parser.build_parser(HANDLERS)
+
+
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="qiaoqiao", description=__doc__)
-    sub = parser.add_subparsers(dest="command", required=True)
+    args = build_parser().parse_args(argv)
+    where = f"qiaoqiao {args.command}"
+    try:
+        settings = get_settings()
+    except SettingsInvalid as exc:
+        sys.stderr.write(f"{where}: {exc}\n")
+        sys.exit(2)
+    _configure_logging(settings)
+    try:
+        args.func(args)
+    except Exception as exc:
+        message = explain(exc, os.environ.get("DATABASE_URL") or _configured_url(settings))
+        if message is None:
+            raise  # not an expected failure: a bug, whose traceback helps
+        sys.stderr.write(f"{where}: {message}\n")
+        sys.exit(1)
 
-    serve = sub.add_parser("serve", help="migrate the database, then serve the API")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
-    serve.add_argument("--workers", type=int, default=1)
-    serve.set_defaults(func=cmd_serve)
 
-    mig = sub.add_parser("migrate", help="apply database migrations")
-    mig.add_argument("revision", nargs="?", default="head")
-    mig.set_defaults(func=cmd_migrate)
+def _configured_url(settings: Settings) -> str | None:
+    return settings.database_url.get_secret_value() if settings.database_url else None
 
-    export = sub.add_parser("export-schema", help="print the GraphQL schema (SDL)")
-    export.add_argument("-o", "--output", help="write to this file instead of stdout")
-    export.set_defaults(func=cmd_export_schema)
 
-    token = sub.add_parser("token", help="print an access token for development user NAME")
-    token.add_argument("name")
-    token.set_defaults(func=cmd_token)
+def _configure_logging(settings: Settings) -> None:
+    """Log lines to stderr (stdout is for the command's output, or MCP's protocol)."""
+    from src.observability import configure_logging
 
-    mcp = sub.add_parser("mcp", help="serve MCP over stdio as the user of an access token")
-    mcp.add_argument("--token", help="access token (default: $QIAOQIAO_TOKEN)")
-    mcp.set_defaults(func=cmd_mcp)
-
-    reindex = sub.add_parser("reindex", help="rebuild the vector index from PostgreSQL")
-    reindex.set_defaults(func=cmd_reindex)
-
-    model = sub.add_parser("model", help="embedding model tasks")
-    model_sub = model.add_subparsers(dest="model_command", required=True)
-    prepare = model_sub.add_parser("prepare", help="prepare the offline multilingual model")
-    prepare.set_defaults(func=cmd_model_prepare)
-
-    seed = sub.add_parser("seed", help="load the starter list of institutions")
-    seed.set_defaults(func=cmd_seed)
-
-    demo = sub.add_parser("seed-demo", help="create registered demo users (and institutions)")
-    demo.add_argument("--users", type=int, default=100)
-    demo.add_argument("--seed", type=int, default=1)
-    demo.set_defaults(func=cmd_seed)
-
-    grant = sub.add_parser(
-        "grant-role", help="make a user (by id or phone number) a moderator, admin or user"
-    )
-    grant.add_argument("user", help="the user's id, or their phone number")
-    grant.add_argument("role", choices=["moderator", "admin", "user"])
-    grant.set_defaults(func=cmd_grant_role)
-
-    args = parser.parse_args(argv)
-    args.func(args)
+    configure_logging(settings.log_level, json=settings.json_logs)
 
 
 if __name__ == "__main__":

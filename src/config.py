@@ -7,20 +7,59 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from src.config_problems import (
+    Problem,
+    SettingsInvalid,
+    SettingsProblems,
+    lenient_json,
+    load_settings,
+)
+
+__all__ = ["DEV_SECRET_KEY", "Settings", "SettingsInvalid", "get_settings", "reveal"]
 
 # A development secret that production refuses: anyone can read it here.
 DEV_SECRET_KEY = "qiaoqiao-development-secret-key-do-not-use-in-production"  # noqa: S105
+HOW_TO_MAKE_ONE = "python3 -c 'import secrets; print(secrets.token_urlsafe(48))' makes one"
+TENCENT_SMS_FIELDS = (
+    "tencent_secret_id",
+    "tencent_secret_key",
+    "tencent_sms_app_id",
+    "tencent_sms_sign_name",
+    "tencent_sms_template_id",
+)
 
 
 class Settings(BaseSettings):
+    """Secrets are `SecretStr`: every repr, log line and error shows them as `**********`;
+    read one with `reveal()` only where it is used."""
+
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", frozen=True)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Text that is not JSON in a list or object setting becomes one problem among the
+        # others instead of stopping at the first.
+        return (
+            init_settings,
+            lenient_json(env_settings),
+            lenient_json(dotenv_settings),
+            file_secret_settings,
+        )
 
     app_env: Literal["development", "production"] = "development"
     data_dir: Path = Path("./.qiaoqiao")
-    database_url: str | None = None
+    database_url: SecretStr | None = None  # holds the password
     qdrant_url: str | None = None
-    secret_key: str = DEV_SECRET_KEY
+    secret_key: SecretStr = SecretStr(DEV_SECRET_KEY)
 
     cors_allowed_origins: list[str] = Field(default_factory=list)
     ws_allowed_origins: list[str] = Field(default_factory=list)
@@ -29,8 +68,6 @@ class Settings(BaseSettings):
     max_query_depth: int = Field(10, ge=1)
     max_aliases: int = Field(15, ge=1)
     max_tokens: int = Field(2000, ge=10)
-    max_page_size: int = Field(100, ge=1)
-    default_page_size: int = Field(20, ge=1)
     # Static cost budget per operation (SECURITY.md 3; see src/schema/cost.py for the measure).
     max_query_cost: int = Field(1000, ge=10)
     # Longest an operation may run (a websocket subscription: each event's reads) (SECURITY.md 8).
@@ -70,7 +107,7 @@ class Settings(BaseSettings):
 
     # Sessions (RFC 8725, RFC 9700): short access JWTs, rotating opaque refresh tokens.
     # Older secrets still verify tokens during a rotation's overlap window.
-    previous_secret_keys: list[str] = Field(default_factory=list)
+    previous_secret_keys: list[SecretStr] = Field(default_factory=list)
     access_token_ttl_s: int = Field(900, ge=60, le=900)
     refresh_token_ttl_days: int = Field(30, ge=1, le=365)
     jwt_issuer: str = "qiaoqiao"
@@ -78,7 +115,7 @@ class Settings(BaseSettings):
 
     # WeChat mini program credentials; without them development logs in with "dev:<name>".
     wechat_app_id: str | None = None
-    wechat_app_secret: str | None = None
+    wechat_app_secret: SecretStr | None = None
     wechat_api_base: str = "https://api.weixin.qq.com"
     wechat_connect_timeout_s: float = Field(2.0, gt=0)
     wechat_read_timeout_s: float = Field(3.0, gt=0)
@@ -103,7 +140,7 @@ class Settings(BaseSettings):
     sms_daily_per_phone: int = Field(10, ge=1)
     sms_daily_per_ip: int = Field(30, ge=1)
     tencent_secret_id: str | None = None
-    tencent_secret_key: str | None = None
+    tencent_secret_key: SecretStr | None = None
     tencent_sms_endpoint: str = "https://sms.tencentcloudapi.com"
     tencent_sms_region: str = "ap-guangzhou"
     tencent_sms_app_id: str | None = None
@@ -111,7 +148,7 @@ class Settings(BaseSettings):
     tencent_sms_template_id: str | None = None
 
     # Optional: keep rate-limit counters in Redis instead of PostgreSQL.
-    redis_url: str | None = None
+    redis_url: SecretStr | None = None  # may hold a password
     # Rate limits: name -> [requests, window seconds]; merged over the defaults in auth/ratelimit.
     rate_limits: dict[str, tuple[int, int]] = Field(default_factory=dict)
     # The client IP comes from this header only when set (e.g. X-Forwarded-For behind one proxy).
@@ -131,8 +168,8 @@ class Settings(BaseSettings):
     # WeChat Pay v3 (JSAPI). Without merchant credentials, development buys PRO directly.
     wechat_pay_mch_id: str | None = None
     wechat_pay_serial_no: str | None = None  # the merchant certificate's serial number
-    wechat_pay_private_key: str | None = None  # merchant private key, PEM
-    wechat_pay_api_v3_key: str | None = None  # 32 characters
+    wechat_pay_private_key: SecretStr | None = None  # merchant private key, PEM
+    wechat_pay_api_v3_key: SecretStr | None = None  # 32 characters
     wechat_pay_platform_serial: str | None = None
     wechat_pay_platform_public_key: str | None = None  # WeChat Pay's public key, PEM
     wechat_pay_api_base: str = "https://api.mch.weixin.qq.com"
@@ -152,7 +189,7 @@ class Settings(BaseSettings):
     storage_s3_endpoint: str | None = None  # e.g. https://cos.ap-shanghai.myqcloud.com
     storage_s3_bucket: str | None = None
     storage_s3_access_key: str | None = None
-    storage_s3_secret_key: str | None = None
+    storage_s3_secret_key: SecretStr | None = None
     storage_s3_region: str = "us-east-1"
     # "virtual": https://<bucket>.<endpoint host>/<key> (COS, OSS); "path": <endpoint>/<bucket>/…
     storage_s3_addressing: Literal["virtual", "path"] = "virtual"
@@ -162,9 +199,12 @@ class Settings(BaseSettings):
     # Distinct reporters with pending reports within 24 h that hide someone from discovery
     # until a moderator decides.
     report_hold_threshold: int = Field(3, ge=2)
+    # Only reporters registered, active and registered at least this many hours ago count
+    # toward the threshold: fresh accounts cannot buy a hold (issue 15).
+    report_hold_min_account_age_h: float = Field(72, ge=0)
     # WeChat message push (the media check's verdicts): the Token set in the mini program
     # console under 消息推送, plaintext JSON mode.
-    wechat_push_token: str | None = None
+    wechat_push_token: SecretStr | None = None
     # A language model behind any OpenAI-compatible /chat/completions endpoint (DeepSeek, Qwen
     # through DashScope's compatible mode, Moonshot, vLLM, Ollama). Unset: the AI workflows answer
     # from retrieval and rules, and say that no model was used.
@@ -212,7 +252,7 @@ class Settings(BaseSettings):
 
     @property
     def wechat_configured(self) -> bool:
-        return bool(self.wechat_app_id and self.wechat_app_secret)
+        return bool(self.wechat_app_id and reveal(self.wechat_app_secret))
 
     @property
     def wechat_pay_configured(self) -> bool:
@@ -220,8 +260,8 @@ class Settings(BaseSettings):
             (
                 self.wechat_pay_mch_id,
                 self.wechat_pay_serial_no,
-                self.wechat_pay_private_key,
-                self.wechat_pay_api_v3_key,
+                reveal(self.wechat_pay_private_key),
+                reveal(self.wechat_pay_api_v3_key),
                 self.wechat_pay_platform_public_key,
                 self.wechat_pay_notify_url,
             )
@@ -234,7 +274,7 @@ class Settings(BaseSettings):
                 self.storage_s3_endpoint,
                 self.storage_s3_bucket,
                 self.storage_s3_access_key,
-                self.storage_s3_secret_key,
+                reveal(self.storage_s3_secret_key),
             )
         )
 
@@ -257,47 +297,93 @@ class Settings(BaseSettings):
         return self.is_production if self.log_json is None else self.log_json
 
     @model_validator(mode="after")
-    def _llm_complete(self) -> Settings:
-        if bool(self.llm_base_url) != bool(self.llm_model):
-            raise ValueError("LLM_BASE_URL and LLM_MODEL are set together (or neither)")
+    def _check_combinations(self) -> Settings:
+        """Rules across settings, all reported together (one field's own errors stop pydantic
+        before this runs; `load_settings` then reports both kinds at once)."""
+        problems = [*self._value_problems(), *self._production_problems()]
+        if problems:
+            raise SettingsProblems(problems)
         return self
 
-    @model_validator(mode="after")
-    def _refuse_unsafe_production(self) -> Settings:
-        if not self.is_production:
-            return self
+    def _value_problems(self) -> list[Problem]:
         problems = []
-        if self.secret_key == DEV_SECRET_KEY or len(self.secret_key) < 32:
-            problems.append("SECRET_KEY must be set to a random value of at least 32 characters")
+        if bool(self.llm_base_url) != bool(self.llm_model):
+            problems.append(
+                Problem(
+                    "LLM_BASE_URL, LLM_MODEL", "set both (or neither: AI answers without a model)"
+                )
+            )
+        token = reveal(self.wechat_push_token)
+        if token and not 3 <= len(token) <= 32:
+            problems.append(
+                Problem(
+                    "WECHAT_PUSH_TOKEN", "use the 3-32 character Token of the console's 消息推送"
+                )
+            )
+        v3_key = reveal(self.wechat_pay_api_v3_key)
+        if v3_key and len(v3_key.encode()) != 32:
+            problems.append(
+                Problem(
+                    "WECHAT_PAY_API_V3_KEY", "use the 32-byte APIv3 key of the merchant platform"
+                )
+            )
+        return problems
+
+    def _production_problems(self) -> list[Problem]:
+        if not self.is_production:
+            return []
+        problems = []
+        secret = self.secret_key.get_secret_value()
+        if secret == DEV_SECRET_KEY or len(secret) < 32:
+            problems.append(
+                Problem(
+                    "SECRET_KEY",
+                    f"production needs a random value of 32+ characters: {HOW_TO_MAKE_ONE}",
+                )
+            )
         if self.graphiql:
-            problems.append("GRAPHIQL is a development switch")
+            problems.append(Problem("GRAPHIQL", "a development switch: unset it in production"))
         if not self.wechat_configured:
             problems.append(
-                "WECHAT_APP_ID and WECHAT_APP_SECRET are required (no development login)"
+                Problem(
+                    "WECHAT_APP_ID, WECHAT_APP_SECRET",
+                    "production requires the mini program's credentials (no development login);"
+                    " see 开发管理 > 开发设置 in the mini program console",
+                )
             )
         if self.sms_provider == "console":
-            problems.append("SMS_PROVIDER=console prints codes to the log: configure tencent")
-        elif not all(
-            (
-                self.tencent_secret_id,
-                self.tencent_secret_key,
-                self.tencent_sms_app_id,
-                self.tencent_sms_sign_name,
-                self.tencent_sms_template_id,
+            problems.append(
+                Problem(
+                    "SMS_PROVIDER",
+                    "SMS_PROVIDER=console prints codes to the log: set it to tencent",
+                )
             )
-        ):
-            problems.append("SMS_PROVIDER=tencent needs the TENCENT_* credentials")
+        else:
+            missing = [
+                name.upper() for name in TENCENT_SMS_FIELDS if not _given(getattr(self, name))
+            ]
+            if missing:
+                problems.append(
+                    Problem(
+                        ", ".join(missing),
+                        "SMS_PROVIDER=tencent needs the TENCENT_* credentials: set them",
+                    )
+                )
         if self.public_base_url and not self.public_base_url.startswith("https://"):
-            problems.append("PUBLIC_BASE_URL must be an https:// URL")
-        if self.wechat_push_token and not 3 <= len(self.wechat_push_token) <= 32:
-            problems.append("WECHAT_PUSH_TOKEN must be 3 to 32 characters")
-        if self.wechat_pay_api_v3_key and len(self.wechat_pay_api_v3_key.encode()) != 32:
-            problems.append("WECHAT_PAY_API_V3_KEY must be 32 bytes")
-        if problems:
-            raise ValueError("refusing to start in production: " + "; ".join(problems))
-        return self
+            problems.append(Problem("PUBLIC_BASE_URL", "use an https:// URL"))
+        return problems
+
+
+def _given(value: str | SecretStr | None) -> bool:
+    return bool(reveal(value) if isinstance(value, SecretStr) else value)
+
+
+def reveal(secret: SecretStr | None) -> str:
+    """A secret setting's value, only where it is used ("" when unset)."""
+    return secret.get_secret_value() if secret is not None else ""
 
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    """The settings, validated once; `SettingsInvalid` lists every problem, one per line."""
+    return load_settings(Settings)

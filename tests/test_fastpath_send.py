@@ -27,11 +27,32 @@ STAMP = re.compile(r"\d{4}-\d\d-\d\dT[0-9:.]+\+00:00")
 
 @pytest.fixture
 async def people(settings: Settings) -> dict[str, Any]:
-    """alice (sender), bob (recipient), carol (blocked by bob), dave (logged in, unregistered)."""
+    """alice (sender), bob (recipient), carol (blocked by bob), dave (logged in, unregistered),
+    erin (hid her profile), frank (held for review), gina (bob blocked her through a whisper)."""
     app = create_app(settings)
     async with running_app(app) as http:
         gql = GraphQLClient(http)
-        users = {name: await registered_user(gql, name) for name in ("alice", "bob", "carol")}
+        names = ("alice", "bob", "carol", "erin", "frank", "gina")
+        users = {name: await registered_user(gql, name) for name in names}
+        await gql(
+            "mutation { updateProfile(input: {discoverable: false}) { errors { code } } }",
+            token=users["erin"]["accessToken"],
+        )
+        await sql(
+            app,
+            "UPDATE users SET moderation_hold_at = now() WHERE id = :f",
+            f=users["frank"]["me"]["id"],
+        )
+        sent = await gql(
+            SEND,
+            {"input": {"recipientId": users["bob"]["me"]["id"], "content": "hey"}},
+            token=users["gina"]["accessToken"],
+        )
+        await gql(
+            "mutation ($w: ID!) { blockWhisperSender(whisperId: $w) { ok } }",
+            {"w": sent.data["sendWhisper"]["whisper"]["id"]},  # type: ignore[index]
+            token=users["bob"]["accessToken"],
+        )
         dave = await gql('mutation { wechatLogin(code: "dev:dave") { accessToken } }')
         users["dave"] = dave.data["wechatLogin"]  # type: ignore[index]
         await gql(
@@ -93,7 +114,7 @@ async def test_a_plain_send_is_one_statement_with_the_interpreters_answer(
             assert _same_shape(fast[0]) == _same_shape(slow[0])
             assert "errors" not in fast[0]
             assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1}
-    rows = await _rows(settings)
+    rows = [r for r in await _rows(settings) if r["content"] != "hey"]  # gina's, in the setup
     assert len(rows) == 8
     assert {(r["content"], r["sender"], r["recipient"], r["reply_to_id"]) for r in rows} == {
         ("hi", people["alice"]["me"]["id"], bob, None)
@@ -121,6 +142,7 @@ async def _rows(settings: Settings) -> list[dict[str, Any]]:
         ("alice", "bob", "   "),
         ("alice", "bob", "x" * 501),
         ("dave", "bob", "unregistered sender"),
+        ("gina", "bob", "bob blocked her through a whisper"),
     ],
 )
 async def test_refusals_are_the_interpreters_and_count_once(
@@ -133,6 +155,20 @@ async def test_refusals_are_the_interpreters_and_count_once(
     assert fast[0]["data"]["sendWhisper"]["errors"]
     assert fast[2] == slow[2]  # nothing sent; the rate-limit hit counted once, as before
     assert fast[2]["whispers"] == 0
+
+
+@pytest.mark.parametrize("recipient", ["erin", "frank"])
+async def test_a_hidden_recipient_is_null_in_both_answers(
+    settings: Settings, people: dict[str, Any], recipient: str
+) -> None:
+    """Whispering someone who hid their profile or is held works, and the answer shows them as
+    `user(id)` would: not at all."""
+    variables = {"input": {"recipientId": people[recipient]["me"]["id"], "content": "hi"}}
+    fast, slow = await send_both(settings, people["alice"]["accessToken"], variables)
+    assert fast[1] == 1 and slow[1] == -1
+    assert _same_shape(fast[0]) == _same_shape(slow[0])
+    assert fast[0]["data"]["sendWhisper"]["whisper"]["recipient"] is None
+    assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1}
 
 
 async def test_quota_and_rate_limit_refusals_match(

@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import httpx
+from pydantic import SecretStr
 
 from src.app import create_app
 from src.config import Settings
@@ -60,7 +61,7 @@ async def test_page_and_assets_come_from_this_origin(http: httpx.AsyncClient) ->
 async def test_dev_login_is_offered_only_where_it_works(settings: Settings) -> None:
     for update, offered in (
         ({}, True),
-        ({"wechat_app_id": "wx1", "wechat_app_secret": "s"}, False),
+        ({"wechat_app_id": "wx1", "wechat_app_secret": SecretStr("s")}, False),
     ):
         async with running_app(create_app(settings.model_copy(update=update))) as http:
             page = await http.get("/graphql", headers={"accept": "text/html"})

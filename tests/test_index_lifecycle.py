@@ -23,7 +23,7 @@ from starlette.applications import Starlette
 from src.ai import neutral
 from src.ai.vector_store import list_collections
 from src.app import create_app
-from src.config import Settings
+from src.config import Settings, reveal
 from src.db import create_engine, create_sessionmaker
 from src.seeding import seed_demo_users
 from tests.ai_helpers import indexed, populate
@@ -49,7 +49,7 @@ def worker(settings: Settings, **changes: Any) -> Settings:
 
 async def seed(settings: Settings, count: int, *, bypass_outbox: bool = False) -> None:
     """`qiaoqiao seed-demo`; `bypass_outbox`: then forget the queue (a restore, an import)."""
-    engine = create_engine(str(settings.database_url), settings)
+    engine = create_engine(reveal(settings.database_url), settings)
     try:
         async with create_sessionmaker(engine)() as session:
             await seed_demo_users(session, count=count, seed=5, policy_version="2026-11")
@@ -177,7 +177,7 @@ async def test_a_version_change_rebuilds_in_the_background(settings: Settings) -
 def cli_env(settings: Settings) -> dict[str, str]:
     return {
         **{k: v for k, v in os.environ.items() if k not in ("APP_ENV", "QDRANT_URL")},
-        "DATABASE_URL": str(settings.database_url),
+        "DATABASE_URL": reveal(settings.database_url),
         "DATA_DIR": str(settings.data_dir),
         "MODEL_DIR": str(settings.model_dir),
     }

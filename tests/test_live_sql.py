@@ -1,7 +1,8 @@
 """The compiled read of a `whisperReceived` event (src/resolvers/live_sql.py) returns exactly
 what the ORM path returns — the viewer check of `load_viewer` and the rows of
-`whispers.received_after` — for blocks either way, deleted senders, other recipients and
-cursors, and says "login ended" for a revoked session, a ban and a deletion."""
+`whispers.received_after` — for blocks either way (which hide only senders the viewer knows),
+withheld replies, deleted senders, other recipients and cursors, and says "login ended" for a
+revoked session, a ban and a deletion."""
 
 from __future__ import annotations
 
@@ -57,11 +58,18 @@ async def test_same_rows_as_the_orm_read(app: Starlette) -> None:
         await send("alice", "anonymous")
         await send("carol", "from carol, named", anonymous=False)
         await send("dave", "dave, whom bob blocks")
-        await send("erin", "erin, who blocks bob")
+        await send("dave", "dave, named, whom bob blocks", anonymous=False)
+        erin = await send("erin", "erin, who blocks bob")
+        await send("erin", "erin, named, who blocks bob", anonymous=False)
         await send("frank", "frank, who deletes his account")
         await send("bob", "to alice, not bob's", to=u["alice"]["me"]["id"])
         await gql(BLOCK, {"id": u["dave"]["me"]["id"]}, token=u["bob"]["accessToken"])
         await gql(BLOCK, {"id": bob_id}, token=u["erin"]["accessToken"])
+        # Bob answers erin's anonymous whisper: accepted, and withheld from her.
+        withheld = await send_whisper(
+            gql, u["bob"]["accessToken"], replyToId=erin["whisper"]["id"], content="withheld"
+        )
+        assert withheld["errors"] == []
         deleted = await gql("mutation { deleteAccount { ok } }", token=u["frank"]["accessToken"])
         assert deleted.errors == [], deleted.errors
 
@@ -70,15 +78,20 @@ async def test_same_rows_as_the_orm_read(app: Starlette) -> None:
         assert [r["content"] for r in rows] == [
             "anonymous",
             "from carol, named",
+            "dave, whom bob blocks",
+            "erin, who blocks bob",
             "frank, who deletes his account",
         ]
-        assert rows[2]["sender_id"] is None  # a deleted sender: kept, unlinked
+        assert rows[4]["sender_id"] is None  # a deleted sender: kept, unlinked
         # After a cursor: only what is newer; at the newest row, nothing.
         first = (rows[0]["created_at"], rows[0]["id"])
         assert [r["content"] for r in await both(app, u["bob"], first) or []] == [
             "from carol, named",
+            "dave, whom bob blocks",
+            "erin, who blocks bob",
             "frank, who deletes his account",
         ]
+        assert await both(app, u["erin"], START) == []  # the withheld reply never arrives
         assert await both(app, u["bob"], (rows[-1]["created_at"], rows[-1]["id"])) == []
         # Alice's inbox: bob's whisper only.
         alice_rows = await both(app, u["alice"], START)

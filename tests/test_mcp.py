@@ -22,7 +22,7 @@ from mcp.client.streamable_http import streamable_http_client
 from starlette.applications import Starlette
 
 from src.app import create_app
-from src.config import Settings
+from src.config import Settings, reveal
 from tests.ai_helpers import SESSIONS, indexed, populate
 from tests.fakes.wechat import FakeWechat
 from tests.helpers import GraphQLClient, LiveServer, live_server, sql
@@ -287,7 +287,7 @@ async def test_stdio_serves_the_token_user(plain_world: World, settings: Setting
     _, _server, _gql, tokens, ids = plain_world
     env = {
         **os.environ,
-        "DATABASE_URL": str(settings.database_url),
+        "DATABASE_URL": reveal(settings.database_url),
         "DATA_DIR": str(settings.data_dir),
         "MODEL_DIR": str(settings.model_dir),
         "QIAOQIAO_TOKEN": tokens["designer"],

@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from src.app import create_app
@@ -30,7 +31,7 @@ async def world(
     wx_settings: Settings, fake_wechat: FakeWechat
 ) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
     settings = wx_settings.model_copy(
-        update={"public_base_url": PUBLIC, "wechat_push_token": fake_wechat.push_token}
+        update={"public_base_url": PUBLIC, "wechat_push_token": SecretStr(fake_wechat.push_token)}
     )
     app = create_app(settings)
     async with running_app(app) as http:
@@ -90,8 +91,10 @@ async def test_a_risky_proof_flags_the_report_for_moderators(
     again = await fake_wechat.push(http, CALLBACK, risky)  # WeChat retries: applied once
     assert again.text == "success"
     assert await sql(app, "SELECT verdict || ':' || label FROM media_checks") == "risky:20002"
-    await sql(app, "UPDATE users SET role = 'moderator' WHERE id = :id", id=mallory["me"]["id"])
-    listed = await GraphQLClient(http)(FLAGS, token=mallory["accessToken"])
+    # A moderator other than the reported person (nobody sees reports about themselves).
+    mod = await wx_user(http, fake_wechat, "mod")
+    await sql(app, "UPDATE users SET role = 'moderator' WHERE id = :id", id=mod["me"]["id"])
+    listed = await GraphQLClient(http)(FLAGS, token=mod["accessToken"])
     assert listed.data["reports"]["edges"] == [  # type: ignore[index]
         {"node": {"id": filed["report"]["id"], "flags": ["PROOF_RISKY"]}}
     ]

@@ -29,7 +29,7 @@ from tests.helpers import (
     send_whisper,
     sql,
 )
-from tests.uploads import codes, jpeg_with_gps, moderator, png, report
+from tests.uploads import codes, established, jpeg_with_gps, moderator, png, report
 
 QUEUE = """query ($status: ReportStatus, $first: Int, $after: String) {
   reports(status: $status, first: $first, after: $after) {
@@ -302,6 +302,7 @@ async def test_reports_by_three_people_hide_someone_until_a_moderator_decides(
     viewer = await registered_user(gql, "viewer")
     mallory = await registered_user(gql, "mallory")
     reporters = [await registered_user(gql, f"r{i}") for i in range(3)]
+    await established(app, *reporters)  # only accounts older than 72 h count toward a hold
     target = mallory["me"]["id"]
     await drained(app)
     assert target in await discovered(gql, viewer["accessToken"])

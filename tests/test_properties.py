@@ -113,7 +113,7 @@ async def test_logs_never_hold_tokens_codes_phones_or_content(
     logged = "\n".join(
         record.getMessage() + str(record.__dict__.get("args", "")) for record in caplog.records
     )
-    assert len(caplog.records) > 10  # the requests were logged, just not their secrets
+    assert len(caplog.records) >= 8  # each request was logged, just not its secrets
     secrets = [
         ann["accessToken"],
         ann["refreshToken"],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pydantic import SecretStr
+
 from src.app import create_app
 from src.config import Settings
 from tests.helpers import LOGIN, GraphQLClient, registered_user, running_app, sql
@@ -55,7 +57,7 @@ async def test_redis_backend_when_configured(settings: Settings) -> None:
         pytest.skip("no Redis on 127.0.0.1:6379 (the PostgreSQL backend is the default)")
     configured = settings.model_copy(
         update={
-            "redis_url": "redis://127.0.0.1:6379/15",
+            "redis_url": SecretStr("redis://127.0.0.1:6379/15"),
             "rate_limits": {"login:ip": (2, 60)},
         }
     )

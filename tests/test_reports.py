@@ -165,7 +165,7 @@ async def test_multipart_for_another_operation_is_refused(
             token=alice["accessToken"],
         )
         assert response.status_code == 400, document
-        assert "only run the mutation reportUser" in response.text
+        assert "only run reportUser or reportWhisper" in response.text
     assert await sql(app, "SELECT count(*) FROM user_blocks") == 0
     assert await sql(app, "SELECT count(*) FROM user_reports") == 0
 

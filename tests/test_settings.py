@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import pytest
-from pydantic import ValidationError
+from pydantic import SecretStr, ValidationError
 from starlette.applications import Starlette
 
 from src.app import create_app
-from src.config import DEV_SECRET_KEY, Settings
+from src.config import DEV_SECRET_KEY, Settings, reveal
 from src.db import async_url
 from tests.helpers import GraphQLClient, running_app
 
 STRONG = "x" * 48
 
 
+# Secret types already: tests copy these into settings with `model_copy`, which validates nothing.
 PRODUCTION = {
     "app_env": "production",
-    "secret_key": STRONG,
+    "secret_key": SecretStr(STRONG),
     "wechat_app_id": "wx-app",
-    "wechat_app_secret": "wx-secret",
+    "wechat_app_secret": SecretStr("wx-secret"),
     "sms_provider": "tencent",
     "tencent_secret_id": "id",
-    "tencent_secret_key": "key",
+    "tencent_secret_key": SecretStr("key"),
     "tencent_sms_app_id": "1400000000",
     "tencent_sms_sign_name": "悄悄",
     "tencent_sms_template_id": "100",
@@ -60,7 +61,7 @@ def test_development_defaults_are_usable() -> None:
 
 def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in PRODUCTION.items():
-        monkeypatch.setenv(name.upper(), value)
+        monkeypatch.setenv(name.upper(), value if isinstance(value, str) else reveal(value))
     monkeypatch.setenv("WS_ALLOWED_ORIGINS", '["https://servicewechat.com"]')
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
     assert settings.is_production

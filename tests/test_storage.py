@@ -8,6 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from src.app import create_app
 from src.config import Settings
@@ -109,7 +110,7 @@ async def test_reports_store_proofs_in_the_configured_bucket(
             "storage_s3_endpoint": fake_s3.url,
             "storage_s3_bucket": fake_s3.bucket,
             "storage_s3_access_key": fake_s3.access_key,
-            "storage_s3_secret_key": fake_s3.secret_key,
+            "storage_s3_secret_key": SecretStr(fake_s3.secret_key),
             "storage_s3_region": fake_s3.region,
             "storage_s3_addressing": "path",
         }

@@ -161,18 +161,23 @@ async def test_reveal_and_read_belong_to_sender_and_recipient(gql: GraphQLClient
     assert seen["sender"] == {"id": alice["me"]["id"]}
 
 
-async def test_blocking_the_sender_hides_their_whispers_and_stops_new_ones(
+async def test_blocking_stops_new_whispers_and_hides_only_known_senders(
     gql: GraphQLClient,
 ) -> None:
+    """A block acts when a whisper is sent. Of what Bob already received, it hides what he
+    knows to be Alice's; her anonymous whisper stays — hiding it would tell him it was hers."""
     alice, bob, _ = await three(gql)
-    await send_whisper(gql, alice["accessToken"], recipientId=bob["me"]["id"], content="hi")
+    await send_whisper(gql, alice["accessToken"], recipientId=bob["me"]["id"], content="anon")
+    await send_whisper(
+        gql, alice["accessToken"], recipientId=bob["me"]["id"], content="named", anonymous=False
+    )
     await gql(
         "mutation ($id: ID!) { blockUser(userId: $id) { ok } }",
         {"id": alice["me"]["id"]},
         token=bob["accessToken"],
     )
     inbox = (await gql(INBOX, token=bob["accessToken"])).data["whispersReceived"]["edges"]  # type: ignore[index]
-    assert inbox == []
+    assert [e["node"]["content"] for e in inbox] == ["anon"]
     again = await send_whisper(gql, alice["accessToken"], recipientId=bob["me"]["id"], content="hi")
     assert codes(again) == [("NOT_FOUND", "recipientId")]
 

@@ -106,3 +106,14 @@ async def moderator(gql: GraphQLClient, app: Starlette, name: str) -> dict[str, 
 
 def codes(payload: dict[str, Any]) -> list[str]:
     return [e["code"] for e in payload["errors"]]
+
+
+async def established(app: Starlette, *logins: dict[str, Any]) -> None:
+    """Make these accounts registered 4 days ago: old enough for their reports to count toward
+    an automatic hold (REPORT_HOLD_MIN_ACCOUNT_AGE_H, 72 by default)."""
+    for login in logins:
+        await sql(
+            app,
+            "UPDATE users SET registered_at = now() - interval '4 days' WHERE id = :u",
+            u=login["me"]["id"],
+        )

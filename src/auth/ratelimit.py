@@ -33,6 +33,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "swipe:user": (120, 60),
     "discover:user": (60, 60),
     "report:user": (20, 3600),
+    "block:user": (30, 3600),  # blockUser, unblockUser and blockWhisperSender together
     "ai:user": (20, 60),  # chat, AI search, profile suggestions (on top of the daily quota)
     "mcp:user": (120, 60),  # every MCP tool call
 }

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from src.auth.phone import mask_phone
-from src.config import Settings
+from src.config import Settings, reveal
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class TencentSmsProvider:
         self.host = urlsplit(self.endpoint).netloc
         self.region = settings.tencent_sms_region
         self.secret_id = settings.tencent_secret_id or ""
-        self._secret_key = settings.tencent_secret_key or ""
+        self._secret_key = reveal(settings.tencent_secret_key)
         self.app_id = settings.tencent_sms_app_id or ""
         self.sign_name = settings.tencent_sms_sign_name or ""
         self.template_id = settings.tencent_sms_template_id or ""

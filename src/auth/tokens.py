@@ -54,11 +54,11 @@ class TokenService:
         self.issuer = settings.jwt_issuer
         self.audience = settings.jwt_audience
         self.ttl = settings.access_token_ttl_s
-        current = derive_key(settings.secret_key, "jwt")
+        current = derive_key(settings.secret_key.get_secret_value(), "jwt")
         self._signing = (_kid(current), current)
         self._verifying = {_kid(current): current}
         for old in settings.previous_secret_keys:
-            key = derive_key(old, "jwt")
+            key = derive_key(old.get_secret_value(), "jwt")
             self._verifying.setdefault(_kid(key), key)
         self._verified: dict[str, AccessClaims] = {}
 

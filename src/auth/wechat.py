@@ -21,7 +21,7 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from src.config import Settings
+from src.config import Settings, reveal
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +54,7 @@ class WechatSession:
 class WechatClient:
     def __init__(self, settings: Settings, http: httpx.AsyncClient, engine: AsyncEngine):
         self.app_id = settings.wechat_app_id or ""
-        self._secret = settings.wechat_app_secret or ""
+        self._secret = reveal(settings.wechat_app_secret)
         self.base = settings.wechat_api_base.rstrip("/")
         self.deadline = settings.wechat_deadline_s
         self.retries = settings.wechat_retries

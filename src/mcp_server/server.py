@@ -35,10 +35,10 @@ from src.mcp_server.viewer import (
     plain,
 )
 from src.models import User, UserProfile, Whisper
-from src.resolvers import ai, discovery, notify, whispers
+from src.resolvers import ai, discovery, whispers
 from src.resolvers.ai_data import people_cards, profile_facts
 from src.resolvers.errors import NotFound
-from src.resolvers.profiles import visible_user
+from src.resolvers.profiles import visible_ids, visible_user
 
 INSTRUCTIONS = (
     "qiaoqiao (悄悄): people discover each other and send short whispers, anonymous unless the "
@@ -216,7 +216,7 @@ def build_mcp_server(
 
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
             row = await whispers.send_whisper(session, services(), viewer, data)
-            if notice := await notify.offline_notice(session, services(), row.recipient_id):
+            if notice := whispers.delivery_notice(services(), row):
                 later.append(notice)
             return await _whisper_view(session, row, viewer.id)
 
@@ -319,21 +319,24 @@ async def _own_profile(session: AsyncSession, viewer: User) -> dict[str, Any]:
 async def _whisper_view(
     session: AsyncSession, row: Whisper, viewer_id: uuid.UUID
 ) -> dict[str, Any]:
-    """A whisper as `viewer_id` may see it (the GraphQL `Whisper` rules)."""
+    """A whisper as `viewer_id` may see it (the GraphQL `Whisper` rules): a sender or
+    recipient hidden from the viewer is null, as `user(id)` would be."""
     original = await session.get(Whisper, row.reply_to_id) if row.reply_to_id else None
     sender = whispers.sender_visible(row, viewer_id)
     recipient = whispers.recipient_visible(row, original, viewer_id)
+    others = [u for u in (sender, recipient) if u is not None and u != viewer_id]
+    shown = {viewer_id, *await visible_ids(session, viewer_id, others)}
     took_part = original is not None and viewer_id in (original.sender_id, original.recipient_id)
     return plain(
         {
             "id": row.id,
             "content": row.content,
             "createdAt": row.created_at,
-            "readAt": row.read_at,
+            "readAt": whispers.read_at_visible(row, original, viewer_id),
             "isAnonymous": row.is_anonymous,
             "revealedAt": row.revealed_at,
-            "senderId": sender,
-            "recipientId": recipient,
+            "senderId": sender if sender in shown else None,
+            "recipientId": recipient if recipient in shown else None,
             "isMine": row.sender_id == viewer_id,
             "replyToId": original.id if took_part and original else None,
         }

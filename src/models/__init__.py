@@ -10,7 +10,7 @@ from src.models.auth import (
     WechatAccessToken,
 )
 from src.models.base import utcnow
-from src.models.blocks import ContentReview, UserBlock
+from src.models.blocks import ContentReview, UserBlock, WhisperSenderBlock
 from src.models.institutions import Institution
 from src.models.matches import SocketPresence, SubscribeCredit, UserMatch
 from src.models.outbox import VectorOutbox
@@ -50,5 +50,6 @@ __all__ = [
     "VectorOutbox",
     "WechatAccessToken",
     "Whisper",
+    "WhisperSenderBlock",
     "utcnow",
 ]

@@ -26,6 +26,26 @@ class UserBlock(SQLModel, table=True):
     created_at: datetime = created_at()
 
 
+class WhisperSenderBlock(SQLModel, table=True):
+    """`blocker` blocked the sender of one whisper they received, without learning who it was.
+
+    Kept apart from `user_blocks`, which feeds every visibility rule: this one only refuses the
+    sender's whispers (and delivery of the blocker's replies' answers) to the blocker, so
+    nothing the blocker sees changes. `sender_id` is copied from the whisper at block time and
+    never shown to the blocker."""
+
+    __tablename__ = "whisper_sender_blocks"
+    __table_args__ = (
+        # The send-time check: "did R block S through one of S's whispers?"
+        Index("ix_whisper_sender_blocks_blocker_id_sender_id", "blocker_id", "sender_id"),
+    )
+
+    blocker_id: uuid.UUID = Field(primary_key=True, foreign_key="users.id", ondelete="CASCADE")
+    whisper_id: uuid.UUID = Field(primary_key=True, foreign_key="whispers.id", ondelete="CASCADE")
+    sender_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
+    created_at: datetime = created_at()
+
+
 class ContentReview(SQLModel, table=True):
     """Text saved without a content-security verdict (WeChat unavailable, or 'review')."""
 

@@ -21,6 +21,9 @@ REPORT_REASONS = (
 )
 REPORT_STATUSES = ("PENDING", "RESOLVED", "DISMISSED")
 REPORT_ACTIONS = ("NONE", "WARN", "BAN")
+# A report names a user (reportUser) or a whisper whose sender the reporter may not know
+# (reportWhisper): moderators see that sender, the reporter never does.
+REPORT_KINDS = ("user", "whisper")
 
 
 class UserReport(SQLModel, table=True):
@@ -34,6 +37,9 @@ class UserReport(SQLModel, table=True):
         CheckConstraint("char_length(details) <= 1000", name="details_length"),
         CheckConstraint("cardinality(proof_keys) <= 4", name="proofs_count"),
         CheckConstraint("reporter_id IS NULL OR reporter_id <> reported_id", name="not_self"),
+        CheckConstraint(one_of("kind", REPORT_KINDS), name="kind"),
+        # A whisper report's sender may have deleted their account (no sender link left).
+        CheckConstraint("kind = 'whisper' OR reported_id IS NOT NULL", name="reported"),
         # The moderators' queue by status, and "reports against X" for automatic protection.
         Index("ix_user_reports_status_created_at", "status", "created_at", "id"),
         Index("ix_user_reports_reported_id_created_at", "reported_id", "created_at"),
@@ -44,7 +50,14 @@ class UserReport(SQLModel, table=True):
     reporter_id: uuid.UUID | None = Field(
         default=None, foreign_key="users.id", ondelete="SET NULL", index=True
     )
-    reported_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    reported_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="CASCADE")
+    kind: str = Field(default="user", sa_type=Text, sa_column_kwargs={"server_default": "user"})
+    # reportWhisper: the whisper, and its text as it was when reported (moderators judge it
+    # even if the whisper is gone by then).
+    whisper_id: uuid.UUID | None = Field(
+        default=None, foreign_key="whispers.id", ondelete="SET NULL", index=True
+    )
+    whisper_content: str | None = Field(default=None, sa_type=Text)
     reason: str = Field(sa_type=Text)
     details: str | None = Field(default=None, sa_type=Text)
     # Storage keys of the stripped proof images, never public URLs.

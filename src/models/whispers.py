@@ -31,7 +31,11 @@ class Whisper(SQLModel, table=True):
     id: uuid.UUID = uuid_pk()
     # SET NULL: a deleted sender becomes "a deleted user"; the whisper stays with its recipient.
     sender_id: uuid.UUID | None = Field(default=None, foreign_key="users.id", ondelete="SET NULL")
-    recipient_id: uuid.UUID = Field(foreign_key="users.id", ondelete="CASCADE")
+    # Null once the recipient deleted their account (the sender keeps their copy), and for a
+    # withheld reply to a deleted sender: either way nobody's inbox holds it.
+    recipient_id: uuid.UUID | None = Field(
+        default=None, foreign_key="users.id", ondelete="SET NULL"
+    )
     content: str = Field(sa_type=Text)
     is_anonymous: bool = Field(default=True)
     revealed_at: datetime | None = timestamptz()
@@ -40,4 +44,8 @@ class Whisper(SQLModel, table=True):
         default=None, foreign_key="whispers.id", ondelete="SET NULL", index=True
     )
     idempotency_key: str | None = Field(default=None, sa_type=Text)
+    # A reply to an anonymous, unrevealed whisper whose hidden sender could not receive it
+    # (blocks, whisperSender blocks, banned, deleted): stored like any sent whisper, so the
+    # replier cannot tell, but never shown to its recipient, announced or pushed.
+    withheld: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
     created_at: datetime = created_at()

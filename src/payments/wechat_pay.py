@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from src.config import Settings
+from src.config import Settings, reveal
 
 # Notifications older or newer than this are refused (replays of captured requests).
 MAX_CLOCK_SKEW_S = 300
@@ -72,10 +72,10 @@ class WechatPayClient:
         self.serial_no = settings.wechat_pay_serial_no or ""
         self.base = settings.wechat_pay_api_base.rstrip("/")
         self.notify_url = settings.wechat_pay_notify_url or ""
-        self._key = _load_private(settings.wechat_pay_private_key or "")
+        self._key = _load_private(reveal(settings.wechat_pay_private_key))
         self._platform = _load_public(settings.wechat_pay_platform_public_key or "")
         self._platform_serial = settings.wechat_pay_platform_serial
-        self._aead = AESGCM((settings.wechat_pay_api_v3_key or "").encode())
+        self._aead = AESGCM(reveal(settings.wechat_pay_api_v3_key).encode())
         self.http = http
         self.timeout = httpx.Timeout(5.0, connect=2.0)
 

@@ -138,7 +138,7 @@ def parse_phone(services: Services, raw: str) -> str:
 
 
 def _code_hash(services: Services, phone: str, code: str) -> str:
-    key = derive_key(services.settings.secret_key, "sms")
+    key = derive_key(services.settings.secret_key.get_secret_value(), "sms")
     return hmac.new(key, f"{phone}:{code}".encode(), hashlib.sha256).hexdigest()
 
 

@@ -5,7 +5,8 @@ pooled checkout with its ping, BEGIN, the viewer, the feed and ROLLBACK: five ro
 about half of a server's CPU under workload C. Here it is one autocommit statement on the
 compiled operations' pool — one snapshot in which the login is checked and the rows after the
 cursor are read — with exactly the conditions of `users.load_viewer` and
-`whispers.received_after` (tests/test_live_sql.py holds the two paths to the same rows).
+`whispers.received_after`, i.e. `anonymity.shown_to_recipient` (tests/test_live_sql.py holds the
+two paths to the same rows; tests/test_two_worlds.py runs the subscription through both).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ FROM (
 LEFT JOIN LATERAL (
     SELECT w.* FROM whispers w
     WHERE v.ok AND w.recipient_id = $1 AND (w.created_at, w.id) > ($3, $4)
-      AND (w.sender_id IS NULL OR NOT EXISTS (
+      AND NOT w.withheld
+      -- anonymity.shown_to_recipient: blocks hide only senders the viewer knows
+      AND ((w.is_anonymous AND w.revealed_at IS NULL) OR w.sender_id IS NULL OR NOT EXISTS (
           SELECT 1 FROM user_blocks b
           WHERE (b.blocker_id = $1 AND b.blocked_id = w.sender_id)
              OR (b.blocker_id = w.sender_id AND b.blocked_id = $1)))

@@ -14,9 +14,11 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Institution, Membership, UserProfile, UserProject, Whisper, utcnow
 from src.resolvers.pagination import Page
+from src.resolvers.profiles import visible_ids
 from src.resolvers.projects import project_pages
 
 ProjectPageKey = tuple[uuid.UUID, int, str | None]  # (owner, first, after)
+VisibleKey = tuple[uuid.UUID, uuid.UUID]  # (viewer, person)
 
 
 class Loaders:
@@ -47,6 +49,21 @@ class Loaders:
     @cached_property
     def whisper_by_id(self) -> DataLoader[uuid.UUID, Whisper | None]:
         return DataLoader(self._whispers)
+
+    @cached_property
+    def visible_by_viewer_and_user(self) -> DataLoader[VisibleKey, bool]:
+        return DataLoader(self._visible)
+
+    async def _visible(self, keys: Sequence[VisibleKey]) -> list[bool]:
+        by_viewer: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+        for viewer, person in keys:
+            by_viewer[viewer].append(person)
+        seen = {
+            (viewer, person)
+            for viewer, people in by_viewer.items()
+            for person in await visible_ids(self._session(), viewer, people)
+        }
+        return [key in seen for key in keys]
 
     async def _profiles(self, ids: Sequence[uuid.UUID]) -> list[UserProfile | None]:
         rows = await self._session().exec(

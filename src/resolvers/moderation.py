@@ -70,14 +70,24 @@ async def resolve_report(session: AsyncSession, moderator: User, data: Resolutio
     ).first()
     if report is None:
         raise NotFound("No such report.", field="reportId")
+    if moderator.id in (report.reported_id, report.reporter_id):
+        # Nobody judges their own case, either side of it.
+        raise UserFacingError(
+            "Another moderator must decide a report about you or by you.",
+            code="FORBIDDEN",
+            field="reportId",
+        )
     if report.status != "PENDING":
         raise UserFacingError(
             "This report was already decided.", code="ALREADY_RESOLVED", field="reportId"
         )
     target = (
         await session.exec(select(User).where(User.id == report.reported_id).with_for_update())
-    ).one()
-    if data.action == "BAN":
+    ).first()
+    if target is None:  # a whisper report whose sender deleted their account since
+        if data.action == "BAN":
+            raise InvalidInput("The reported account no longer exists.", field="action")
+    elif data.action == "BAN":
         await ban_user(session, moderator, target, report_id=report.id, note=note)
     else:
         await lift_hold(session, target)

@@ -50,25 +50,32 @@ async def grant(
         )
 
 
-async def offline_notice(
-    session: AsyncSession, services: Services, recipient_id: uuid.UUID
+def offline_notice_job(
+    services: Services, recipient_id: uuid.UUID
 ) -> Callable[[], Awaitable[None]] | None:
-    """When the recipient has no socket open anywhere and a credit for the template, spend the
-    credit (in this transaction) and return the send to run after commit; else None."""
+    """The job to run after a whisper to `recipient_id` committed: when they have no socket
+    open anywhere and a credit for the template, spend the credit and send the notice. None
+    when notices are not configured.
+
+    It decides in its own transaction, after the sender's answer has gone: whether the
+    recipient is online must not change how long sending takes (for a reply to an anonymous
+    whisper that would hint at who its hidden recipient is)."""
     settings = services.settings
     template = settings.wechat_subscribe_template_whisper
     if not template or not settings.wechat_configured:
         return None
-    if await session.scalar(events.ONLINE, {"user_id": recipient_id}):
-        return None
-    openid = await session.scalar(select(User.wechat_openid).where(User.id == recipient_id))
-    if (
-        not openid
-        or await session.scalar(_SPEND, {"user_id": recipient_id, "template": template}) is None
-    ):
-        return None
 
-    async def send() -> None:
+    async def job() -> None:
+        async with services.sessionmaker() as session, session.begin():
+            if await session.scalar(events.ONLINE, {"user_id": recipient_id}):
+                return
+            openid = await session.scalar(select(User.wechat_openid).where(User.id == recipient_id))
+            if (
+                not openid
+                or await session.scalar(_SPEND, {"user_id": recipient_id, "template": template})
+                is None
+            ):
+                return
         try:
             await services.wechat.send_subscribe_message(
                 openid=openid,
@@ -80,4 +87,4 @@ async def offline_notice(
         except WechatError as exc:  # a notice is a courtesy: the whisper is delivered anyway
             log.warning("subscribe message not sent: %s", exc)
 
-    return send
+    return job

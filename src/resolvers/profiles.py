@@ -197,6 +197,22 @@ async def visible_user(
     return await session.scalar(query)
 
 
+async def visible_ids(
+    session: AsyncSession, viewer_id: uuid.UUID, ids: list[uuid.UUID]
+) -> set[uuid.UUID]:
+    """Which of `ids` the viewer may see (`visible_to`): every path that leads to a person —
+    whisper senders and recipients, matches, reports, MCP — shows the others as `user(id)`
+    shows them, as missing."""
+    if not ids:
+        return set()
+    rows = await session.exec(
+        select(User.id)
+        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
+        .where(User.id.in_(ids), *visible_to(viewer_id))  # type: ignore[attr-defined]
+    )
+    return set(rows)
+
+
 async def browse_users(
     session: AsyncSession, viewer_id: uuid.UUID, *, first: int | None, after: str | None
 ) -> Page[uuid.UUID]:

@@ -1,7 +1,9 @@
-"""Reporting users: proofs checked and stripped, repeats merged, automatic protection.
+"""Reporting users and whispers: proofs checked and stripped, repeats merged, automatic
+protection that fresh accounts cannot buy.
 
 The reported person never learns who reported them: no field, export or event names the
-reporter to anyone but moderators.
+reporter to anyone but moderators. A whisper report names the whisper, not its sender: the
+moderators see who sent it, the reporter never does (nor the decision, which could tell).
 """
 
 from __future__ import annotations
@@ -13,12 +15,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import func, text, update
+from sqlalchemy import func, or_, text, update
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import ModerationAction, User, UserReport, utcnow
+from src.models import ModerationAction, User, UserReport, Whisper, utcnow
 from src.models.reports import REPORT_REASONS, REPORT_STATUSES
+from src.resolvers.anonymity import counts_toward_hold
 from src.resolvers.auth import rate_limit
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
 from src.resolvers.images import CleanImage, clean_image
@@ -26,6 +29,7 @@ from src.resolvers.indexing import enqueue
 from src.resolvers.pagination import Page, newest_first
 from src.resolvers.profiles import clean_text
 from src.resolvers.users import require_registered
+from src.resolvers.whispers import received_whisper
 from src.services import Services
 from src.storage import StorageError
 from src.storage.base import new_key
@@ -40,8 +44,11 @@ HOLD_WINDOW = timedelta(hours=24)
 
 @dataclass(frozen=True)
 class NewReport:
-    reported_user_id: str
+    """reportUser (`reported_user_id`) or reportWhisper (`whisper_id`)."""
+
     reason: str
+    reported_user_id: str | None = None
+    whisper_id: str | None = None
     details: str | None = None
     proofs: list[Any] = field(default_factory=list)  # uploaded files (async `read`)
 
@@ -87,7 +94,10 @@ async def _target(session: AsyncSession, reporter: User, raw_id: str) -> uuid.UU
         raise UserFacingError(
             "You cannot report yourself.", code="CANNOT_REPORT_SELF", field="reportedUserId"
         )
-    found = await session.scalar(select(User.id).where(User.id == target, User.status != "deleted"))
+    # Any account that ever existed, hidden from the reporter or not: a harassed person can
+    # report someone who then blocked them, and the answer tells nothing the reporter did not
+    # know (ids are random: only one they were shown answers anything but NOT_FOUND).
+    found = await session.scalar(select(User.id).where(User.id == target))
     if found is None:
         raise NotFound("No such user.", field="reportedUserId")
     return target
@@ -96,17 +106,51 @@ async def _target(session: AsyncSession, reporter: User, raw_id: str) -> uuid.UU
 async def report_user(
     session: AsyncSession, services: Services, reporter: User, data: NewReport
 ) -> Filed:
-    """File a report, or merge it into the reporter's pending report of the same person
-    from the last day (proofs appended up to 4, details and reason updated).
+    """File a report about a user, or merge it into the reporter's pending report of the same
+    person from the last day (proofs appended up to 4, details and reason updated).
 
     Every check runs before anything is stored: a refused report leaves no file behind.
     """
-    settings = services.settings
     require_registered(reporter)
     await rate_limit(services, "report:user", str(reporter.id))
     if data.reason not in REPORT_REASONS:
         raise InvalidInput("Unknown reason.", field="reason")
-    target = await _target(session, reporter, data.reported_user_id)
+    target = await _target(session, reporter, data.reported_user_id or "")
+    return await _file(session, services, reporter, data, target=target, whisper=None)
+
+
+async def report_whisper(
+    session: AsyncSession, services: Services, reporter: User, data: NewReport
+) -> Filed:
+    """File a report about the sender of a whisper the reporter received, whoever it is (or
+    merge it into their pending report of the same whisper from the last day). The same
+    answer whatever the sender's state — deleted, banned, blocked either way — and NOT_FOUND
+    for a whisper the reporter did not receive, exactly as for an unknown id. Whisper reports
+    never count toward the automatic hold: the reporter could watch who disappears."""
+    require_registered(reporter)
+    await rate_limit(services, "report:user", str(reporter.id))
+    if data.reason not in REPORT_REASONS:
+        raise InvalidInput("Unknown reason.", field="reason")
+    try:
+        whisper_id = uuid.UUID(str(data.whisper_id))
+    except ValueError:
+        raise NotFound("No such whisper.", field="whisperId") from None
+    whisper = await received_whisper(session, reporter.id, whisper_id)
+    if whisper is None:
+        raise NotFound("No such whisper.", field="whisperId")
+    return await _file(session, services, reporter, data, target=whisper.sender_id, whisper=whisper)
+
+
+async def _file(
+    session: AsyncSession,
+    services: Services,
+    reporter: User,
+    data: NewReport,
+    *,
+    target: uuid.UUID | None,
+    whisper: Whisper | None,
+) -> Filed:
+    settings = services.settings
     # Seen by moderators only, and quoting abuse is the point: no content check here.
     details = clean_text(data.details, "details", MAX_DETAILS)
     if len(data.proofs) > MAX_PROOFS:
@@ -116,17 +160,26 @@ async def report_user(
         await asyncio.to_thread(clean_image, blob, max_pixels=settings.proof_max_pixels)
         for blob in blobs
     ]
-    # One report at a time per reported person: merges and the hold count stay exact.
+    # One report at a time per reported person (or whisper): merges and the hold count stay
+    # exact.
+    subject = f"report:{target}" if whisper is None else f"report-whisper:{whisper.id}"
     await session.exec(  # type: ignore[call-overload]
-        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), params={"k": f"report:{target}"}
+        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), params={"k": subject}
     )
     now = utcnow()
+    # A user report merges with user reports of that person, a whisper report with reports
+    # of that whisper: merging across would tell the reporter who sent it.
+    same = (
+        (UserReport.kind == "user", UserReport.reported_id == target)
+        if whisper is None
+        else (UserReport.kind == "whisper", UserReport.whisper_id == whisper.id)
+    )
     existing = (
         await session.exec(
             select(UserReport)
             .where(
                 UserReport.reporter_id == reporter.id,
-                UserReport.reported_id == target,
+                *same,
                 UserReport.status == "PENDING",
                 UserReport.created_at > now - MERGE_WINDOW,
             )
@@ -150,13 +203,17 @@ async def report_user(
             report = UserReport(
                 reporter_id=reporter.id,
                 reported_id=target,
+                kind="user" if whisper is None else "whisper",
+                whisper_id=whisper.id if whisper else None,
+                whisper_content=whisper.content if whisper else None,
                 reason=data.reason,
                 details=details,
                 proof_keys=keys,
             )
         session.add(report)
         await session.flush()
-        await _hold_if_reported_by_many(session, services, target)
+        if whisper is None and target is not None:
+            await _hold_if_reported_by_many(session, services, target)
     except BaseException:
         await _discard(services, keys)
         raise
@@ -190,14 +247,19 @@ async def _discard(services: Services, keys: list[str]) -> None:
 async def _hold_if_reported_by_many(
     session: AsyncSession, services: Services, target: uuid.UUID
 ) -> None:
-    """Enough distinct reporters with pending reports within 24 h hide the person from
-    discovery until a moderator decides (their own `discoverable` choice is left alone)."""
+    """Enough distinct established reporters (`anonymity.counts_toward_hold`) with pending
+    reports within 24 h hide the person from discovery until a moderator decides (their own
+    `discoverable` choice is left alone)."""
     now = utcnow()
+    settings = services.settings
     reporters = await session.scalar(
-        select(func.count(func.distinct(UserReport.reporter_id))).where(
+        select(func.count(func.distinct(UserReport.reporter_id)))
+        .join(User, User.id == UserReport.reporter_id)  # type: ignore[arg-type]
+        .where(
             UserReport.reported_id == target,
             UserReport.status == "PENDING",
             UserReport.created_at > now - HOLD_WINDOW,
+            *counts_toward_hold(now, settings.report_hold_min_account_age_h),
         )
     )
     if (reporters or 0) < services.settings.report_hold_threshold:
@@ -213,17 +275,27 @@ async def _hold_if_reported_by_many(
             ModerationAction(
                 target_id=target,
                 action="HOLD",
-                note=f"automatic: {reporters} people reported them within 24 h",
+                note=f"automatic: {reporters} established people reported them within 24 h",
             )
         )
         await enqueue(session, target)
 
 
 async def reports_page(
-    session: AsyncSession, *, status: str | None, first: int | None, after: str | None
+    session: AsyncSession,
+    moderator_id: uuid.UUID,
+    *,
+    status: str | None,
+    first: int | None,
+    after: str | None,
 ) -> Page[UserReport]:
-    """The moderators' queue, newest first, optionally of one status."""
-    query = select(UserReport)
+    """The moderators' queue, newest first, optionally of one status. Never the reports about
+    the moderator (that would name who reported them) nor the reports they made (a whisper
+    report would name its sender): those are for other moderators."""
+    query = select(UserReport).where(
+        or_(UserReport.reported_id.is_(None), UserReport.reported_id != moderator_id),  # type: ignore[union-attr]
+        or_(UserReport.reporter_id.is_(None), UserReport.reporter_id != moderator_id),  # type: ignore[union-attr]
+    )
     if status is not None:
         if status not in REPORT_STATUSES:
             raise InvalidInput("Unknown status.", field="status")
@@ -249,7 +321,8 @@ async def erase_reports(session: AsyncSession, user_id: uuid.UUID) -> None:
 
 async def export_reports(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     """The reports the user made, with their outcome. Reports about them are not theirs to
-    see: that would tell them who reported them."""
+    see: that would tell them who reported them. A whisper report names the whisper, never
+    its sender, and only whether it was decided (`reporter_status`)."""
     rows = await session.exec(
         select(UserReport).where(UserReport.reporter_id == user_id).order_by(UserReport.created_at)  # type: ignore[arg-type]
     )
@@ -257,14 +330,29 @@ async def export_reports(session: AsyncSession, user_id: uuid.UUID) -> dict[str,
         "reportsMade": [
             {
                 "id": str(r.id),
-                "reportedUserId": str(r.reported_id),
+                "reportedUserId": str(r.reported_id) if r.kind == "user" else None,
+                "whisperId": str(r.whisper_id) if r.whisper_id else None,
                 "reason": r.reason,
                 "details": r.details,
                 "proofCount": len(r.proof_keys),
-                "status": r.status,
-                "decision": r.decision,
+                "status": reporter_status(r),
+                "decision": reporter_decision(r),
                 "createdAt": r.created_at.isoformat(),
             }
             for r in rows
         ]
     }
+
+
+def reporter_status(report: UserReport) -> str:
+    """The status its reporter sees. A whisper report is PENDING or RESOLVED, whatever was
+    decided: a dismissal against a ban, timed with someone disappearing, would tell who sent
+    the whisper."""
+    if report.kind == "whisper" and report.status != "PENDING":
+        return "RESOLVED"
+    return report.status
+
+
+def reporter_decision(report: UserReport) -> str | None:
+    """The decision its reporter sees: none for a whisper report (see `reporter_status`)."""
+    return None if report.kind == "whisper" else report.decision

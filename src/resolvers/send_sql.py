@@ -30,12 +30,16 @@ WITH viewer AS (
     WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL
       AND u.status = 'active' AND u.registered_at IS NOT NULL
 ), recipient AS (
-    SELECT r.id FROM users r
+    -- anonymity.may_whisper; `shown`: profiles.visible_to for the answer's recipient
+    SELECT r.id, (p.visibility = 'discoverable' AND r.moderation_hold_at IS NULL) AS shown
+    FROM users r LEFT JOIN user_profiles p ON p.user_id = r.id
     WHERE r.id = $3 AND r.id <> $1 AND r.status = 'active' AND r.registered_at IS NOT NULL
       AND NOT EXISTS (
           SELECT 1 FROM user_blocks b
           WHERE (b.blocker_id = $1 AND b.blocked_id = r.id)
              OR (b.blocker_id = r.id AND b.blocked_id = $1))
+      AND NOT EXISTS (
+          SELECT 1 FROM whisper_sender_blocks k WHERE k.blocker_id = r.id AND k.sender_id = $1)
 ), hit AS (
     INSERT INTO rate_limit_counters (key, window_start, hits, expires_at)
     SELECT $4, $5, 1, $6 FROM viewer, recipient
@@ -59,7 +63,8 @@ WITH viewer AS (
     SELECT $11, $1, $3, $13, $14, $12 FROM quota
     RETURNING id
 )
-SELECT EXISTS (SELECT 1 FROM sent) AS sent, (SELECT pg_notify($15, $16) FROM sent) AS notified
+SELECT EXISTS (SELECT 1 FROM sent) AS sent, (SELECT pg_notify($15, $16) FROM sent) AS notified,
+       coalesce((SELECT shown FROM recipient), false) AS shown
 """
 
 
@@ -79,6 +84,7 @@ class Sent:
     content: str
     anonymous: bool
     created_at: datetime
+    recipient_shown: bool  # the sender may see the recipient (else the answer's recipient is null)
 
 
 def applies(services: Services) -> bool:
@@ -121,4 +127,4 @@ async def send_plain(services: Services, send: PlainSend) -> Sent | None:
     )
     if row is None:
         return None
-    return Sent(whisper_id, recipient_id, content, send.anonymous, now)
+    return Sent(whisper_id, recipient_id, content, send.anonymous, now, bool(row["shown"]))

@@ -1,30 +1,32 @@
 """Whispers: anonymous until the sender reveals.
 
 The recipient of an anonymous, unrevealed whisper must never learn its sender: not from a
-field, an id, a cursor, an error, an ordering or an event. So every failure on the reply path
-is the same generic answer, and `sender_visible` / `recipient_visible` decide every exposure.
+field, an id, a cursor, an error, an ordering, an event, or the effect of their own blocks.
+The rules live in `anonymity` (inbox, send-time blocks); `sender_visible`,
+`recipient_visible` and `read_at_visible` decide every exposure of one whisper.
 """
 
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, tuple_, update
+from sqlalchemy import and_, or_, tuple_, update
 from sqlmodel import delete as sa_delete
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
-from src.models import User, Whisper
-from src.resolvers import idempotency
+from src.models import User, Whisper, WhisperSenderBlock
+from src.resolvers import idempotency, notify
+from src.resolvers.anonymity import can_whisper, shown_to_recipient
 from src.resolvers.auth import rate_limit
 from src.resolvers.content import SCENE_SOCIAL, check_text
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
 from src.resolvers.pagination import Page, newest_first
-from src.resolvers.profiles import blocked_between
 from src.resolvers.quotas import consume
 from src.resolvers.users import require_registered
 from src.services import Services
@@ -52,29 +54,29 @@ def _uuid(raw: str | None, field: str) -> uuid.UUID:
 
 
 def _unreachable(field: str) -> UserFacingError:
-    # One answer for missing, banned, deleted, unregistered, blocked (either way) and self:
-    # on the reply path it must not tell the replier anything about the anonymous sender.
+    # One answer for missing, banned, deleted, unregistered, blocked (either way) and self.
     return NotFound("This person cannot receive whispers.", field=field)
 
 
-async def _reachable(session: AsyncSession, sender: User, recipient_id: uuid.UUID) -> bool:
-    if recipient_id == sender.id:
-        return False
-    found = await session.scalar(
-        select(User.id).where(
-            User.id == recipient_id,
-            User.status == "active",
-            User.registered_at.is_not(None),  # type: ignore[union-attr]
-            ~blocked_between(sender.id, User.id),
-        )
+async def received_whisper(
+    session: AsyncSession, viewer_id: uuid.UUID, whisper_id: uuid.UUID
+) -> Whisper | None:
+    """A whisper in the viewer's inbox (`anonymity.shown_to_recipient`), else None."""
+    found = await session.exec(
+        select(Whisper).where(Whisper.id == whisper_id, *shown_to_recipient(viewer_id))
     )
-    return found is not None
+    return found.first()
 
 
 async def send_whisper(
     session: AsyncSession, services: Services, sender: User, data: NewWhisper
 ) -> Whisper:
-    """Send (or, with a repeated idempotency key, return the first) whisper."""
+    """Send (or, with a repeated idempotency key, return the first) whisper.
+
+    A reply to an anonymous, unrevealed whisper goes through whatever its hidden sender's
+    state: the same checks, quota, row and answer. It is delivered only when they may receive
+    it (`anonymity.may_whisper`); otherwise it is stored withheld, and the replier cannot tell.
+    """
     require_registered(sender)
     await rate_limit(services, "whisper:user", str(sender.id))
     if (
@@ -89,22 +91,24 @@ async def send_whisper(
     content = data.content.strip()
     if not 1 <= len(content) <= MAX_LENGTH:
         raise InvalidInput(f"A whisper is 1 to {MAX_LENGTH} characters.", field="content")
+    blind = False  # the sender does not know whom it goes to
     if data.reply_to_id is not None:
         if data.recipient_id is not None:
             raise InvalidInput("Give recipientId or replyToId, not both.", field="recipientId")
-        original = await session.get(Whisper, _uuid(data.reply_to_id, "replyToId"))
-        if original is None or original.recipient_id != sender.id:
+        original = await received_whisper(session, sender.id, _uuid(data.reply_to_id, "replyToId"))
+        if original is None:
             raise NotFound("No such whisper.", field="replyToId")
-        recipient_id = original.sender_id
-        field = "replyToId"
-        reply_to = original.id
+        recipient_id: uuid.UUID | None = original.sender_id
+        field, reply_to = "replyToId", original.id
+        blind = sender_visible(original, sender.id) is None
     elif data.recipient_id is not None:
         recipient_id, field, reply_to = _uuid(data.recipient_id, "recipientId"), "recipientId", None
     else:
         raise InvalidInput(
             "recipientId is required unless replyToId is given.", field="recipientId"
         )
-    if recipient_id is None or not await _reachable(session, sender, recipient_id):
+    deliver = await can_whisper(session, sender.id, recipient_id)
+    if not deliver and not blind:
         raise _unreachable(field)
     await check_text(session, services, sender, {"content": content}, scene=SCENE_SOCIAL)
     await consume(session, services.settings, sender.id, "WHISPER", now=services.clock())
@@ -115,16 +119,29 @@ async def send_whisper(
         is_anonymous=data.anonymous,
         reply_to_id=reply_to,
         idempotency_key=data.idempotency_key,
+        withheld=not deliver,
         created_at=services.clock(),
     )
     session.add(whisper)
     await session.flush()
-    await events.publish(session, events.WHISPER, [recipient_id])
+    # A withheld reply wakes nobody, through the same statement: the replier's request runs
+    # the same steps either way.
+    woken = [recipient_id] if deliver and recipient_id is not None else []
+    await events.publish(session, events.WHISPER, woken)
     if data.idempotency_key:
         await idempotency.remember(
             session, sender.id, OPERATION, data.idempotency_key, {"whisperId": str(whisper.id)}
         )
     return whisper
+
+
+def delivery_notice(services: Services, whisper: Whisper) -> Callable[[], Awaitable[None]] | None:
+    """What to run after commit to tell an offline recipient a whisper arrived (nothing for a
+    withheld reply). It decides in its own transaction, after the answer: the sender's answer
+    must not take longer or shorter depending on the recipient's presence."""
+    if whisper.withheld or whisper.recipient_id is None:
+        return None
+    return notify.offline_notice_job(services, whisper.recipient_id)
 
 
 def sender_visible(whisper: Whisper, viewer_id: uuid.UUID) -> uuid.UUID | None:
@@ -149,6 +166,20 @@ def recipient_visible(
     return whisper.recipient_id
 
 
+def read_at_visible(
+    whisper: Whisper, original: Whisper | None, viewer_id: uuid.UUID
+) -> datetime | None:
+    """When the recipient read it, as `viewer_id` may know: never for the writer of a reply
+    to an anonymous, unrevealed whisper — that the reply was read would tell that it was
+    delivered, which depends on who its hidden recipient is."""
+    if (
+        whisper.recipient_id != viewer_id
+        and recipient_visible(whisper, original, viewer_id) is None
+    ):
+        return None
+    return whisper.read_at
+
+
 async def visible_whisper(
     session: AsyncSession, viewer_id: uuid.UUID, raw_id: str
 ) -> Whisper | None:
@@ -157,10 +188,13 @@ async def visible_whisper(
         whisper_id = uuid.UUID(raw_id)
     except ValueError:
         return None
-    whisper = await session.get(Whisper, whisper_id)
-    if whisper is None or viewer_id not in (whisper.sender_id, whisper.recipient_id):
-        return None
-    return whisper
+    found = await session.exec(
+        select(Whisper).where(
+            Whisper.id == whisper_id,
+            or_(Whisper.sender_id == viewer_id, and_(*shown_to_recipient(viewer_id))),
+        )
+    )
+    return found.first()
 
 
 async def reveal(session: AsyncSession, services: Services, viewer: User, raw_id: str) -> Whisper:
@@ -168,6 +202,14 @@ async def reveal(session: AsyncSession, services: Services, viewer: User, raw_id
     if whisper is None or whisper.sender_id != viewer.id:
         raise NotFound("No such whisper.", field="id")
     if whisper.is_anonymous and whisper.revealed_at is None:
+        # A recipient who blocked the sender (either way, or through blockWhisperSender), or
+        # cannot receive, never sees a reveal: the whisper stays anonymous for them, as it
+        # would from anyone else. The writer of a reply to an anonymous whisper does not know
+        # whom it reached: for them a reveal always succeeds (a refusal would tell).
+        original = await session.get(Whisper, whisper.reply_to_id) if whisper.reply_to_id else None
+        knows_recipient = recipient_visible(whisper, original, viewer.id) is not None
+        if knows_recipient and not await can_whisper(session, viewer.id, whisper.recipient_id):
+            raise _unreachable("id")
         whisper.revealed_at = services.clock()
         session.add(whisper)
         await session.flush()
@@ -187,12 +229,6 @@ async def mark_read(
     return whisper
 
 
-def _not_from_blocked(viewer_id: uuid.UUID) -> Any:
-    # Whispers from someone the viewer blocked (or who blocked the viewer) stop appearing at
-    # once, anonymous ones included: the check uses what the server knows, and answers the same.
-    return or_(Whisper.sender_id.is_(None), ~blocked_between(viewer_id, Whisper.sender_id))  # type: ignore[union-attr]
-
-
 async def received(
     session: AsyncSession,
     viewer_id: uuid.UUID,
@@ -202,7 +238,7 @@ async def received(
     after: str | None,
 ) -> Page[Whisper]:
     """The viewer's inbox, newest first."""
-    query = select(Whisper).where(Whisper.recipient_id == viewer_id, _not_from_blocked(viewer_id))
+    query = select(Whisper).where(*shown_to_recipient(viewer_id))
     if unread_only:
         query = query.where(Whisper.read_at.is_(None))  # type: ignore[union-attr]
     return await _page(session, query, first, after)
@@ -228,7 +264,7 @@ async def received_after(
 ) -> list[Whisper]:
     """What arrived after `cursor`, oldest first: the catch-up and live feed of the
     `whisperReceived` subscription (so nothing is missed, nothing comes twice)."""
-    query = select(Whisper).where(Whisper.recipient_id == viewer_id, _not_from_blocked(viewer_id))
+    query = select(Whisper).where(*shown_to_recipient(viewer_id))
     if cursor is not None:
         query = query.where(tuple_(Whisper.created_at, Whisper.id) > tuple_(*cursor))
     query = query.order_by(Whisper.created_at, Whisper.id).limit(LIVE_BATCH)  # type: ignore[arg-type]
@@ -236,12 +272,18 @@ async def received_after(
 
 
 async def export_whispers(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
-    """Whispers the user sent and received, exposing only what they may know."""
+    """Whispers the user sent and received, exposing only what they may know (never whether a
+    reply to an anonymous whisper was delivered: that would tell who its recipient is)."""
     rows = list(
         await session.exec(
             select(Whisper)
-            .where(or_(Whisper.sender_id == user_id, Whisper.recipient_id == user_id))
-            .order_by(Whisper.created_at)  # type: ignore[arg-type]
+            .where(
+                or_(
+                    Whisper.sender_id == user_id,
+                    and_(Whisper.recipient_id == user_id, Whisper.withheld.is_(False)),  # type: ignore[attr-defined]
+                )
+            )
+            .order_by(Whisper.created_at, Whisper.id)  # type: ignore[arg-type]
         )
     )
     originals = {w.id: w for w in rows}
@@ -250,6 +292,7 @@ async def export_whispers(session: AsyncSession, user_id: uuid.UUID) -> dict[str
         original = originals.get(w.reply_to_id) if w.reply_to_id else None
         sender = sender_visible(w, user_id)
         recipient = recipient_visible(w, original, user_id)
+        read_at = read_at_visible(w, original, user_id)
         out.append(
             {
                 "id": str(w.id),
@@ -257,7 +300,7 @@ async def export_whispers(session: AsyncSession, user_id: uuid.UUID) -> dict[str
                 "createdAt": w.created_at.isoformat(),
                 "anonymous": w.is_anonymous,
                 "revealedAt": w.revealed_at.isoformat() if w.revealed_at else None,
-                "readAt": w.read_at.isoformat() if w.read_at else None,
+                "readAt": read_at.isoformat() if read_at else None,
                 "senderId": str(sender) if sender else None,
                 "recipientId": str(recipient) if recipient else None,
                 "replyToId": str(w.reply_to_id) if w.reply_to_id in originals else None,
@@ -267,11 +310,24 @@ async def export_whispers(session: AsyncSession, user_id: uuid.UUID) -> dict[str
 
 
 async def erase_whispers(session: AsyncSession, user_id: uuid.UUID) -> None:
-    """Account deletion: the inbox goes; what the user sent stays with its recipients, from
-    "a deleted user" (no sender link left — anonymity holds trivially)."""
+    """Account deletion: every whisper loses its link to the user. What they sent stays with
+    its recipients, from "a deleted user"; what they received stays with its senders, to "a
+    deleted user" (deleting it would tell the writer of a reply to an anonymous whisper that
+    its hidden sender left). A whisper linked to nobody any more goes."""
     await session.exec(
         update(Whisper).where(Whisper.sender_id == user_id).values(sender_id=None)  # type: ignore[arg-type]
     )
     await session.exec(
-        sa_delete(Whisper).where(Whisper.recipient_id == user_id)  # type: ignore[arg-type]
+        update(Whisper).where(Whisper.recipient_id == user_id).values(recipient_id=None)  # type: ignore[arg-type]
+    )
+    await session.exec(
+        update(WhisperSenderBlock)
+        .where(WhisperSenderBlock.sender_id == user_id)  # type: ignore[arg-type]
+        .values(sender_id=None)
+    )
+    await session.exec(
+        sa_delete(Whisper).where(
+            Whisper.sender_id.is_(None),  # type: ignore[union-attr]
+            Whisper.recipient_id.is_(None),  # type: ignore[union-attr]
+        )
     )

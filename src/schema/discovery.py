@@ -9,7 +9,7 @@ from src.resolvers import ai, discovery
 from src.schema.common import PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.profiles import Gender
-from src.schema.users import User
+from src.schema.users import User, seen
 
 
 @strawberry.input(description="Narrow a discovery search.")
@@ -57,9 +57,10 @@ class DiscoveryConnection:
     )
 
     @classmethod
-    def of(cls, results: discovery.Results) -> DiscoveryConnection:
+    def of(cls, info: Info, results: discovery.Results) -> DiscoveryConnection:
+        # Every hit was checked visible (`discovery._still_visible` / the fallback's query).
         edges = [
-            DiscoveryEdge(cursor=c, node=DiscoveryHit(user=User(uid=h.user_id), score=h.score))
+            DiscoveryEdge(cursor=c, node=DiscoveryHit(user=seen(info, h.user_id), score=h.score))
             for c, h in results.hits
         ]
         return cls(
@@ -103,7 +104,7 @@ class DiscoveryQuery:
             first=first,
             after=after,
         )
-        return DiscoveryConnection.of(results)
+        return DiscoveryConnection.of(info, results)
 
 
 @strawberry.type
@@ -121,6 +122,6 @@ class DiscoveryMutation:
             results = await ai.ai_search(
                 ctx.session, ctx.services, viewer, prompt=prompt, first=first
             )
-            return DiscoverPayload(results=DiscoveryConnection.of(results))
+            return DiscoverPayload(results=DiscoveryConnection.of(info, results))
 
         return await run_mutation(info, body, lambda errors: DiscoverPayload(errors=errors))

@@ -149,6 +149,8 @@ def _whisper_value(out: Out, sent: Sent, viewer: uuid.UUID) -> Any:
     if out.name == "__typename":
         return "Whisper"
     if out.name in ("sender", "recipient"):
+        if out.name == "recipient" and not sent.recipient_shown:
+            return None  # hidden from the sender (not discoverable, held): as user(id)
         uid = viewer if out.name == "sender" else sent.recipient_id
         return {o.key: str(uid) if o.name == "id" else "User" for o in out.children}
     return _WHISPER[out.name](sent)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -17,9 +18,10 @@ from src.schema.common import PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.users import User
 
-# Who a moderator sees as the reporter once the reporter deleted their account: the report
-# stays for moderation, but nothing leads back to the person any more.
-DELETED_REPORTER = uuid.UUID(int=0)
+# Someone a report may not name: the reporter, to moderators, once they deleted their account;
+# the sender of a reported whisper, to its reporter (always) and to moderators (once deleted).
+# A user with this id has no profile, no projects and no membership.
+NOBODY = uuid.UUID(int=0)
 
 
 @strawberry.enum(description="Why someone is reported.")
@@ -48,8 +50,9 @@ class ReportAction(Enum):
 
 
 @strawberry.type(
-    description="A report of a user. Moderators see everything; a reporter sees their own "
-    "reports' status and decision, never proofs or notes."
+    description="A report of a user or of a whisper's sender. Moderators see everything; a "
+    "reporter sees their own reports' status and decision, never proofs or notes — and for a "
+    "whisper report never who sent it, nor the decision."
 )
 class Report:
     row: strawberry.Private[UserReport]
@@ -67,9 +70,14 @@ class Report:
     def details(self) -> str | None:
         return self.row.details
 
-    @strawberry.field(description="PENDING until a moderator decides.")
+    @strawberry.field(
+        description="PENDING until a moderator decides. A whisper report's reporter sees "
+        "RESOLVED once it is decided, whatever the decision."
+    )
     def status(self) -> ReportStatus:
-        return ReportStatus(self.row.status)
+        if self.for_moderator:
+            return ReportStatus(self.row.status)
+        return ReportStatus(reports.reporter_status(self.row))
 
     @strawberry.field(description="When it was filed.")
     def created_at(self) -> datetime:
@@ -80,11 +88,30 @@ class Report:
         "id 00000000-0000-0000-0000-000000000000 and no profile."
     )
     def reporter(self) -> User:
-        return User(uid=self.row.reporter_id or DELETED_REPORTER)
+        return User(uid=self.row.reporter_id or NOBODY, unrestricted=self.for_moderator)
 
-    @strawberry.field(description="Who was reported.")
+    @strawberry.field(
+        description="Who was reported. For the reporter of a whisper, always the id "
+        "00000000-0000-0000-0000-000000000000 with no profile: they never learn who sent it "
+        "(moderators see the sender, or that id once the sender deleted their account). "
+        "Someone hidden from the reporter shows only their id."
+    )
     def reported(self) -> User:
+        if self.for_moderator:
+            return User(uid=self.row.reported_id or NOBODY, unrestricted=True)
+        if self.row.kind == "whisper" or self.row.reported_id is None:
+            return User(uid=NOBODY)
         return User(uid=self.row.reported_id)
+
+    @strawberry.field(description="The reported whisper (reportWhisper); null for a user report.")
+    def whisper_id(self) -> strawberry.ID | None:
+        return strawberry.ID(str(self.row.whisper_id)) if self.row.whisper_id else None
+
+    @strawberry.field(
+        description="Moderators only: the reported whisper's text as it was when reported."
+    )
+    def whisper_content(self) -> str | None:
+        return self.row.whisper_content if self.for_moderator else None
 
     @strawberry.field(
         description="Moderators: links to the proof images, valid for a few minutes. "
@@ -96,9 +123,13 @@ class Report:
         links, ttl = info.context.services.proof_links, info.context.settings.proof_url_ttl_s
         return [links.url(key, ttl) for key in self.row.proof_keys]
 
-    @strawberry.field(description="The moderator's decision, once decided.")
+    @strawberry.field(
+        description="The moderator's decision, once decided (never for a whisper report's "
+        "reporter)."
+    )
     def decision(self) -> ReportAction | None:
-        return ReportAction(self.row.decision) if self.row.decision else None
+        decision = self.row.decision if self.for_moderator else reports.reporter_decision(self.row)
+        return ReportAction(decision) if decision else None
 
     @strawberry.field(description="Moderators only: the moderator's note.")
     def note(self) -> str | None:
@@ -147,6 +178,13 @@ class ReportInput:
     details: str | None = strawberry.field(default=None, description="At most 1,000 characters.")
 
 
+@strawberry.input(description="Which whisper's sender to report and why.")
+class ReportWhisperInput:
+    whisper_id: strawberry.ID = strawberry.field(description="A whisper you received.")
+    reason: ReportReason = strawberry.field(description="Why.")
+    details: str | None = strawberry.field(default=None, description="At most 1,000 characters.")
+
+
 @strawberry.input(description="A moderator's decision on a report.")
 class ResolveReportInput:
     report_id: strawberry.ID = strawberry.field(description="The report.")
@@ -159,10 +197,35 @@ def _failed(errors: list[UserError]) -> ReportPayload:
     return ReportPayload(errors=errors)
 
 
+async def _file(info: Info, file: Any, data: reports.NewReport) -> ReportPayload:
+    """reportUser and reportWhisper: file, then send new proofs to the image check after
+    commit."""
+    ctx = info.context
+    viewer = await ctx.require_viewer()
+
+    async def body() -> ReportPayload:
+        filed = await file(ctx.session, ctx.services, viewer, data)
+        if filed.new_keys:
+            services, openid = ctx.services, viewer.wechat_openid
+            ctx.after_commit.append(
+                lambda: media_checks.check_proofs(
+                    services,
+                    report_id=filed.report.id,
+                    uploader_id=viewer.id,
+                    openid=openid,
+                    keys=filed.new_keys,
+                )
+            )
+        return ReportPayload(report=Report(row=filed.report, for_moderator=False))
+
+    return await run_mutation(info, body, _failed)
+
+
 @strawberry.type
 class ReportQuery:
     @strawberry.field(
-        description="Moderators only. Reports newest first, optionally of one status.",
+        description="Moderators only. Reports newest first, optionally of one status; never "
+        "the ones about you or by you (another moderator decides those).",
         permission_classes=MODERATOR,
     )
     async def reports(
@@ -172,8 +235,10 @@ class ReportQuery:
         first: int | None = 20,
         after: str | None = None,
     ) -> ReportConnection:
+        moderator = await info.context.require_viewer()
         page = await reports.reports_page(
             info.context.session,
+            moderator.id,
             status=status.value if status else None,
             first=first,
             after=after,
@@ -193,31 +258,31 @@ class ReportMutation:
     async def report_user(
         self, info: Info, input: ReportInput, proofs: list[Upload] | None = None
     ) -> ReportPayload:
-        ctx = info.context
-        viewer = await ctx.require_viewer()
         data = reports.NewReport(
             reported_user_id=str(input.reported_user_id),
             reason=input.reason.value,
             details=input.details,
             proofs=list(proofs or []),
         )
+        return await _file(info, reports.report_user, data)
 
-        async def body() -> ReportPayload:
-            filed = await reports.report_user(ctx.session, ctx.services, viewer, data)
-            if filed.new_keys:
-                services, openid = ctx.services, viewer.wechat_openid
-                ctx.after_commit.append(
-                    lambda: media_checks.check_proofs(
-                        services,
-                        report_id=filed.report.id,
-                        uploader_id=viewer.id,
-                        openid=openid,
-                        keys=filed.new_keys,
-                    )
-                )
-            return ReportPayload(report=Report(row=filed.report, for_moderator=False))
-
-        return await run_mutation(info, body, _failed)
+    @strawberry.mutation(
+        description="Report the sender of a whisper you received; moderators see who it is, "
+        "you never do. Up to 4 proof images, as for reportUser; a second report of the same "
+        "whisper within a day adds to your pending one. Not counted toward the automatic "
+        "hold. NOT_FOUND for a whisper you did not receive.",
+        permission_classes=AUTHENTICATED,
+    )
+    async def report_whisper(
+        self, info: Info, input: ReportWhisperInput, proofs: list[Upload] | None = None
+    ) -> ReportPayload:
+        data = reports.NewReport(
+            whisper_id=str(input.whisper_id),
+            reason=input.reason.value,
+            details=input.details,
+            proofs=list(proofs or []),
+        )
+        return await _file(info, reports.report_whisper, data)
 
     @strawberry.mutation(
         description="Moderators only. Decide a pending report; BAN suspends the user at once.",

@@ -8,33 +8,81 @@ import strawberry
 
 from src.auth.permissions import AUTHENTICATED
 from src.resolvers import blocks, profiles
+from src.resolvers.pagination import check_first
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.profiles import Profile
 from src.schema.projects import ProjectConnection, project_connection
 
 
-@strawberry.type(description="Another user as the viewer may see them.")
+async def shown(info: Info, uid: uuid.UUID) -> bool:
+    """Whether the viewer may see this person (`profiles.visible_to`): the one rule for every
+    path that reaches a `User` — whisper senders and recipients, matches, reports, discovery."""
+    claims = info.context.claims
+    if claims is None:
+        return False
+    if uid == claims.user_id:
+        return True
+    return await info.context.loaders.visible_by_viewer_and_user.load((claims.user_id, uid))
+
+
+def seen(info: Info, uid: uuid.UUID) -> User:
+    """A person a resolver has just found visible (user(id), the feed, discovery): remembered
+    so that their fields do not ask again."""
+    claims = info.context.claims
+    if claims is not None:
+        info.context.loaders.visible_by_viewer_and_user.prime((claims.user_id, uid), True)
+    return User(uid=uid)
+
+
+async def user_or_none(info: Info, uid: uuid.UUID | None) -> User | None:
+    """A nullable path to a person: null when missing or hidden from the viewer, exactly as
+    `user(id)` answers."""
+    if uid is None or not await shown(info, uid):
+        return None
+    return User(uid=uid)
+
+
+@strawberry.type(
+    description="Another user as the viewer may see them. Someone hidden from the viewer "
+    "(they blocked the viewer or were blocked, hid their profile, are held for review, banned or "
+    "deleted) shows only an id, where a user must be given at all: no profile, no projects, "
+    "isPro false."
+)
 class User:
     uid: strawberry.Private[uuid.UUID]
+    # Moderators judging a report see the people in it whatever their visibility.
+    unrestricted: strawberry.Private[bool] = False
+
+    async def _shown(self, info: Info) -> bool:
+        return self.unrestricted or await shown(info, self.uid)
 
     @strawberry.field(description="The user's opaque id.")
     def id(self) -> strawberry.ID:
         return strawberry.ID(str(self.uid))
 
-    @strawberry.field(description="Their public profile.")
+    @strawberry.field(description="Their public profile; null when they are hidden from you.")
     async def profile(self, info: Info) -> Profile | None:
+        if not await self._shown(info):
+            return None
         row = await info.context.loaders.profile_by_user_id.load(self.uid)
         return Profile(row=row) if row else None
 
-    @strawberry.field(description="Their projects, newest first.")
+    @strawberry.field(description="Their projects, newest first; none when they are hidden.")
     async def projects(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> ProjectConnection:
+        if not await self._shown(info):
+            check_first(first)
+            return ProjectConnection(
+                edges=[], page_info=PageInfo(has_next_page=False, end_cursor=None)
+            )
         return await project_connection(info, self.uid, first, after)
 
-    @strawberry.field(description="True while they have a PRO membership.")
+    @strawberry.field(description="True while they have a PRO membership (false when hidden).")
     async def is_pro(self, info: Info) -> bool:
+        if not await self._shown(info):
+            return False
         return await info.context.loaders.is_pro_by_user_id.load(self.uid)
 
 
@@ -61,7 +109,7 @@ class UserQuery:
         ctx = info.context
         viewer = await ctx.require_viewer()
         found = await profiles.visible_user(ctx.session, viewer.id, str(id))
-        return User(uid=found) if found else None
+        return seen(info, found) if found else None
 
     @strawberry.field(
         description="Browse the people you may see, most recently registered first.",
@@ -74,7 +122,7 @@ class UserQuery:
         viewer = await ctx.require_viewer()
         page = await profiles.browse_users(ctx.session, viewer.id, first=first, after=after)
         return UserConnection(
-            edges=[UserEdge(cursor=c, node=User(uid=uid)) for c, uid in page.items],
+            edges=[UserEdge(cursor=c, node=seen(info, uid)) for c, uid in page.items],
             page_info=PageInfo.of(page),
         )
 
@@ -86,7 +134,9 @@ def _not_ok(errors: list[UserError]) -> OkPayload:
 @strawberry.type
 class BlockMutation:
     @strawberry.mutation(
-        description="Block a user: each of you disappears for the other. Idempotent.",
+        description="Block a user: each of you disappears for the other, and neither can "
+        "whisper the other. Anonymous whispers you already received stay. Idempotent; rate "
+        "limited.",
         permission_classes=AUTHENTICATED,
     )
     async def block_user(self, info: Info, user_id: strawberry.ID) -> OkPayload:
@@ -94,20 +144,36 @@ class BlockMutation:
         viewer = await ctx.require_viewer()
 
         async def body() -> OkPayload:
-            await blocks.block_user(ctx.session, viewer, str(user_id))
+            await blocks.block_user(ctx.session, ctx.services, viewer, str(user_id))
             return OkPayload(ok=True, errors=[])
 
         return await run_mutation(info, body, _not_ok)
 
     @strawberry.mutation(
-        description="Lift your block. Idempotent.", permission_classes=AUTHENTICATED
+        description="Lift your block. Idempotent; rate limited.", permission_classes=AUTHENTICATED
     )
     async def unblock_user(self, info: Info, user_id: strawberry.ID) -> OkPayload:
         ctx = info.context
         viewer = await ctx.require_viewer()
 
         async def body() -> OkPayload:
-            await blocks.unblock_user(ctx.session, viewer, str(user_id))
+            await blocks.unblock_user(ctx.session, ctx.services, viewer, str(user_id))
+            return OkPayload(ok=True, errors=[])
+
+        return await run_mutation(info, body, _not_ok)
+
+    @strawberry.mutation(
+        description="Block the sender of a whisper you received without learning who it is: "
+        "they can no longer whisper you, and nothing else changes for you. Idempotent; rate "
+        "limited. NOT_FOUND for a whisper you did not receive.",
+        permission_classes=AUTHENTICATED,
+    )
+    async def block_whisper_sender(self, info: Info, whisper_id: strawberry.ID) -> OkPayload:
+        ctx = info.context
+        viewer = await ctx.require_viewer()
+
+        async def body() -> OkPayload:
+            await blocks.block_whisper_sender(ctx.session, ctx.services, viewer, str(whisper_id))
             return OkPayload(ok=True, errors=[])
 
         return await run_mutation(info, body, _not_ok)

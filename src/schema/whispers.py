@@ -13,7 +13,7 @@ from src.resolvers import notify, whispers
 from src.resolvers.pagination import Page
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
-from src.schema.users import User
+from src.schema.users import User, user_or_none
 
 
 @strawberry.type(description="A short message; anonymous until its sender reveals it.")
@@ -33,9 +33,13 @@ class Whisper:
     def created_at(self) -> datetime:
         return self.row.created_at
 
-    @strawberry.field(description="When the recipient read it.")
-    def read_at(self) -> datetime | None:
-        return self.row.read_at
+    @strawberry.field(
+        description="When the recipient read it. Null for the writer of a reply to an "
+        "anonymous, unrevealed whisper: that would tell whom it reached."
+    )
+    async def read_at(self, info: Info) -> datetime | None:
+        original = await self._original(info)
+        return whispers.read_at_visible(self.row, original, self.viewer_id)
 
     @strawberry.field(description="Sent anonymously.")
     def is_anonymous(self) -> bool:
@@ -47,20 +51,20 @@ class Whisper:
 
     @strawberry.field(
         description="Null while the whisper is anonymous and unrevealed, for the recipient. "
-        "Never leaks otherwise."
+        "Never leaks otherwise. Null too when the sender is hidden from you, as `user(id)`."
     )
-    def sender(self) -> User | None:
-        uid = whispers.sender_visible(self.row, self.viewer_id)
-        return User(uid=uid) if uid else None
+    async def sender(self, info: Info) -> User | None:
+        return await user_or_none(info, whispers.sender_visible(self.row, self.viewer_id))
 
     @strawberry.field(
         description="Null for the writer of a reply to an anonymous, unrevealed whisper: "
-        "replying never reveals who it goes to."
+        "replying never reveals who it goes to. Null too when the recipient is hidden from "
+        "you, as `user(id)`."
     )
     async def recipient(self, info: Info) -> User | None:
         original = await self._original(info)
         uid = whispers.recipient_visible(self.row, original, self.viewer_id)
-        return User(uid=uid) if uid else None
+        return await user_or_none(info, uid)
 
     @strawberry.field(description="True when the viewer wrote it.")
     def is_mine(self) -> bool:
@@ -189,7 +193,7 @@ class WhisperMutation:
 
         async def body() -> WhisperPayload:
             row = await whispers.send_whisper(ctx.session, ctx.services, viewer, data)
-            if notice := await notify.offline_notice(ctx.session, ctx.services, row.recipient_id):
+            if notice := whispers.delivery_notice(ctx.services, row):
                 ctx.after_commit.append(notice)
             return WhisperPayload(whisper=Whisper(row=row, viewer_id=viewer.id))
 

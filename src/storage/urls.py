@@ -19,7 +19,7 @@ from src.storage.base import InvalidKey, check_key
 
 class ProofLinks:
     def __init__(self, settings: Settings):
-        self._key = derive_key(settings.secret_key, "proof-url")
+        self._key = derive_key(settings.secret_key.get_secret_value(), "proof-url")
         self.base = (settings.public_base_url or "").rstrip("/")
 
     def _sign(self, key: str, expires: int) -> str:

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from src.ai.vector_store.base import Hit, ProfilePoint, SearchFilter, VectorStore
 from src.ai.vector_store.client import QdrantClientVectorStore
-from src.ai.vector_store.edge import EdgeVectorStore
+from src.ai.vector_store.edge import EdgeVectorStore, VectorIndexLocked
 
 __all__ = [
     "EdgeVectorStore",
@@ -23,6 +23,7 @@ __all__ = [
     "ProfilePoint",
     "QdrantClientVectorStore",
     "SearchFilter",
+    "VectorIndexLocked",
     "VectorStore",
     "list_collections",
     "open_vector_store",

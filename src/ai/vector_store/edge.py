@@ -86,6 +86,14 @@ _CHILD = Path(__file__).with_name("_edge_optimize.py")
 _BATCH = 512  # points per update, so that reads interleave with a bulk upsert
 
 
+class VectorIndexLocked(RuntimeError):
+    """Another store, in this process or another, has the directory open."""
+
+    def __init__(self, path: Path):
+        super().__init__(f"{path} is already open in another vector store")
+        self.path = path
+
+
 def _point_uuid(point_id: Any) -> uuid.UUID:
     return point_id if isinstance(point_id, uuid.UUID) else uuid.UUID(str(point_id))
 
@@ -225,7 +233,7 @@ class EdgeVectorStore:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             handle.close()
-            raise RuntimeError(f"{self.path} is already open in another vector store") from None
+            raise VectorIndexLocked(self.path) from None
         self._dir_lock = handle
 
     def _release_dir_lock(self) -> None:
