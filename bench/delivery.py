@@ -74,6 +74,8 @@ def server_env() -> dict[str, str]:
         "LOG_LEVEL": "WARNING",
         "RATE_LIMITS": json.dumps(RATE_LIMITS),
         "QUOTA_LIMITS": json.dumps(QUOTA_LIMITS),
+        # Not measured here: the seeded users would be embedded (minutes of CPU) under load.
+        "VECTOR_WORKER": "false",
     }
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from bench import discovery_report as report
 from bench.discovery_data import Profiles, Query, build_profiles, exact_top, make_queries, mask
 from bench.harness import BENCH, ROOT, BenchError, rss_kb
+from src.ai import neutral
 from src.ai.embeddings import Embedder
 from src.ai.vector_store import (
     ProfilePoint,
@@ -35,6 +36,7 @@ from src.ai.vector_store import (
     VectorStore,
     open_vector_store,
 )
+from src.resolvers.demo_data import parallel_sentences
 
 RESULTS = BENCH / "results"
 K = 20  # recall@K; the API asks the store for first + 1 = 21
@@ -153,19 +155,19 @@ async def timed_searches(
 
 
 async def end_to_end(
-    embedder: Embedder, store: VectorStore, queries: list[Query]
+    embedder: Embedder, store: VectorStore, queries: list[Query], transform: neutral.Neutralizer
 ) -> tuple[list[float], list[float]]:
-    """As `discover` does it (without hydration): embed the prompt, then the filtered search.
-    Returns (end-to-end ms, embedding-only ms)."""
+    """As `discover` does it (without hydration): embed the prompt, transform it (the index
+    version's transform), then the filtered search. Returns (end-to-end ms, embedding ms)."""
     for q in queries[:WARMUP]:
         vec = (await embedder.embed_queries([q.prompt]))[0]
-        await store.search(list(vec), q.flt, LIMIT)
+        await store.search(transform.queries([vec], [q.prompt])[0].tolist(), q.flt, LIMIT)
     total, embed = [], []
     for q in queries:
         began = time.perf_counter()
         vec = (await embedder.embed_queries([q.prompt]))[0]
         mid = time.perf_counter()
-        await store.search(list(vec), q.flt, LIMIT)
+        await store.search(transform.queries([vec], [q.prompt])[0].tolist(), q.flt, LIMIT)
         end = time.perf_counter()
         total.append((end - began) * 1000)
         embed.append((mid - began) * 1000)
@@ -204,6 +206,13 @@ async def run(args: argparse.Namespace, info: dict) -> list[report.Row]:
     info["rss_model_mb"] = rss_kb(os.getpid()) / 1024
     vectors = await passage_vectors(embedder, profiles, args.seed, info)
     qvecs = np.asarray(await embedder.embed_queries([q.prompt for q in queries]), np.float32)
+    # The cache holds raw embeddings; the index stores them transformed, as the app does.
+    transform = await neutral.load_or_fit(
+        args.transform, embedder, parallel_sentences(), RESULTS / "models"
+    )
+    info["transform"] = args.transform
+    vectors = transform.passages(vectors, profiles.texts)
+    qvecs = transform.queries(qvecs, [q.prompt for q in queries])
     points = with_vectors(profiles, vectors)
 
     exact_ms, truth = exact(profiles, vectors, queries, qvecs)
@@ -227,7 +236,7 @@ async def run(args: argparse.Namespace, info: dict) -> list[report.Row]:
         print(f"  optimized in {info['optimize_s']:.1f} s; searching ...", flush=True)
         ms, tops = await timed_searches(edge, queries, qvecs)
         rows.append(report.Row(report.EDGE, ms, recall(tops, truth)))
-        total, embed = await end_to_end(embedder, edge, queries)
+        total, embed = await end_to_end(embedder, edge, queries, transform)
         rows.append(report.Row("embed the prompt only", embed, None))
         rows.append(report.Row(report.E2E, total, None))
     finally:
@@ -264,6 +273,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=1, help="demo data and query seed (1)")
     parser.add_argument(
         "--peer-max", type=int, default=20_000, help="skip qdrant-client local above (20000)"
+    )
+    parser.add_argument(
+        "--transform", choices=neutral.TRANSFORMS, default=neutral.NEUTRAL, help="vector transform"
     )
     args = parser.parse_args(argv)
     if args.profiles < 100 or args.queries < WARMUP:

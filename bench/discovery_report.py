@@ -77,6 +77,7 @@ def _build_lines(args: argparse.Namespace, info: dict) -> list[list[str]]:
         ["profiles indexed (Edge count)", f"{info.get('count', 0):,}"],
         ["passage embedding", f"{info['embed_rate']:.0f} profiles/s ({info['embed']})"],
         ["model load", f"{info['model_load_s']:.1f} s"],
+        ["vector transform", info.get("transform", "none")],
         ["Edge upsert", f"{info['upsert_s']:.2f} s"],
         ["Edge optimize() (child process)", f"{info['optimize_s']:.1f} s"],
         [

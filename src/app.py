@@ -42,7 +42,8 @@ from src.request_guard import (
     check_upload_operation,
     decode_json,
 )
-from src.resolvers import ai, indexing, orders
+from src.resolvers import ai, orders
+from src.resolvers.index_worker import IndexWorker, trouble
 from src.schema import build_schema
 from src.schema.context import Context
 from src.schema.fastpath import CompiledQueries, FastPathApp
@@ -169,31 +170,6 @@ async def ready(request: Request) -> JSONResponse:
     return JSONResponse({"status": "ready" if status == 200 else "unavailable", **body}, status)
 
 
-async def _index_forever(services: Services) -> None:
-    """The outbox worker: apply queued index changes, optimize the index now and then."""
-    collection_ready = False
-    since_optimize = 0
-    optimizing: asyncio.Task[None] | None = None
-    while True:
-        done = 0
-        try:
-            if not collection_ready:
-                await services.vectors.ensure_collection()
-                collection_ready = True
-            done = await indexing.process_outbox(services)
-        except Exception as exc:  # the index is down: rows stay queued; try again shortly
-            log.warning("indexing paused: %s", type(exc).__name__)
-            collection_ready = False
-        since_optimize += done
-        if since_optimize >= services.settings.vector_optimize_every and (
-            optimizing is None or optimizing.done()
-        ):
-            since_optimize = 0
-            optimizing = asyncio.create_task(services.vectors.optimize())
-        if not done:
-            await asyncio.sleep(0.3)
-
-
 async def pay_notify(request: Request) -> Response:
     """WeChat Pay's payment notification: verified, decrypted, applied once; 204 when done.
     Anything else answers FAIL, and WeChat Pay retries for a day."""
@@ -267,6 +243,16 @@ def _say_vector_index(settings: Settings, points: int) -> None:
         log.info("vector index: Qdrant Edge in %s, %d points", where, points)
 
 
+async def _announce_index(settings: Settings, services: Services) -> None:
+    """Say where the index is and how many points it serves, once it is open."""
+    try:
+        await services.vectors.ensure_open()
+        serving = services.vectors.serving is not None
+        _say_vector_index(settings, await services.vectors.count() if serving else 0)
+    except Exception as exc:
+        log.warning("vector index unavailable at start-up: %s", trouble(exc))
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
     configure_logging(settings.log_level, json=settings.json_logs)
@@ -276,13 +262,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         engine = create_engine(resolve_database_url(settings), settings)
         app.state.services = services = build_services(settings, engine)
         await services.hub.start()
-        try:  # the index may be down at start-up: discovery degrades, the worker retries
-            async with asyncio.timeout(settings.ready_timeout_s):
-                await services.vectors.ensure_collection()
-                _say_vector_index(settings, await services.vectors.count())
-        except Exception as exc:
-            log.warning("vector index unavailable at start-up: %s", type(exc).__name__)
-        indexer = asyncio.create_task(_index_forever(services)) if settings.vector_worker else None
+        # The index may be down at start-up, or first need its transform fitted (seconds):
+        # discovery answers from PostgreSQL, degraded, until it is open.
+        announce = asyncio.create_task(_announce_index(settings, services))
+        indexer = (
+            asyncio.create_task(IndexWorker(services).run()) if settings.vector_worker else None
+        )
         settler = asyncio.create_task(_settle_orders_forever(services)) if services.pay else None
         purger = asyncio.create_task(_purge_transcripts_forever(services))
         # A mounted app's own lifespan never runs: the MCP session manager runs here, in a task
@@ -307,7 +292,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             try:
                 await mcp_task
             finally:
-                for task in (purger, settler, indexer):
+                for task in (purger, settler, indexer, announce):
                     if task:
                         task.cancel()
                 await close_services(services)

@@ -102,7 +102,11 @@ def _require_schema_at_head(url: str) -> None:
 def cmd_serve(args: argparse.Namespace) -> None:
     import uvicorn
 
+    from src.resolvers.index_worker import workers_refusal
     from src.serving import uvicorn_options
+
+    if refusal := workers_refusal(get_settings(), args.workers):
+        sys.exit(refusal)
 
     # uvicorn re-raises SIGTERM after its graceful shutdown; exiting through SystemExit instead
     # lets the atexit hook stop the embedded PostgreSQL cleanly.
@@ -174,6 +178,7 @@ async def _serve_mcp_stdio(token: str) -> None:
     from src.db import create_engine
     from src.mcp_server import Identity, build_mcp_server
     from src.observability import configure_logging
+    from src.resolvers.index_worker import warm_up
     from src.schema import schema
     from src.schema.role_sdl import sdl_by_role
     from src.services import build_services, close_services
@@ -190,6 +195,7 @@ async def _serve_mcp_stdio(token: str) -> None:
                 " in development)"
             ) from None
         identity = Identity(claims.user_id, claims.session_id)
+        await warm_up(services)
         server = build_mcp_server(
             lambda: services, sdl=sdl_by_role(schema), stdio_identity=identity
         )
@@ -252,25 +258,47 @@ def cmd_seed(args: argparse.Namespace) -> None:
 
 
 def cmd_reindex(args: argparse.Namespace) -> None:
+    """Works with a server running (through its outbox) and without; see resolvers/reindex."""
     import asyncio
 
     from src.db import create_engine
-    from src.resolvers.indexing import reindex
+    from src.resolvers.errors import UserFacingError
+    from src.resolvers.reindex import reindex
     from src.services import build_services, close_services
 
     migrate(_database_url())
 
-    async def run() -> int:
+    async def run() -> str:
         settings = get_settings()
         services = build_services(settings, create_engine(_database_url(), settings))
         try:
-            count = await reindex(services)
-            await services.vectors.optimize()
-            return count
+            return await reindex(services, _progress_bar("reindex"))
         finally:
             await close_services(services)
 
-    sys.stdout.write(f"indexed users: {asyncio.run(run())}\n")
+    try:
+        summary = asyncio.run(run())
+    except UserFacingError as exc:
+        sys.exit(f"\nqiaoqiao reindex: {exc.message}")
+    sys.stdout.write(summary + "\n")
+
+
+def _progress_bar(label: str):  # type: ignore[no-untyped-def]
+    """`progress(done, total)` drawing one line on stderr (a line per 10% when not a terminal)."""
+    shown = {"tenth": -1}
+
+    def progress(done: int, total: int) -> None:
+        share = done / total if total else 1.0
+        if sys.stderr.isatty():
+            bar = "#" * int(share * 30)
+            end = "\n" if done >= total else ""
+            sys.stderr.write(f"\r{label} [{bar:<30}] {done}/{total}{end}")
+        elif int(share * 10) != shown["tenth"]:
+            shown["tenth"] = int(share * 10)
+            sys.stderr.write(f"{label}: {done}/{total}\n")
+        sys.stderr.flush()
+
+    return progress
 
 
 async def _grant_role(who: str, role: str) -> str:

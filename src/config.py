@@ -86,6 +86,10 @@ class Settings(BaseSettings):
     # (HNSW) in the background after this many upserts.
     vector_worker: bool = True
     vector_optimize_every: int = Field(2000, ge=1)
+    # What is done to embeddings before they are stored or searched (src/ai/neutral.py):
+    # "language-neutral-v1" lets a Chinese prompt find an English profile; part of the index
+    # version, so changing it rebuilds the index in the background.
+    vector_transform: Literal["language-neutral-v1", "none"] = "language-neutral-v1"
 
     # Answer hot read queries (the browse feed) with one compiled SQL statement.
     compiled_queries: bool = True

@@ -1,5 +1,6 @@
 """`qiaoqiao seed-demo`: registered demo users with profiles and projects, in bulk. A batch job,
-not a request: it commits batch by batch, so a large run holds no huge transaction."""
+not a request: it commits batch by batch, so a large run holds no huge transaction. Each batch
+queues its users for the vector index in the same transaction."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Consent, Institution, User, UserProfile, UserProject, utcnow
 from src.resolvers.demo_data import DemoUser, generate_users
+from src.resolvers.indexing import enqueue
 
 BATCH = 1000
 
@@ -125,4 +127,7 @@ async def _insert_batch(
     ]
     if projects:  # executemany: SQLAlchemy batches the rows under PostgreSQL's parameter cap
         await session.exec(insert(UserProject), params=projects)
+    # Like every other way in, through the outbox: a running server indexes them at once, the
+    # next one to start does otherwise.
+    await enqueue(session, *(demo_user_id(d.name) for d in fresh))
     return len(fresh)

@@ -13,9 +13,11 @@ from redis.asyncio import Redis
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from src.ai import neutral
 from src.ai.embeddings import Embedder
+from src.ai.index import IndexVersion, VectorIndex
 from src.ai.llm import LLMClient
-from src.ai.vector_store import VectorStore, open_vector_store
+from src.ai.vector_store import list_collections, open_vector_store
 from src.auth.ratelimit import RateLimiter
 from src.auth.sms import SmsProvider, build_sms_provider
 from src.auth.tokens import TokenService
@@ -48,7 +50,8 @@ class Services:
     pay: WechatPayClient | None
     hub: EventHub
     embedder: Embedder
-    vectors: VectorStore
+    # The versioned profile index (src/ai/index.py) over the configured vector store.
+    vectors: VectorIndex
     storage: Storage
     proof_links: ProofLinks
     # None without LLM_BASE_URL: the AI workflows then answer from retrieval and rules.
@@ -62,6 +65,33 @@ def shared_embedder(model_name: str | None, base_dir: Path) -> Embedder:
     """One embedding model per process, whatever the number of apps: it weighs ~0.5 GB and is
     read-only once loaded (it loads on first use)."""
     return Embedder.from_settings(model_name, base_dir)
+
+
+def build_index(settings: Settings, embedder: Embedder) -> VectorIndex:
+    """The profile index of the current version: model, transform and document builder."""
+    from src.resolvers.demo_data import parallel_sentences
+    from src.resolvers.indexing import DOCUMENT_VERSION
+
+    dim = embedder.dim
+    version = IndexVersion(embedder.identity, dim, settings.vector_transform, DOCUMENT_VERSION)
+    cache = (settings.model_dir or settings.data_dir) / "models"
+
+    async def transforms(name: str) -> neutral.Neutralizer:
+        return await neutral.load_or_fit(name, embedder, parallel_sentences(), cache)
+
+    async def names() -> list[str]:
+        return await list_collections(qdrant_url=settings.qdrant_url, data_dir=settings.data_dir)
+
+    return VectorIndex(
+        version,
+        open_store=lambda name: open_vector_store(
+            qdrant_url=settings.qdrant_url, data_dir=settings.data_dir, dim=dim, collection=name
+        ),
+        list_names=names,
+        transforms=transforms,
+        # An index made before versions existed: this model's vectors, untransformed.
+        legacy=IndexVersion(embedder.identity, dim, neutral.IDENTITY, 1),
+    )
 
 
 def build_storage(settings: Settings, http: httpx.AsyncClient) -> Storage:
@@ -114,9 +144,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         pay=WechatPayClient(settings, http) if settings.wechat_pay_configured else None,
         hub=EventHub(url, side, max_sockets_per_user=settings.ws_max_sockets_per_user),
         embedder=embedder,
-        vectors=open_vector_store(
-            qdrant_url=settings.qdrant_url, data_dir=settings.data_dir, dim=embedder.dim
-        ),
+        vectors=build_index(settings, embedder),
         storage=build_storage(settings, http),
         proof_links=ProofLinks(settings),
         llm=build_llm(settings),

@@ -72,7 +72,8 @@ class Flaky:
 
     def __getattr__(self, name: str) -> Any:
         attribute = getattr(self.real, name)
-        if not asyncio.iscoroutinefunction(attribute) or name in ("close",):
+        # Opening is local bookkeeping once done; the outage is in the store behind it.
+        if not asyncio.iscoroutinefunction(attribute) or name in ("close", "ensure_open"):
             return attribute
 
         async def call(*args: Any, **kwargs: Any) -> Any:
@@ -236,8 +237,11 @@ async def test_reindex_equals_incremental_state(world) -> None:  # type: ignore[
     assert await vectors.count() == count_before
     assert {i for i, v in before.items() if v} == {i for i, v in after.items() if v}
     for i, v in before.items():
-        if v:  # int8 activations are scaled per batch: equal up to rounding, not bit for bit
-            assert sum(a * b for a, b in zip(v, after[i], strict=True)) > 0.999
+        # int8 activations are scaled per batch: equal up to rounding, not bit for bit; the
+        # language-neutral transform removes the large shared component, which leaves that
+        # rounding a larger share of what remains (raw cosine > 0.999, transformed > 0.995).
+        if v:
+            assert sum(a * b for a, b in zip(v, after[i], strict=True)) > 0.995
     assert [names(await search(gql, token, p))[0] for p in ("hiking", "音乐", "cook")] == tops
 
 

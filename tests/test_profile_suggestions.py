@@ -179,3 +179,29 @@ def test_model_output_is_bounded_to_known_fields_and_five_items() -> None:
         ]
     }
     assert from_model(orjson.dumps(foreign).decode(), facts, "m") == []
+
+
+async def test_rules_speak_the_language_of_the_profile(offline: World) -> None:
+    _, gql, tokens = offline
+    token = tokens["viewer"]
+    await gql(UPDATE, {"i": {"bio": "前端工程师", "interests": ["编织"]}}, token=token)
+    await gql(ADD_PROJECT, {"i": {"title": "茶馆地图"}}, token=token)
+
+    by_field = {s["field"]: s for s in await suggestions(gql, token)}
+
+    assert by_field["bio"]["suggestion"] == "再写一两句你的工作、爱好或最近在做的项目。"
+    assert by_field["bio"]["reason"] == "简介只有 5 个字，搜索能匹配到的内容很少。"
+    assert by_field["city"]["suggestion"] == "填上你所在的城市。"
+    project = next(s for f, s in by_field.items() if f.startswith("projects["))
+    assert project["suggestion"].startswith("介绍一下「茶馆地图」")
+    interests = [
+        s["suggestion"] for s in await suggestions(gql, token) if s["field"] == "interests"
+    ]
+    # Interests other people list, with Chinese punctuation: 摄影（2 人）、hiking（2 人）…
+    assert interests[0].startswith("至少填 3 个兴趣；这里热门的有：") and "（2 人）" in interests[0]
+    assert interests[1] == "在“编织”旁边加一个更常见的写法或更宽泛的词。"
+    # The same profile written in English gets English advice.
+    await gql(UPDATE, {"i": {"bio": "Frontend engineer", "interests": ["knitting"]}}, token=token)
+    await gql(UPDATE, {"i": {"lookingFor": "friends"}}, token=token)
+    english = {s["field"]: s for s in await suggestions(gql, token)}
+    assert english["bio"]["suggestion"].startswith("Add a sentence or two")

@@ -297,6 +297,19 @@ async def test_count(store: VectorStore) -> None:
     assert await store.count() == len(POPULATION)
 
 
+async def test_ids_meta_and_drop(open_store: OpenStore) -> None:
+    store = await open_store(persistent=True)
+    assert await store.ids() == set() and await store.read_meta() is None
+    await store.upsert(POPULATION)
+    assert await store.ids() == {p.user_id for p in POPULATION}
+    await store.write_meta({"state": "building", "dim": DIM})
+    await store.write_meta({"state": "ready", "dim": DIM})
+    assert await store.read_meta() == {"state": "ready", "dim": DIM}
+    await store.drop()
+    again = await open_store(persistent=True)  # the same collection name: empty and meta-less
+    assert await again.count() == 0 and await again.read_meta() is None
+
+
 async def test_rejects_bad_input(store: VectorStore) -> None:
     with pytest.raises(ValueError, match="dimensions"):
         await store.upsert([point([1.0, 0.0])])

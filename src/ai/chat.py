@@ -14,7 +14,8 @@ from typing import Any
 
 import orjson
 
-from src.ai import prompts
+from src.ai import prompts, texts
+from src.ai.language import language_of
 from src.ai.llm import Completion, LLMClient, LLMError, Usage
 from src.ai.suggestions import Suggestion
 
@@ -133,20 +134,31 @@ def remember(history: list[dict[str, Any]], message: str, reply: str) -> list[di
 
 
 def answer_without_model(
-    query: str, people: list[dict[str, Any]], suggestions: list[Suggestion], *, reason: str
+    query: str,
+    people: list[dict[str, Any]],
+    suggestions: list[Suggestion],
+    *,
+    reason: str,
+    degraded: bool = False,
 ) -> str:
-    """What chat says without a model: who the search found and what the rules suggest,
-    plainly marked as not written by a model."""
-    lines = [f"{reason} This answer comes from search and profile rules only."]
+    """What chat says without a model, in the message's language: who the search found and
+    what the rules suggest, plainly marked as not written by a model. `reason`: "no_model" or
+    "model_down"; `degraded`: the search answered from PostgreSQL (the index is behind)."""
+    t = texts.CHAT[language_of(query)]
+    lines = [t["rules_only"].format(reason=t[reason])]
     if people:
-        lines.append(f"People matching “{query}”:")
+        lines.append(t["matching"].format(query=query))
         for i, person in enumerate(people, 1):
-            details = [str(person.get("city") or ""), ", ".join(person.get("interests") or [])]
-            extra = " — ".join(d for d in details if d)
-            lines.append(f"{i}. {person['nickname']}" + (f" ({extra})" if extra else ""))
+            details = [str(person.get("city") or ""), t["sep"].join(person.get("interests") or [])]
+            extra = t["dash"].join(d for d in details if d)
+            lines.append(
+                f"{i}. {person['nickname']}" + (t["open"] + extra + t["close"] if extra else "")
+            )
     else:
-        lines.append(f"Nobody matched “{query}” yet.")
+        lines.append(t["nobody"].format(query=query))
+    if degraded:
+        lines.append(t["degraded"])
     if suggestions:
-        lines.append("To improve your profile:")
+        lines.append(t["improve"])
         lines.extend(f"- {s.field}: {s.suggestion}" for s in suggestions)
     return "\n".join(lines)

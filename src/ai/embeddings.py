@@ -222,6 +222,15 @@ class Embedder:
         raise ValueError(f"unknown embedding model {self.model_name!r}")
 
     @property
+    def identity(self) -> str:
+        """What the vectors depend on: the model and, for the bundled one, how it was prepared.
+        Part of the index version (src/ai/index.py)."""
+        if self.local_dir is not None:
+            precision = "int8" if self.quantize_int8 else "float32"
+            return f"{CUSTOM_NAME}:converter{model_prep.CONVERTER_VERSION}:{precision}"
+        return self.model_name
+
+    @property
     def loaded(self) -> bool:
         return self._model is not None
 

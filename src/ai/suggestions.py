@@ -9,6 +9,9 @@ from typing import Any
 
 import orjson
 
+from src.ai.language import language_of
+from src.ai.texts import SUGGESTIONS as TEXTS
+
 SHORT_BIO = 40  # characters: below this, a bio gives the search little to match
 FEW_INTERESTS = 3
 MAX_SUGGESTION = 300
@@ -73,123 +76,69 @@ def project_field(project_id: str) -> str:
     return f"projects[{project_id}].description"
 
 
-def from_rules(facts: ProfileFacts, popular: list[tuple[str, int]]) -> list[Suggestion]:
-    """Rule-based suggestions, most useful first. `popular` is (interest, how many other
-    people list it), most common first, from the registered users."""
+def profile_language(facts: ProfileFacts) -> str:
+    """The language the profile is written in ("zh" or "en"), for advice in that language."""
+    return language_of(
+        facts.nickname, facts.bio, " ".join(facts.interests), facts.looking_for, facts.city
+    )
+
+
+def from_rules(
+    facts: ProfileFacts, popular: list[tuple[str, int]], lang: str | None = None
+) -> list[Suggestion]:
+    """Rule-based suggestions, most useful first, in `lang` (default: the profile's language).
+    `popular` is (interest, how many other people list it), most common first, from the
+    registered users."""
+    t = TEXTS[lang or profile_language(facts)]
     out: list[Suggestion] = []
     bio = (facts.bio or "").strip()
     if not bio:
-        out.append(
-            Suggestion(
-                "bio",
-                "Write two or three sentences: what you do, what you enjoy, whom you would like "
-                "to meet.",
-                "Your bio is empty, and discovery matches people by what their profile says.",
-            )
-        )
+        out.append(Suggestion("bio", t["bio_empty"], t["bio_empty_why"]))
     elif len(bio) < SHORT_BIO:
-        out.append(
-            Suggestion(
-                "bio",
-                "Add a sentence or two about your work, your hobbies or a recent project.",
-                f"At {len(bio)} characters your bio gives searches little to match.",
-            )
-        )
-    out.extend(_interest_suggestions(facts.interests, popular))
-    if not facts.city:
-        out.append(
-            Suggestion(
-                "city",
-                "Add the city you live in.",
-                "Searches filtered by city cannot find you without one.",
-            )
-        )
-    if not facts.looking_for:
-        out.append(
-            Suggestion(
-                "lookingFor",
-                "Say what you are looking for, e.g. a hiking partner, a co-founder or new friends.",
-                "It tells people why they might whisper to you.",
-            )
-        )
-    if not facts.avatar_url:
-        out.append(
-            Suggestion(
-                "avatarUrl",
-                "Add a profile photo.",
-                "Your profile shows no picture, the first thing people see in a list.",
-            )
-        )
-    if not facts.has_birth_date:
-        out.append(
-            Suggestion(
-                "birthDate",
-                "Add your birth date; others only ever see your age.",
-                "Searches with an age range cannot find you without it.",
-            )
-        )
-    if not facts.institution:
-        out.append(
-            Suggestion(
-                "institutionId",
-                "Pick your school or employer.",
-                "Searches can filter by institution, and it is a common conversation starter.",
-            )
-        )
+        out.append(Suggestion("bio", t["bio_short"], t["bio_short_why"].format(n=len(bio))))
+    out.extend(_interest_suggestions(facts.interests, popular, t))
+    for missing, name, key in (
+        (not facts.city, "city", "city"),
+        (not facts.looking_for, "lookingFor", "looking_for"),
+        (not facts.avatar_url, "avatarUrl", "avatar"),
+        (not facts.has_birth_date, "birthDate", "birth"),
+        (not facts.institution, "institutionId", "institution"),
+    ):
+        if missing:
+            out.append(Suggestion(name, t[key], t[key + "_why"]))
     for project in facts.projects:
         if not (project.description or "").strip():
             out.append(
                 Suggestion(
                     project_field(project.id),
-                    f"Describe “{project.title}”: what it is, your part in it, what came of it.",
-                    "A project without a description says little about you.",
+                    t["project"].format(title=project.title),
+                    t["project_why"],
                 )
             )
     if not facts.projects:
-        out.append(
-            Suggestion(
-                "projects",
-                "Add a project you are proud of: work, study or a side project.",
-                "Projects show what you do, and discovery reads them too.",
-            )
-        )
+        out.append(Suggestion("projects", t["projects"], t["projects_why"]))
     return out
 
 
-def _interest_suggestions(mine: list[str], popular: list[tuple[str, int]]) -> list[Suggestion]:
+def _interest_suggestions(
+    mine: list[str], popular: list[tuple[str, int]], t: dict[str, str]
+) -> list[Suggestion]:
     have = {tag.casefold() for tag in mine}
     candidates = [(tag, n) for tag, n in popular if tag.casefold() not in have][:3]
-    listed = ", ".join(f"{tag} ({n} people)" for tag, n in candidates)
+    listed = t["sep"].join(t["listed"].format(tag=tag, n=n) for tag, n in candidates)
     out: list[Suggestion] = []
     if len(mine) < FEW_INTERESTS:
-        suggestion = f"Add at least {FEW_INTERESTS} interests"
-        suggestion += f"; popular ones here: {listed}." if candidates else "."
-        reason = (
-            "You list no interests, and they are what matches you with others."
-            if not mine
-            else f"You list only {len(mine)}; people are matched on shared interests."
-        )
+        suggestion = t["few"].format(k=FEW_INTERESTS)
+        suggestion += t["few_popular"].format(listed=listed) if candidates else t["few_end"]
+        reason = t["none_why"] if not mine else t["few_why"].format(n=len(mine))
         out.append(Suggestion("interests", suggestion, reason))
     elif candidates:
-        out.append(
-            Suggestion(
-                "interests",
-                f"If they fit you, add interests many people share: {listed}.",
-                "Shared interests would match you with more people.",
-            )
-        )
+        out.append(Suggestion("interests", t["more"].format(listed=listed), t["more_why"]))
     counts = {tag.casefold(): n for tag, n in popular}
     lonely = [tag for tag in mine if tag.casefold() not in counts]
     if mine and len(lonely) == len(mine) and candidates:
-        out.append(
-            Suggestion(
-                "interests",
-                "Add a more common spelling or a broader word next to "
-                + ", ".join(f"“{t}”" for t in lonely[:3])
-                + ".",
-                "Nobody else lists these yet, so they match no one.",
-            )
-        )
+        tags = t["sep"].join(f"“{tag}”" for tag in lonely[:3])
+        out.append(Suggestion("interests", t["lonely"].format(tags=tags), t["lonely_why"]))
     return out
 
 

@@ -126,7 +126,8 @@ def build_mcp_server(
     @server.tool(
         description="Find people by a natural-language description in `query` (Chinese or "
         "English), optionally in one `city`. Returns up to `first` public profiles, best match "
-        "first. Uses one AI request of the daily quota."
+        "first, and whether the answer is degraded (true when the search index could not "
+        "answer and a simpler ranking did). Uses one AI request of the daily quota."
     )
     async def search_users(
         query: Annotated[
@@ -137,7 +138,7 @@ def build_mcp_server(
     ) -> dict[str, Any]:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
             criteria = discovery.Criteria(city=city or None)
-            people = await ai.search_cards(
+            people, degraded = await ai.search_people(
                 session,
                 services(),
                 viewer,
@@ -146,7 +147,9 @@ def build_mcp_server(
                 first=first,
                 metered=True,
             )
-            return {"people": people}
+            # Degraded: ranked from PostgreSQL (the index is down, behind, or held by a server
+            # process beside this one), so the answer may differ from the server's.
+            return {"people": people, "degraded": degraded}
 
         return await run(work)  # type: ignore[no-any-return]
 

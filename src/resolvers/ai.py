@@ -23,6 +23,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai import chat as chat_ai
 from src.ai import prompts, suggestions
+from src.ai.language import language_of
 from src.ai.llm import LLMError, Usage
 from src.ai.suggestions import Suggestion
 from src.models import AIChatTranscript, AISession, User
@@ -37,8 +38,7 @@ from src.services import Services
 log = logging.getLogger(__name__)
 
 MAX_MESSAGE = 1000
-NO_MODEL = "No language model is configured, so none was used."
-MODEL_DOWN = "The language model could not answer just now, so none was used."
+NO_MODEL, MODEL_DOWN = "no_model", "model_down"  # keys of src/ai/texts.py CHAT
 
 
 @dataclass(frozen=True)
@@ -98,7 +98,7 @@ async def ai_search(
     return results
 
 
-async def search_cards(
+async def search_people(
     session: AsyncSession,
     services: Services,
     viewer: User,
@@ -107,9 +107,10 @@ async def search_cards(
     criteria: discovery.Criteria | None = None,
     first: int = 8,
     metered: bool = False,
-) -> list[dict[str, Any]]:
-    """Public profiles of the people a search finds. `metered`: an AI request of its own (the
-    MCP tool); otherwise part of a request already metered (the chat)."""
+) -> tuple[list[dict[str, Any]], bool]:
+    """(public profiles of the people a search finds, whether the search was degraded).
+    `metered`: an AI request of its own (the MCP tool); otherwise part of a request already
+    metered (the chat)."""
     query = " ".join(query.split())[: discovery.MAX_PROMPT]
     if metered:
         results = await ai_search(
@@ -126,12 +127,16 @@ async def search_cards(
             after=None,
             quota_kind=None,
         )
-    return await people_cards(session, viewer.id, [hit.user_id for _, hit in results.hits])
+    cards = await people_cards(session, viewer.id, [hit.user_id for _, hit in results.hits])
+    return cards, results.degraded
 
 
-async def rule_suggestions(session: AsyncSession, viewer: User) -> list[Suggestion]:
+async def rule_suggestions(
+    session: AsyncSession, viewer: User, lang: str | None = None
+) -> list[Suggestion]:
+    """`lang` None: the language of the viewer's profile."""
     facts = await profile_facts(session, viewer.id)
-    return suggestions.from_rules(facts, await popular_interests(session, viewer.id))
+    return suggestions.from_rules(facts, await popular_interests(session, viewer.id), lang)
 
 
 async def profile_suggestions(
@@ -268,10 +273,9 @@ async def _without_model(
 ) -> str:
     """Retrieval and rules: who a search for the message finds, and the top suggestions."""
     query = " ".join(text.split())[: discovery.MAX_PROMPT]
-    people = await search_cards(session, services, viewer, query, first=5)
-    return chat_ai.answer_without_model(
-        query, people, (await rule_suggestions(session, viewer))[:3], reason=reason
-    )
+    people, degraded = await search_people(session, services, viewer, query, first=5)
+    advice = (await rule_suggestions(session, viewer, language_of(query)))[:3]
+    return chat_ai.answer_without_model(query, people, advice, reason=reason, degraded=degraded)
 
 
 def _chat_tools(session: AsyncSession, services: Services, viewer: User) -> list[chat_ai.Tool]:
@@ -288,10 +292,10 @@ def _chat_tools(session: AsyncSession, services: Services, viewer: User) -> list
         if not isinstance(query, str) or not query.strip():
             raise chat_ai.ToolFailed("query must be a non-empty string")
         criteria = discovery.Criteria(city=city if isinstance(city, str) and city else None)
-        people = await guarded(
-            lambda: search_cards(session, services, viewer, query, criteria=criteria)
+        people, degraded = await guarded(
+            lambda: search_people(session, services, viewer, query, criteria=criteria)
         )
-        return {"people": people}
+        return {"people": people, "degraded": degraded}
 
     async def get_my_profile(args: dict[str, Any]) -> Any:
         return (await guarded(lambda: profile_facts(session, viewer.id))).as_dict()

@@ -411,3 +411,31 @@ def _projects(
             )
         )
     return projects
+
+
+def parallel_sentences(count: int = 400, seed: int = 7) -> list[tuple[str, str]]:
+    """(Chinese, English) sentences saying the same thing about a person, from the tables above:
+    the parallel corpus the language-neutral vector transform is fitted on (src/ai/neutral.py).
+    Deterministic by `seed`; it never sees the labelled relevance set it is judged on."""
+    rng = random.Random(f"parallel:{seed}")  # noqa: S311 — calibration text, not security
+    pairs = []
+    for _ in range(count):
+        job_zh, job_en, *_ = rng.choice(OCCUPATIONS)
+        city_zh, city_en, _ = rng.choice(CITIES)
+        (z1, e1), (z2, e2), (z3, e3) = rng.sample(INTERESTS, 3)
+        bare = job_en.split(" ", 1)[1]  # "a product manager" -> "product manager"
+        capital = job_en[0].upper() + job_en[1:]
+        pairs.append(
+            rng.choice(
+                (
+                    (f"坐标{city_zh}，{job_zh}，平时喜欢{z1}和{z2}。",
+                     f"{capital} in {city_en} who loves {e1} and {e2}."),
+                    (f"我是{job_zh}，住在{city_zh}，最近迷上了{z1}。",
+                     f"I'm {job_en} living in {city_en}, recently into {e1}."),
+                    (f"在{city_zh}生活的{job_zh}，爱好是{z1}、{z2}和{z3}。",
+                     f"{capital} living in {city_en}, into {e1}, {e2} and {e3}."),
+                    (f"{job_zh}，喜欢{z1}", f"{bare} who likes {e1}"),
+                )
+            )
+        )  # fmt: skip
+    return pairs

@@ -20,7 +20,7 @@ from src.ai.vector_store import SearchFilter
 from src.models import Institution, User, UserBlock, UserProfile, UserSwipe
 from src.resolvers.auth import rate_limit
 from src.resolvers.errors import BadArgument, InvalidInput
-from src.resolvers.indexing import CITY_NAMES, normalize_city, profile_docs
+from src.resolvers.indexing import CITY_NAMES, index_behind, normalize_city, profile_docs
 from src.resolvers.pagination import check_first
 from src.resolvers.profiles import today, visible_to
 from src.resolvers.quotas import consume
@@ -150,12 +150,18 @@ async def discover(
     degraded = False
     try:
         async with asyncio.timeout(VECTOR_TIMEOUT_S):
-            vector = await _query_vector(session, services, viewer.id, prompt)
-            found = await services.vectors.search(vector, flt, limit + 1, offset)
+            # An index that misses people (being built, backfilled, far behind the outbox)
+            # would answer with fewer people than there are, and say nothing: rank in
+            # PostgreSQL instead, and say so.
+            if await index_behind(session, services):
+                raise IndexBehind
+            vector, text = await _query_vector(session, services, viewer.id, prompt)
+            found = await services.vectors.search(vector, flt, limit + 1, offset, text=text)
         hits = [Hit(h.user_id, h.score) for h in found]
         hits = await _still_visible(session, viewer.id, hits)
     except Exception as exc:  # the index or the model is down or slow: rank in PostgreSQL
-        log.warning("discovery degraded: %s", type(exc).__name__)
+        if not isinstance(exc, IndexBehind):
+            log.warning("discovery degraded: %s", type(exc).__name__)
         degraded = True
         hits = await _fallback(session, viewer.id, prompt, flt, limit + 1, offset)
     page = hits[:limit]
@@ -166,11 +172,16 @@ async def discover(
     )
 
 
+class IndexBehind(Exception):
+    """The index is known to miss people just now (see `indexing.index_behind`)."""
+
+
 async def _query_vector(
     session: AsyncSession, services: Services, viewer_id: uuid.UUID, prompt: str
-) -> list[float]:
+) -> tuple[list[float], str | None]:
+    """(vector, text): a raw query embedding of `text`, or (text None) a stored vector."""
     if prompt:
-        return list((await services.embedder.embed_queries([prompt]))[0])
+        return list((await services.embedder.embed_queries([prompt]))[0]), prompt
     # No prompt: people like the viewer. Their profile is embedded as a *query* (e5 is
     # asymmetric: a passage-to-passage match favours the same language over the same meaning).
     doc = (await profile_docs(session, [viewer_id])).get(viewer_id)
@@ -178,8 +189,8 @@ async def _query_vector(
     if not text:
         own = await services.vectors.get_vector(viewer_id)
         if own is not None:
-            return own
-    return list((await services.embedder.embed_queries([text]))[0])
+            return own, None
+    return list((await services.embedder.embed_queries([text]))[0]), text
 
 
 async def _still_visible(session: AsyncSession, viewer_id: uuid.UUID, hits: list[Hit]) -> list[Hit]:

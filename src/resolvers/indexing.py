@@ -4,21 +4,31 @@ A change that may move a user's point writes an outbox row in its own transactio
 A worker in every server process claims rows (`FOR UPDATE SKIP LOCKED`), reads each user's
 current state, embeds the indexable ones in batches, upserts or deletes their points, and only
 then deletes the rows; when the vector store or the model fails, the rows stay and are retried
-with backoff. `reindex` rebuilds the whole index from PostgreSQL.
+with backoff. Bulk writers (`qiaoqiao seed-demo`) enqueue their users the same way.
+
+At start-up the worker's process runs `maintain`: the index of the current version is built
+from PostgreSQL in the background if it does not exist (`rebuild`, see src/ai/index.py), else
+compared with PostgreSQL (`reconcile`): users missing from it (a restore, an import, rows
+written by anything that bypassed the outbox) are queued, and discovery says it is degraded
+until they are in. `reindex` rebuilds the whole index.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
-from sqlalchemy import delete, func, update
+from sqlalchemy import and_, delete, func, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from src.ai.index import VectorIndex
 from src.ai.vector_store import ProfilePoint
 from src.models import Institution, User, UserProfile, UserProject, VectorOutbox, utcnow
 from src.services import Services
@@ -26,6 +36,13 @@ from src.services import Services
 log = logging.getLogger(__name__)
 
 BATCH = 64
+# Bump when `document_text` changes what a point is embedded from: the index version changes
+# and every server rebuilds its index in the background (src/ai/index.py).
+DOCUMENT_VERSION = 1
+# The index is "behind" (discovery says degraded) while the outbox holds this many rows, or a
+# row older than LAG_S seconds: more than the worker's normal delay.
+LAG_ROWS = 100
+LAG_S = 10.0
 MAX_BACKOFF = timedelta(minutes=5)
 # The document describes the person, not their portfolio: the newest few projects with a short
 # description carry the signal, and embedding cost grows with every token (median ~150 tokens).
@@ -66,12 +83,26 @@ def normalize_city(city: str | None) -> str | None:
     return CITY_NAMES.get(key, key)
 
 
-async def enqueue(session: AsyncSession, *user_ids: uuid.UUID) -> None:
-    """Record, in the caller's transaction, that these users' points must be refreshed."""
-    if user_ids:
-        await session.exec(
-            insert(VectorOutbox).values([{"user_id": u} for u in user_ids])  # type: ignore[call-overload]
-        )
+async def enqueue(session: AsyncSession, *user_ids: uuid.UUID) -> int | None:
+    """Record, in the caller's transaction, that these users' points must be refreshed.
+    Returns the last outbox row's id (None: nothing queued)."""
+    last = None
+    ids = list(user_ids)
+    for start in range(0, len(ids), 5000):  # under PostgreSQL's bind parameter cap
+        rows = [{"user_id": u} for u in ids[start : start + 5000]]
+        added = insert(VectorOutbox).values(rows).returning(VectorOutbox.id).cte("added")  # type: ignore[arg-type]
+        last = await session.scalar(select(func.max(added.c.id)))
+    return last
+
+
+def indexable() -> Any:
+    """Who has a point: registered, active, not held, discoverable (User joined UserProfile)."""
+    return and_(
+        User.status == "active",
+        User.registered_at.is_not(None),  # type: ignore[union-attr]
+        User.moderation_hold_at.is_(None),  # type: ignore[union-attr]
+        UserProfile.visibility == "discoverable",
+    )
 
 
 @dataclass(frozen=True)
@@ -130,14 +161,14 @@ async def profile_docs(
         projects.setdefault(project.user_id, []).append(project)
     docs = {}
     for user, profile, institution in rows:
-        indexable = (
+        keep = (
             profile is not None
             and user.status == "active"
             and user.registered_at is not None
             and user.moderation_hold_at is None
             and profile.visibility == "discoverable"
         )
-        if not indexable:
+        if not keep:
             docs[user.id] = ProfileDoc(None, "")
             continue
         text = document_text(
@@ -166,20 +197,25 @@ async def profile_docs(
     return docs
 
 
-async def apply_docs(services: Services, docs: dict[uuid.UUID, ProfileDoc]) -> None:
-    """Embed and upsert the indexable users, delete the others' points."""
+async def _points(
+    services: Services, docs: dict[uuid.UUID, ProfileDoc]
+) -> tuple[list[ProfilePoint], list[str], list[uuid.UUID]]:
+    """(raw points of the indexable users, their texts, the others' ids)."""
     keep = [d for d in docs.values() if d.point is not None]
     gone = [uid for uid, d in docs.items() if d.point is None]
-    if keep:
-        vectors = await services.embedder.embed_passages([d.text for d in keep])
-        await services.vectors.upsert(
-            [
-                ProfilePoint(**{**d.point.__dict__, "vector": list(v)})  # type: ignore[union-attr]
-                for d, v in zip(keep, vectors, strict=True)
-            ]
-        )
-    if gone:
-        await services.vectors.delete(gone)
+    vectors = await services.embedder.embed_passages([d.text for d in keep]) if keep else []
+    points = [
+        ProfilePoint(**{**d.point.__dict__, "vector": list(v)})  # type: ignore[union-attr]
+        for d, v in zip(keep, vectors, strict=True)
+    ]
+    return points, [d.text for d in keep], gone
+
+
+async def apply_docs(services: Services, docs: dict[uuid.UUID, ProfileDoc]) -> None:
+    """Embed and upsert the indexable users, delete the others' points."""
+    points, texts, gone = await _points(services, docs)
+    await services.vectors.upsert(points, texts)
+    await services.vectors.delete(gone)
 
 
 async def process_outbox(services: Services) -> int:
@@ -221,26 +257,133 @@ async def backlog(session: AsyncSession) -> int:
     return int(await session.scalar(select(func.count()).select_from(VectorOutbox)) or 0)
 
 
-async def reindex(services: Services) -> int:
+async def index_behind(session: AsyncSession, services: Services) -> bool:
+    """Whether discovery should not trust the index now: nothing serves, a backfill is under
+    way, or the outbox holds more than the worker's normal lag."""
+    index = services.vectors
+    await index.ensure_open()
+    if not index.complete:
+        return True
+    oldest = (
+        select(VectorOutbox.created_at).order_by(VectorOutbox.id).limit(LAG_ROWS).subquery()  # type: ignore[arg-type]
+    )
+    count, first = (
+        await session.exec(select(func.count(), func.min(oldest.c.created_at)))  # type: ignore[call-overload]
+    ).one()
+    if count >= LAG_ROWS:
+        return True
+    return first is not None and (utcnow() - first).total_seconds() > LAG_S
+
+
+async def check_backfill(services: Services) -> None:
+    """End the backfill state once every row it queued is done."""
+    index = services.vectors
+    if index.backfill_mark is None:
+        return
+    async with services.sessionmaker() as session:
+        pending = await session.scalar(
+            select(func.count()).where(VectorOutbox.id <= index.backfill_mark)  # type: ignore[arg-type, operator]
+        )
+    if not pending:
+        log.info("vector index backfill done")
+        index.backfill_mark = None
+
+
+async def reconcile(services: Services) -> int:
+    """Queue every user whose point is missing, or present but should not be; returns how
+    many. The index counts as incomplete until they are done."""
+    index = services.vectors
+    in_index = await index.ids()
+    async with services.sessionmaker() as session, session.begin():
+        wanted = set(
+            await session.exec(
+                select(User.id).join(UserProfile, UserProfile.user_id == User.id).where(indexable())  # type: ignore[arg-type]
+            )
+        )
+        wrong = sorted((wanted - in_index) | (in_index - wanted))
+        mark = await enqueue(session, *wrong)
+    if wrong:
+        log.info("vector index behind PostgreSQL by %d users: backfilling", len(wrong))
+        index.backfill_mark = mark
+    return len(wrong)
+
+
+async def _all_user_ids(services: Services) -> list[uuid.UUID]:
+    async with services.sessionmaker() as session:
+        return list(await session.exec(select(User.id).order_by(User.id)))  # type: ignore[arg-type]
+
+
+async def rebuild(services: Services, progress: Callable[[int, int], Any] | None = None) -> int:
+    """Build the current version's collection from PostgreSQL while the old one (if any)
+    serves, then switch to it (src/ai/index.py). Returns the number of indexed users."""
+    index: VectorIndex = services.vectors
+    await index.open()
+    building = await index.begin_build()
+    log.info("building vector index %s", building.name)
+    try:
+        ids = await _all_user_ids(services)
+        indexed = 0
+        for start in range(0, len(ids), 256):
+            async with services.sessionmaker() as session:
+                docs = await profile_docs(session, ids[start : start + 256])
+            points, texts, _ = await _points(services, docs)
+            await index.upsert_building(points, texts)
+            indexed += len(points)
+            if progress is not None:
+                progress(min(start + 256, len(ids)), len(ids))
+        # Changes the worker applied during the pass may have been overwritten by older text.
+        for _ in range(3):
+            touched, index.touched = sorted(index.touched), set()
+            if not touched:
+                break
+            async with services.sessionmaker() as session:
+                docs = await profile_docs(session, touched)
+            await apply_docs(services, docs)
+        await index.finish_build()
+    except BaseException:
+        await index.abandon_build()
+        raise
+    log.info("vector index %s built: %d users", building.name, indexed)
+    return indexed
+
+
+async def reindex(services: Services, progress: Callable[[int, int], Any] | None = None) -> int:
     """Rebuild the index from PostgreSQL: every user's point recomputed, stale points removed.
     Returns the number of indexed users."""
-    await services.vectors.ensure_collection()
-    started = utcnow()
-    indexed = 0
-    last: uuid.UUID | None = None
+    return await rebuild(services, progress)
+
+
+# One process at a time builds or backfills (several share a Qdrant server); its number is
+# arbitrary but fixed.
+MAINTENANCE_LOCK = 0x71710018
+MAINTENANCE_RETRY_S = 30.0
+
+
+async def maintain(services: Services) -> None:
+    """Start-up: build the current version's index, or catch the existing one up with
+    PostgreSQL. Several processes sharing one store take turns (an advisory lock); one that
+    waited re-opens the index first, to serve what the other built."""
+    index = services.vectors
+    await index.open()
+    waited = False
     while True:
-        async with services.sessionmaker() as session:
-            query = select(User.id).order_by(User.id).limit(256)  # type: ignore[arg-type]
-            if last is not None:
-                query = query.where(User.id > last)
-            ids = list(await session.exec(query))
-            if not ids:
-                break
-            docs = await profile_docs(session, ids)
-        await apply_docs(services, docs)
-        indexed += sum(1 for d in docs.values() if d.point is not None)
-        last = ids[-1]
-    # What was queued before we started is covered; what came since stays for the worker.
-    async with services.sessionmaker() as session, session.begin():
-        await session.exec(delete(VectorOutbox).where(VectorOutbox.created_at < started))  # type: ignore[arg-type]
-    return indexed
+        async with services.engine.connect() as conn:
+            mine = await conn.scalar(
+                text("SELECT pg_try_advisory_lock(:k)"), {"k": MAINTENANCE_LOCK}
+            )
+            if mine:
+                try:
+                    if waited:
+                        await index.reopen()
+                    await index.drop_unfinished()
+                    if index.needs_build:
+                        await rebuild(services)
+                    else:
+                        await reconcile(services)
+                    return
+                finally:
+                    await conn.execute(
+                        text("SELECT pg_advisory_unlock(:k)"), {"k": MAINTENANCE_LOCK}
+                    )
+        waited = True
+        await asyncio.sleep(MAINTENANCE_RETRY_S)

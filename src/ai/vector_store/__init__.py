@@ -25,6 +25,7 @@ __all__ = [
     "SearchFilter",
     "VectorIndexLocked",
     "VectorStore",
+    "list_collections",
     "open_vector_store",
 ]
 
@@ -37,3 +38,23 @@ def open_vector_store(
     if qdrant_url:
         return QdrantClientVectorStore(url=qdrant_url, dim=dim, collection=collection)
     return EdgeVectorStore(Path(data_dir) / "vectors" / collection, dim=dim)
+
+
+async def list_collections(*, qdrant_url: str | None, data_dir: Path) -> list[str]:
+    """The collections there are: a server's, or the Edge shards under `data_dir/"vectors"`."""
+    if qdrant_url:
+        from qdrant_client import AsyncQdrantClient
+
+        client = AsyncQdrantClient(url=qdrant_url, timeout=5, check_compatibility=False)
+        try:
+            return [c.name for c in (await client.get_collections()).collections]
+        finally:
+            await client.close()
+    root = Path(data_dir) / "vectors"
+    if not root.is_dir():
+        return []
+    return sorted(
+        p.name
+        for p in root.iterdir()
+        if p.is_dir() and not p.name.endswith((".staging", ".old")) and any(p.iterdir())
+    )

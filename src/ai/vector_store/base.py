@@ -86,6 +86,17 @@ class VectorStore(Protocol):
     async def optimize(self) -> None:
         """Build indexes (HNSW); slow on Edge, a no-op where the server optimizes itself."""
 
+    async def ids(self) -> set[uuid.UUID]:
+        """Every point's id (for comparing the index with PostgreSQL)."""
+
+    async def read_meta(self) -> dict[str, Any] | None:
+        """What `write_meta` last stored with this collection (None: nothing)."""
+
+    async def write_meta(self, meta: dict[str, Any]) -> None: ...
+
+    async def drop(self) -> None:
+        """Delete the collection with its points and meta, and close the store."""
+
     async def close(self) -> None: ...
 
 

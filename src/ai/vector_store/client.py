@@ -33,6 +33,9 @@ from src.ai.vector_store.base import (
 )
 
 _BATCH = 256  # points per request: 384 floats as JSON are ~4 KB a point
+# Collections' meta (src/ai/index.py): one point per collection in a collection of its own, so
+# it works on every server version and in local mode alike.
+META_COLLECTION = "qiaoqiao_meta"
 
 
 def _client_filter(flt: SearchFilter) -> models.Filter | None:
@@ -184,6 +187,48 @@ class QdrantClientVectorStore:
 
     async def optimize(self) -> None:
         return None
+
+    async def ids(self) -> set[uuid.UUID]:
+        found: set[uuid.UUID] = set()
+        offset = None
+        while True:
+            records, offset = await self._client.scroll(
+                self.collection, limit=4096, offset=offset, with_payload=False, with_vectors=False
+            )
+            found.update(uuid.UUID(str(r.id)) for r in records)
+            if offset is None:
+                return found
+
+    def _meta_id(self) -> str:
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"qiaoqiao:collection:{self.collection}"))
+
+    async def read_meta(self) -> dict[str, Any] | None:
+        if not await self._client.collection_exists(META_COLLECTION):
+            return None
+        records = await self._client.retrieve(
+            META_COLLECTION, ids=[self._meta_id()], with_payload=True, with_vectors=False
+        )
+        return dict(records[0].payload or {}) if records else None
+
+    async def write_meta(self, meta: dict[str, Any]) -> None:
+        if not await self._client.collection_exists(META_COLLECTION):
+            try:
+                await self._client.create_collection(
+                    META_COLLECTION,
+                    vectors_config=models.VectorParams(size=1, distance=models.Distance.DOT),
+                )
+            except Exception:
+                if not await self._client.collection_exists(META_COLLECTION):
+                    raise
+        point = models.PointStruct(id=self._meta_id(), vector=[1.0], payload=meta)
+        await self._client.upsert(META_COLLECTION, points=[point], wait=True)
+
+    async def drop(self) -> None:
+        await self._client.delete_collection(self.collection)
+        if await self._client.collection_exists(META_COLLECTION):
+            selector = models.PointIdsList(points=[self._meta_id()])
+            await self._client.delete(META_COLLECTION, points_selector=selector, wait=True)
+        await self.close()
 
     async def close(self) -> None:
         if self._owns_client:

@@ -35,6 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import json
+import os
 import shutil
 import subprocess
 import sys
@@ -60,6 +62,7 @@ from qdrant_edge import (
     Query,
     QueryRequest,
     RangeFloat,
+    ScrollRequest,
     SearchParams,
     UpdateOperation,
 )
@@ -274,6 +277,43 @@ class EdgeVectorStore:
             vector = vector.get("")
         return None if vector is None else [float(x) for x in vector]
 
+    def _ids_sync(self) -> set[uuid.UUID]:
+        found: set[uuid.UUID] = set()
+        offset = None
+        while True:
+            request = ScrollRequest(
+                offset=offset, limit=4096, with_payload=False, with_vector=False
+            )
+            with self._lock:
+                records, offset = self._require().scroll(request)
+            found.update(_point_uuid(r.id) for r in records)
+            if offset is None:
+                return found
+
+    def _read_meta_sync(self) -> dict[str, Any] | None:
+        try:
+            return json.loads(self._sibling(".meta.json").read_text())  # type: ignore[no-any-return]
+        except (OSError, ValueError):
+            return None
+
+    def _write_meta_sync(self, meta: dict[str, Any]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = self._sibling(".meta.json.tmp")
+        temporary.write_text(json.dumps(meta, sort_keys=True))
+        os.replace(temporary, self._sibling(".meta.json"))
+
+    def _drop_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._take_dir_lock()  # never delete what another store has open
+        try:
+            self._close_sync(release=False)
+            for path in (self.path, self._sibling(".staging"), self._sibling(".old")):
+                shutil.rmtree(path, ignore_errors=True)
+            for suffix in (".staging-ready", ".meta.json"):
+                self._sibling(suffix).unlink(missing_ok=True)
+        finally:
+            self._release_dir_lock()
+
     def _count_sync(self) -> int:
         with self._lock:
             return self._require().count(CountRequest(exact=True))
@@ -357,7 +397,7 @@ class EdgeVectorStore:
             detail = stderr.decode(errors="replace").strip()[-2000:]
             raise RuntimeError(f"edge optimize exited with {child.returncode}: {detail}")
 
-    def _close_sync(self) -> None:
+    def _close_sync(self, release: bool = True) -> None:
         with self._lock:
             self._closed = True
             if self._child is not None and self._child.poll() is None:
@@ -371,7 +411,8 @@ class EdgeVectorStore:
                     shard.flush()
                 finally:
                     shard.close()
-            self._release_dir_lock()
+            if release:
+                self._release_dir_lock()
 
     # -- the async interface ----------------------------------------------------------------
 
@@ -408,6 +449,18 @@ class EdgeVectorStore:
 
     async def optimize(self) -> None:
         await asyncio.to_thread(self._optimize_sync)
+
+    async def ids(self) -> set[uuid.UUID]:
+        return await asyncio.to_thread(self._ids_sync)
+
+    async def read_meta(self) -> dict[str, Any] | None:
+        return await asyncio.to_thread(self._read_meta_sync)
+
+    async def write_meta(self, meta: dict[str, Any]) -> None:
+        await asyncio.to_thread(self._write_meta_sync, meta)
+
+    async def drop(self) -> None:
+        await asyncio.to_thread(self._drop_sync)
 
     async def close(self) -> None:
         await asyncio.to_thread(self._close_sync)
