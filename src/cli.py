@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("qiaoqiao.cli")
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str):
     from alembic.config import Config
 
     config = Config(str(ROOT / "alembic.ini"))
@@ -283,7 +283,7 @@ def cmd_reindex(args: argparse.Namespace) -> None:
     sys.stdout.write(summary + "\n")
 
 
-def _progress_bar(label: str):  # type: ignore[no-untyped-def]
+def _progress_bar(label: str):
     """`progress(done, total)` drawing one line on stderr (a line per 10% when not a terminal)."""
     shown = {"tenth": -1}
 

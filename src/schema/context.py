@@ -143,7 +143,7 @@ class Context:
                 if claims
                 else None
             )
-        return self._viewer  # type: ignore[no-any-return]
+        return self._viewer
 
     async def require_viewer(self) -> User:
         user = await self.viewer()

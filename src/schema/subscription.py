@@ -27,13 +27,14 @@ log = logging.getLogger(__name__)
 
 async def _close(ctx: Context, reason: str) -> None:
     # The login ended (expired, revoked, banned): the socket goes, not just this subscription.
+    # Subscriptions here only run over websockets; the context types `request` for both kinds.
     await ctx.request.close(code=4403, reason=reason)  # type: ignore[call-arg]
 
 
 _ORM: Any = object()  # "read this event through the ORM"
 
 
-async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ignore[no-untyped-def]
+async def _live(info: Info, kind: str, fetch, after, compiled=None):
     """Yield (row, viewer id) for every new row of the viewer's feed, until the login ends.
     `compiled(services, viewer id, session id, cursor)` is the same read (login check
     included) as one statement, returning None once the login has ended."""
@@ -47,7 +48,7 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ig
             # The socket's login, renewed by a refresh (src/schema/ws_login.py) or not.
             claims = ctx.claims = socket.claims
             ttl = claims.expires_at - time.time() if claims else 0
-            if ttl <= 0:
+            if claims is None or ttl <= 0:
                 await _close(ctx, "token expired")
                 return
             if not await wakeups.wait(ttl):
@@ -78,7 +79,7 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ig
                 ctx.fresh_state()
 
 
-async def _orm_read(ctx: Context, fetch, feed, after):  # type: ignore[no-untyped-def]
+async def _orm_read(ctx: Context, fetch, feed, after):
     """(feed, rows after its floor) through the ORM; rows are None once the login ended."""
     viewer = await ctx.viewer()
     if viewer is None:
@@ -89,7 +90,7 @@ async def _orm_read(ctx: Context, fetch, feed, after):  # type: ignore[no-untype
     return feed, await feed.fetch(ctx.session, viewer.id, feed.floor)
 
 
-async def _compiled_read(ctx: Context, compiled, cursor):  # type: ignore[no-untyped-def]
+async def _compiled_read(ctx: Context, compiled, cursor):
     if not ctx.settings.compiled_queries:
         return _ORM
     claims = ctx.claims
