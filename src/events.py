@@ -95,11 +95,6 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
-        self.reconnects = 0
-
-    @property
-    def subscriptions(self) -> int:
-        return sum(len(s) for s in self._subscribers.values())
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever())
@@ -211,6 +206,5 @@ class EventHub:
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(conn.close(), 2)
-            self.reconnects += 1
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)

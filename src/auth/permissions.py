@@ -49,13 +49,7 @@ class IsModerator(BasePermission):
         return user is not None and user.role in self.roles
 
 
-class IsAdmin(IsModerator):
-    message = "Only administrators may do this."
-    roles: ClassVar[frozenset[str]] = frozenset({"admin"})
-
-
 # Typed as the base class: strawberry's permission_classes is a list of it, and lists are
 # invariant.
 AUTHENTICATED: list[type[BasePermission]] = [IsAuthenticated]
 MODERATOR: list[type[BasePermission]] = [IsAuthenticated, IsModerator]
-ADMIN: list[type[BasePermission]] = [IsAuthenticated, IsAdmin]

@@ -255,10 +255,6 @@ async def process_outbox(services: Services) -> int:
         return len(rows)
 
 
-async def backlog(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(VectorOutbox)) or 0)
-
-
 async def index_behind(session: AsyncSession, services: Services) -> bool:
     """Whether discovery should not trust the index now: nothing serves, a backfill is under
     way, or the outbox holds more than the worker's normal lag."""

@@ -57,7 +57,6 @@ class NewReport:
 class Filed:
     report: UserReport
     new_keys: list[str]  # proofs stored by this call (for the media check)
-    merged: bool
 
 
 def _too_many(already: int = 0) -> UserFacingError:
@@ -215,7 +214,7 @@ async def _file(
     except BaseException:
         await _discard(services, keys)
         raise
-    return Filed(report=report, new_keys=keys, merged=existing is not None)
+    return Filed(report=report, new_keys=keys)
 
 
 async def _store(services: Services, images: list[CleanImage]) -> list[str]:
