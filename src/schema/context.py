@@ -35,7 +35,7 @@ def now() -> float:
 @dataclass
 class Context:
     request: Request | WebSocket
-    response: Response | None
+    response: Response | WebSocket | None  # strawberry passes the socket itself on websockets
     services: Services
     claims: AccessClaims | None = None
     # Set when a token was presented but refused: guarded fields say so instead of "log in".

@@ -6,21 +6,22 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from enum import Enum
 
 import strawberry
 
 from src import events
 from src.auth.permissions import AUTHENTICATED
 from src.resolvers import live_sql, matches, whispers
-from src.resolvers.live import LiveFeed
+from src.resolvers.live import Fetch, LiveFeed, R
 from src.resolvers.pagination import decode_cursor
 from src.schema.context import Context, Info
 from src.schema.extensions import OperationTimeout
 from src.schema.matches import Match
 from src.schema.whispers import Whisper
+from src.services import Services
 
 log = logging.getLogger(__name__)
 
@@ -31,10 +32,24 @@ async def _close(ctx: Context, reason: str) -> None:
     await ctx.request.close(code=4403, reason=reason)  # type: ignore[call-arg]
 
 
-_ORM: Any = object()  # "read this event through the ORM"
+class _Read(Enum):
+    ORM = "read this event through the ORM"
 
 
-async def _live(info: Info, kind: str, fetch, after, compiled=None):
+_ORM = _Read.ORM
+Cursor = tuple[datetime, uuid.UUID]
+# `compiled(services, viewer id, session id, cursor)`: rows after `cursor`, None once the
+# login has ended.
+Compiled = Callable[[Services, uuid.UUID, uuid.UUID, Cursor], Awaitable[list[R] | None]]
+
+
+async def _live(
+    info: Info,
+    kind: str,
+    fetch: Fetch[R],
+    after: Cursor | None,
+    compiled: Compiled[R] | None = None,
+) -> AsyncGenerator[tuple[R, uuid.UUID], None]:
     """Yield (row, viewer id) for every new row of the viewer's feed, until the login ends.
     `compiled(services, viewer id, session id, cursor)` is the same read (login check
     included) as one statement, returning None once the login has ended."""
@@ -43,7 +58,7 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):
     claims = ctx.claims
     assert claims is not None  # on_ws_connect refused sockets without a valid token
     async with ctx.services.hub.subscribe(kind, claims.user_id) as wakeups:
-        feed = None
+        feed: LiveFeed[R] | None = None
         while True:
             # The socket's login, renewed by a refresh (src/schema/ws_login.py) or not.
             claims = ctx.claims = socket.claims
@@ -58,7 +73,7 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):
                 # fields then resolve under PostgreSQL's statement_timeout.
                 try:
                     async with asyncio.timeout(ctx.settings.operation_timeout_s):
-                        fetched = _ORM
+                        fetched: list[R] | _Read | None = _ORM
                         if feed is not None and compiled is not None:
                             fetched = await _compiled_read(ctx, compiled, feed.floor)
                         if fetched is _ORM:
@@ -79,7 +94,9 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):
                 ctx.fresh_state()
 
 
-async def _orm_read(ctx: Context, fetch, feed, after):
+async def _orm_read(
+    ctx: Context, fetch: Fetch[R], feed: LiveFeed[R] | None, after: Cursor | None
+) -> tuple[LiveFeed[R] | None, list[R] | None]:
     """(feed, rows after its floor) through the ORM; rows are None once the login ended."""
     viewer = await ctx.viewer()
     if viewer is None:
@@ -90,7 +107,9 @@ async def _orm_read(ctx: Context, fetch, feed, after):
     return feed, await feed.fetch(ctx.session, viewer.id, feed.floor)
 
 
-async def _compiled_read(ctx: Context, compiled, cursor):
+async def _compiled_read(
+    ctx: Context, compiled: Compiled[R], cursor: Cursor
+) -> list[R] | _Read | None:
     if not ctx.settings.compiled_queries:
         return _ORM
     claims = ctx.claims
