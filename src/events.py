@@ -96,6 +96,11 @@ class EventHub:
         self._heartbeat: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
 
+    @property
+    def subscriptions(self) -> int:
+        """Live subscriptions in this process (tests check that dropped sockets leave none)."""
+        return sum(len(s) for s in self._subscribers.values())
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._listen_forever())
         self._heartbeat = asyncio.create_task(self._keep_presence_fresh())
