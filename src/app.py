@@ -8,9 +8,10 @@ import gc
 import logging
 from collections.abc import AsyncIterator
 from datetime import timedelta
+from typing import overload
 
 import orjson
-from cross_web import HTTPException
+from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from mcp.server import MCPServer
 from sqlalchemy import text
 from starlette.applications import Starlette
@@ -19,7 +20,8 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
@@ -65,10 +67,10 @@ class GraphQLApp(GraphQL[Context, None]):
     documents: DocumentCache  # create_app gives each app its schema's document checker
     ide_page = ""  # GraphiQL (src/graphiql.py), when enabled
 
-    async def render_graphql_ide(self, request: Request) -> Response:  # type: ignore[override]
+    async def render_graphql_ide(self, request: Request) -> Response:
         return graphiql_response(self.ide_page)
 
-    async def parse_multipart(self, request):  # type: ignore[no-untyped-def, override]
+    async def parse_multipart(self, request: AsyncHTTPRequestAdapter) -> dict[str, str]:
         """File uploads: only with the CSRF header, only for `reportUser` (SECURITY.md 6)."""
         check_multipart_headers(request.headers)
         try:
@@ -87,7 +89,19 @@ class GraphQLApp(GraphQL[Context, None]):
     def decode_json(self, data: str | bytes) -> object:
         return decode_json(data)
 
-    async def run(self, request, context=UNSET, root_value=UNSET):  # type: ignore[no-untyped-def, override]
+    @overload
+    async def run(
+        self, request: Request, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response: ...
+
+    @overload
+    async def run(
+        self, request: WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> WebSocket: ...
+
+    async def run(
+        self, request: Request | WebSocket, context: Context = UNSET, root_value: None = UNSET
+    ) -> Response | WebSocket:
         try:
             return await super().run(request, context, root_value)
         finally:
@@ -110,12 +124,14 @@ class GraphQLApp(GraphQL[Context, None]):
             if joined is not None:
                 await scope["app"].state.services.hub.leave(*joined)
 
-    async def get_context(self, request, response=None) -> Context:  # type: ignore[override]
+    async def get_context(
+        self, request: Request | WebSocket, response: Response | WebSocket | None = None
+    ) -> Context:
         context = Context(request=request, response=response, services=request.app.state.services)
         context.authenticate(request.headers.get("authorization"))
         return context
 
-    async def on_ws_connect(self, context: Context) -> UnsetType:  # type: ignore[override]
+    async def on_ws_connect(self, context: Context) -> UnsetType:
         """Authenticate a websocket from `connection_init` {"authorization": "Bearer …"}, or
         else from the handshake's header; anything else closes it with 4403."""
         params = context.connection_params or {}
@@ -312,7 +328,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     graphql.documents = schema.documents
     if settings.graphiql_enabled:
         graphql.ide_page = graphiql_page(settings)
-    http_graphql = graphql
+    http_graphql: ASGIApp = graphql
     if settings.compiled_queries:
         compiled = CompiledQueries(
             schema._schema,
@@ -322,10 +338,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             timeout_s=settings.operation_timeout_s,
             hits_in_sql=settings.redis_url is None,
         )
-        http_graphql = FastPathApp(graphql, compiled)  # type: ignore[assignment]
+        http_graphql = FastPathApp(graphql, compiled)
     # One GraphQL-over-HTTP behaviour in front of both paths (src/graphql_http.py); body limits
     # and read times for every endpoint: RequestGuard, in the middleware below.
-    http_graphql = GraphQLOverHTTP(  # type: ignore[assignment]
+    http_graphql = GraphQLOverHTTP(
         http_graphql, documents=graphql.documents, ide=settings.graphiql_enabled
     )
     middleware = [Middleware(RequestIdMiddleware)]

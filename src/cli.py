@@ -12,17 +12,22 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from src import cli_parser
 from src.cli_support import CliFailure, ProgressBar, explain
 from src.config import Settings, SettingsInvalid, get_settings
 
+if TYPE_CHECKING:  # imported when a command needs them: alembic is slow to load
+    from alembic.config import Config
+
 ROOT = Path(__file__).resolve().parent.parent
 log = logging.getLogger("qiaoqiao.cli")
 
 
-def alembic_config(url: str):  # type: ignore[no-untyped-def]
+def alembic_config(url: str) -> Config:
     from alembic.config import Config
 
     config = Config(str(ROOT / "alembic.ini"))
@@ -283,7 +288,7 @@ def cmd_reindex(args: argparse.Namespace) -> None:
     sys.stdout.write(summary + "\n")
 
 
-def _progress_bar(label: str):  # type: ignore[no-untyped-def]
+def _progress_bar(label: str) -> Callable[[int, int], None]:
     """`progress(done, total)` drawing one line on stderr (a line per 10% when not a terminal)."""
     shown = {"tenth": -1}
 

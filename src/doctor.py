@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import asyncpg
 import httpx
@@ -18,6 +19,9 @@ from sqlalchemy.engine import make_url
 
 from src.cli_support import connect_reason, show_url
 from src.config import Settings, reveal
+
+if TYPE_CHECKING:  # imported when the check runs: alembic is slow to load
+    from alembic.script import ScriptDirectory
 
 OK, WARN, FAIL, SKIP = "ok", "warn", "FAIL", "skip"
 
@@ -32,7 +36,7 @@ class Check:
         return f"  {self.status:<5} {self.name:<13} {self.detail}"
 
 
-def _scripts():  # type: ignore[no-untyped-def]
+def _scripts() -> ScriptDirectory:
     from alembic.script import ScriptDirectory
 
     from src.cli import alembic_config

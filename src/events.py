@@ -16,7 +16,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
 import orjson
@@ -38,9 +38,8 @@ ACCOUNT = "account"
 async def publish(session: AsyncSession, kind: str, users: Iterable[uuid.UUID]) -> None:
     """Queue a wake-up for `users`; PostgreSQL delivers it when the transaction commits."""
     payload = orjson.dumps({"k": kind, "u": [str(u) for u in users]}).decode()
-    await session.exec(  # type: ignore[call-overload]
-        text("SELECT pg_notify(:channel, :payload)"),
-        params={"channel": CHANNEL, "payload": payload},
+    await session.scalar(
+        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
     )
 
 
@@ -96,10 +95,10 @@ class EventHub:
         self._task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
         self.connected = asyncio.Event()
-        self.reconnects = 0
 
     @property
     def subscriptions(self) -> int:
+        """Live subscriptions in this process (tests check that dropped sockets leave none)."""
         return sum(len(s) for s in self._subscribers.values())
 
     async def start(self) -> None:
@@ -166,9 +165,9 @@ class EventHub:
                 if not subscribers:
                     del self._subscribers[key]
 
-    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: object) -> None:
         try:
-            event = orjson.loads(payload)
+            event = orjson.loads(cast(str, payload))  # asyncpg passes NOTIFY payloads as text
             kind, users = event["k"], event["u"]
         except (orjson.JSONDecodeError, KeyError, TypeError):
             log.warning("ignoring a malformed event")
@@ -212,6 +211,5 @@ class EventHub:
                 if conn is not None and not conn.is_closed():
                     with contextlib.suppress(Exception):
                         await asyncio.wait_for(conn.close(), 2)
-            self.reconnects += 1
             await asyncio.sleep(backoff)
             backoff = min(backoff * 2, self.max_backoff_s)

@@ -66,6 +66,8 @@ class TransportWSHandler(BaseGraphQLTransportWSHandler[Context, None]):
             "variables": operation.variables,
             "operationName": operation.operation_name,
         }
+        # The view is src.app's GraphQL subclass, which carries `documents` (importing it here
+        # would be circular).
         refused = refusal(self.view.documents, payload)  # type: ignore[attr-defined]
         if refused is not None:
             await operation.send_initial_errors([refused])

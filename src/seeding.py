@@ -5,12 +5,12 @@ queues its users for the vector index in the same transaction."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from itertools import islice
 
 from sqlalchemy import insert
 from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Consent, Institution, User, UserProfile, UserProject, utcnow
@@ -33,7 +33,7 @@ async def seed_demo_users(
     were new. Commits batch by batch, so a large run does not hold one huge transaction.
     """
     institutions = dict(
-        (await session.exec(select(Institution.name, Institution.id))).all()  # type: ignore[arg-type]
+        (await session.exec(select(col(Institution.name), col(Institution.id)))).all()
     )
     now = utcnow()
     added = 0
@@ -50,7 +50,7 @@ async def _insert_batch(
     session: AsyncSession,
     batch: list[DemoUser],
     institutions: dict[str, uuid.UUID],
-    now,  # type: ignore[no-untyped-def]
+    now: datetime,
     start: int,
     policy_version: str,
 ) -> int:
@@ -71,7 +71,7 @@ async def _insert_batch(
     created = set(
         (
             await session.exec(
-                pg_insert(User).values(user_rows).on_conflict_do_nothing().returning(User.id)
+                pg_insert(User).values(user_rows).on_conflict_do_nothing().returning(col(User.id))
             )
         ).scalars()
     )

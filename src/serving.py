@@ -19,40 +19,46 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from src.config import Settings, get_settings
 
 
-class _HeaderDeadline:
+class _HeaderDeadline(asyncio.Protocol):
     """Close a connection whose next request's headers have not all arrived within
-    HTTP_HEADER_TIMEOUT_S of it opening or of the previous response ending."""
+    HTTP_HEADER_TIMEOUT_S of it opening or of the previous response ending.
 
+    Mixed in before one of uvicorn's HTTP protocols, which set the attributes declared here."""
+
+    cycle: Any  # the current request's cycle (each protocol has its own class), or None
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
     _header_deadline: asyncio.TimerHandle | None = None
 
-    def connection_made(self, transport: asyncio.Transport) -> None:
-        super().connection_made(transport)  # type: ignore[misc]
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
         self._arm_header_deadline()
 
     def on_response_complete(self) -> None:
+        # Defined by the uvicorn protocol that follows this class in the MRO, not by asyncio's.
         super().on_response_complete()  # type: ignore[misc]
         self._arm_header_deadline()
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._header_deadline is not None:
             self._header_deadline.cancel()
-        super().connection_lost(exc)  # type: ignore[misc]
+        super().connection_lost(exc)
 
     def _arm_header_deadline(self) -> None:
         if self._header_deadline is not None:
             self._header_deadline.cancel()
-        waiting = self.cycle  # type: ignore[attr-defined]
-        transport = self.transport  # type: ignore[attr-defined]
+        waiting = self.cycle
+        transport = self.transport
 
         def expire() -> None:
             idle = waiting is None or waiting.response_complete
             # A new request (headers complete) replaces the cycle; a websocket takes the
             # transport over; a pipelined request still running is not a slow client.
-            if self.cycle is waiting and idle and transport.get_protocol() is self:  # type: ignore[attr-defined]
+            if self.cycle is waiting and idle and transport.get_protocol() is self:
                 transport.close()
 
         timeout = get_settings().http_header_timeout_s
-        self._header_deadline = self.loop.call_later(timeout, expire)  # type: ignore[attr-defined]
+        self._header_deadline = self.loop.call_later(timeout, expire)
 
 
 # Classes at module level, named in uvicorn's options by import string: with --workers, the

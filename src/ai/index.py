@@ -146,10 +146,6 @@ class VectorIndex:
     def needs_build(self) -> bool:
         return self.opened and (self.serving is None or self.serving.version != self.version)
 
-    @property
-    def serving_name(self) -> str | None:
-        return None if self.serving is None else self.serving.name
-
     def _store(self, name: str) -> VectorStore:
         store = self._open_store(name)
         self._stores.append(store)

@@ -112,7 +112,10 @@ async def load_or_fit(
         for embed in (embedder.embed_queries, embedder.embed_passages)
         for texts in (zh, en)
     ]
-    fitted = fit(name, *vectors)
+    zh_queries, en_queries, zh_passages, en_passages = vectors
+    fitted = fit(name, zh_queries, en_queries, zh_passages, en_passages)
+    assert fitted.query_means is not None and fitted.passage_means is not None
+    assert fitted.basis is not None
     path.parent.mkdir(parents=True, exist_ok=True)
     temporary = path.with_suffix(".tmp.npz")
     np.savez(

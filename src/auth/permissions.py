@@ -26,7 +26,10 @@ class IsAuthenticated(BasePermission):
     """A logged-in, active user whose login has not been revoked."""
 
     message = "Not logged in, or the access token is invalid or expired."
-    error_extensions: ClassVar[dict[str, object]] = {"code": "UNAUTHENTICATED"}
+
+    def __init__(self) -> None:
+        # Strawberry declares error_extensions per instance (and it is a dict, so not shared).
+        self.error_extensions = {"code": "UNAUTHENTICATED"}
 
     async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         return await info.context.viewer() is not None
@@ -36,19 +39,17 @@ class IsModerator(BasePermission):
     """Use after IsAuthenticated, so that logged-out callers get UNAUTHENTICATED first."""
 
     message = "Only moderators may do this."
-    error_extensions: ClassVar[dict[str, object]] = {"code": "FORBIDDEN"}
     roles: ClassVar[frozenset[str]] = frozenset({"moderator", "admin"})
+
+    def __init__(self) -> None:
+        self.error_extensions = {"code": "FORBIDDEN"}
 
     async def has_permission(self, source: Any, info: Any, **kwargs: Any) -> bool:
         user = await info.context.viewer()
         return user is not None and user.role in self.roles
 
 
-class IsAdmin(IsModerator):
-    message = "Only administrators may do this."
-    roles: ClassVar[frozenset[str]] = frozenset({"admin"})
-
-
-AUTHENTICATED = [IsAuthenticated]
-MODERATOR = [IsAuthenticated, IsModerator]
-ADMIN = [IsAuthenticated, IsAdmin]
+# Typed as the base class: strawberry's permission_classes is a list of it, and lists are
+# invariant.
+AUTHENTICATED: list[type[BasePermission]] = [IsAuthenticated]
+MODERATOR: list[type[BasePermission]] = [IsAuthenticated, IsModerator]

@@ -115,7 +115,7 @@ def build_mcp_server(
         instructions=INSTRUCTIONS,
         token_verifier=JwtVerifier(services) if http else None,
         # We issue the tokens ourselves (wechatLogin / smsLogin): no OAuth metadata to publish.
-        auth=AuthSettings(issuer_url="https://qiaoqiao.invalid", resource_server_url=None)  # type: ignore[arg-type]
+        auth=AuthSettings(issuer_url="https://qiaoqiao.invalid", resource_server_url=None)
         if http
         else None,
     )
@@ -151,7 +151,7 @@ def build_mcp_server(
             # process beside this one), so the answer may differ from the server's.
             return {"people": people, "degraded": degraded}
 
-        return await run(work)  # type: ignore[no-any-return]
+        return await run(work)
 
     @server.tool(
         description="A profile: your own (without `userId`; it includes your private fields) "
@@ -167,7 +167,7 @@ def build_mcp_server(
                 raise NotFound("No such user.", field="userId")
             return cards[0]
 
-        return await run(work)  # type: ignore[no-any-return]
+        return await run(work)
 
     @server.tool(
         description="Concrete, field-by-field improvements of your profile, from rules and, "
@@ -181,7 +181,7 @@ def build_mcp_server(
                 "usedModel": answer.used_model,
             }
 
-        return await run(work)  # type: ignore[no-any-return]
+        return await run(work)
 
     @server.tool(
         description="Send a whisper of `content` to `recipientId` — or reply to a whisper you "
@@ -221,7 +221,7 @@ def build_mcp_server(
                 later.append(notice)
             return await _whisper_view(session, row, viewer.id)
 
-        return await run(work)  # type: ignore[no-any-return]
+        return await run(work)
 
     @server.tool(
         description='Your whispers, newest first, `first` at a time: `box` "received" '
@@ -253,7 +253,7 @@ def build_mcp_server(
                 "endCursor": page.end_cursor,
             }
 
-        return await run(work)  # type: ignore[no-any-return]
+        return await run(work)
 
     @server.resource(
         PROFILE_URI,
@@ -277,7 +277,7 @@ def build_mcp_server(
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
             return sdl.get(viewer.role, sdl["user"])
 
-        return await run(work, ResourceError)  # type: ignore[no-any-return]
+        return await run(work, ResourceError)
 
     @server.prompt(
         name="icebreaker",
@@ -294,7 +294,7 @@ def build_mcp_server(
                 raise NotFound("No such user.", field="userId")
             return prompts.icebreaker(await profile_facts(session, viewer.id), cards[0])
 
-        return await run(work, _prompt_error)  # type: ignore[no-any-return]
+        return await run(work, _prompt_error)
 
     @server.prompt(
         name="profile_review",
@@ -305,7 +305,7 @@ def build_mcp_server(
             facts = await profile_facts(session, viewer.id)
             return prompts.profile_review(facts, await ai.rule_suggestions(session, viewer))
 
-        return await run(work, _prompt_error)  # type: ignore[no-any-return]
+        return await run(work, _prompt_error)
 
     return server
 
@@ -317,7 +317,7 @@ async def _own_profile(session: AsyncSession, viewer: User) -> dict[str, Any]:
     data.pop("has_birth_date", None)
     data["birthDate"] = row.birth_date.isoformat() if row and row.birth_date else None
     data["discoverable"] = bool(row and row.visibility == "discoverable")
-    return camel_keys(data)  # type: ignore[no-any-return]
+    return camel_keys(data)
 
 
 async def _whisper_view(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import delete, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.auth.wechat import WechatError
@@ -109,7 +109,9 @@ async def bind_phone(session: AsyncSession, services: Services, user: User, code
     phone = parse_phone(services, raw)
     if user.phone == phone:
         return user
-    taken = await session.scalar(select(User.id).where(User.phone == phone, User.id != user.id))
+    taken = await session.scalar(
+        select(col(User.id)).where(col(User.phone) == phone, col(User.id) != user.id)
+    )
     if taken is not None:
         raise UserFacingError(
             "This phone number belongs to another account.", code="ALREADY_EXISTS", field="code"
@@ -123,7 +125,7 @@ async def bind_phone(session: AsyncSession, services: Services, user: User, code
 async def _erase_login_state(session: AsyncSession, user: User) -> None:
     await revoke_all_sessions(session, user.id)
     if user.phone:
-        await session.exec(delete(SmsCode).where(SmsCode.phone == user.phone))  # type: ignore[arg-type]
+        await session.exec(delete(SmsCode).where(col(SmsCode.phone) == user.phone))
 
 
 async def _erase_profile(session: AsyncSession, user: User) -> None:
@@ -179,10 +181,12 @@ async def delete_account(session: AsyncSession, user: User) -> None:
 
 async def _export_account(session: AsyncSession, user: User) -> dict[str, Any]:
     consents = await session.exec(
-        select(Consent).where(Consent.user_id == user.id).order_by(Consent.accepted_at)  # type: ignore[arg-type]
+        select(Consent).where(col(Consent.user_id) == user.id).order_by(col(Consent.accepted_at))
     )
     sessions = await session.exec(
-        select(AuthSession).where(AuthSession.user_id == user.id).order_by(AuthSession.created_at)  # type: ignore[arg-type]
+        select(AuthSession)
+        .where(col(AuthSession.user_id) == user.id)
+        .order_by(col(AuthSession.created_at))
     )
     return {
         "account": {

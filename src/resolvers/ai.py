@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai import chat as chat_ai
@@ -253,13 +253,17 @@ async def _ongoing(
         raise NotFound("No such conversation.", field="sessionId") from None
     row = await session.scalar(
         select(AISession).where(
-            AISession.id == chat_id, AISession.user_id == viewer_id, AISession.kind == "chat"
+            col(AISession.id) == chat_id,
+            col(AISession.user_id) == viewer_id,
+            col(AISession.kind) == "chat",
         )
     )
     if row is None:
         raise NotFound("No such conversation.", field="sessionId")
     transcript = await session.scalar(
-        select(AIChatTranscript).where(AIChatTranscript.ai_session_id == chat_id).with_for_update()
+        select(AIChatTranscript)
+        .where(col(AIChatTranscript.ai_session_id) == chat_id)
+        .with_for_update()
     )
     if transcript is None or transcript.expires_at <= now:
         raise NotFound(
@@ -335,8 +339,8 @@ async def purge_expired_transcripts(
 ) -> int:
     """Chat turns are kept only while the conversation can go on: delete the expired ones
     (one user's, at each of their turns; everyone's, from the app's periodic purge)."""
-    query = delete(AIChatTranscript).where(AIChatTranscript.expires_at <= now)  # type: ignore[arg-type]
+    query = delete(AIChatTranscript).where(col(AIChatTranscript.expires_at) <= now)
     if user_id is not None:
-        query = query.where(AIChatTranscript.user_id == user_id)  # type: ignore[arg-type]
-    result = await session.exec(query)  # type: ignore[call-overload]
+        query = query.where(col(AIChatTranscript.user_id) == user_id)
+    result = await session.exec(query)
     return int(result.rowcount or 0)

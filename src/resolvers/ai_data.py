@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai.suggestions import ProfileFacts, ProjectFacts
@@ -45,8 +45,8 @@ async def profile_facts(session: AsyncSession, user_id: uuid.UUID) -> ProfileFac
     )
     projects = await session.exec(
         select(UserProject)
-        .where(UserProject.user_id == user_id)
-        .order_by(UserProject.created_at, UserProject.id)  # type: ignore[arg-type]
+        .where(col(UserProject.user_id) == user_id)
+        .order_by(col(UserProject.created_at), col(UserProject.id))
         .limit(50)
     )
     return ProfileFacts(
@@ -72,16 +72,16 @@ async def people_cards(
     if not ids:
         return []
     rows = await session.exec(
-        select(UserProfile, Institution.name)  # type: ignore[call-overload]
-        .join(User, User.id == UserProfile.user_id)
+        select(UserProfile, col(Institution.name))
+        .join(User, col(User.id) == col(UserProfile.user_id))
         .join(
             Institution,
             # A proposal not yet approved shows to its proposer only (resolvers/institutions).
-            (Institution.id == UserProfile.institution_id)
-            & (Institution.verified | (Institution.proposed_by_id == viewer_id)),  # type: ignore[operator]
+            (col(Institution.id) == col(UserProfile.institution_id))
+            & (col(Institution.verified) | (col(Institution.proposed_by_id) == viewer_id)),
             isouter=True,
         )
-        .where(UserProfile.user_id.in_(ids), *visible_to(viewer_id))  # type: ignore[attr-defined]
+        .where(col(UserProfile.user_id).in_(ids), *visible_to(viewer_id))
     )
     found = {p.user_id: card(p, name) for p, name in rows}
     return [found[i] for i in ids if i in found]
@@ -110,6 +110,8 @@ async def popular_interests(
 ) -> list[tuple[str, int]]:
     """The interests most registered, discoverable people list (case-insensitively), with how
     many people list each; only those at least `at_least` people share."""
+    # sqlmodel's exec() runs text() (it hands any statement to SQLAlchemy) but its overloads
+    # list only select/update/delete, and its execute() is deprecated.
     rows = await session.exec(
         _POPULAR,  # type: ignore[call-overload]
         params={"viewer": viewer_id, "limit": limit, "at_least": at_least},

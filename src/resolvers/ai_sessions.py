@@ -6,7 +6,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy import delete, insert, update
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import AIChatTranscript, AISession
@@ -27,7 +27,7 @@ async def record(
     """Record one AI request, committed at once whatever the operation does next (like its
     quota, SECURITY.md 33); returns its id."""
     async with services.side_engine.begin() as conn:
-        return await conn.scalar(  # type: ignore[no-any-return]
+        result = await conn.execute(
             insert(AISession)
             .values(
                 id=uuid.uuid4(),
@@ -38,8 +38,9 @@ async def record(
                 prompt_tokens=prompt_tokens,
                 completion_tokens=completion_tokens,
             )
-            .returning(AISession.id)  # type: ignore[arg-type]
+            .returning(col(AISession.id))
         )
+        return result.scalar_one()
 
 
 async def add_usage(
@@ -53,36 +54,38 @@ async def add_usage(
 ) -> None:
     """Another turn of a recorded chat, committed at once like `record`."""
     values: dict[str, Any] = {
-        "latency_ms": AISession.latency_ms + max(0, latency_ms),
-        "prompt_tokens": AISession.prompt_tokens + prompt_tokens,
-        "completion_tokens": AISession.completion_tokens + completion_tokens,
+        "latency_ms": col(AISession.latency_ms) + max(0, latency_ms),
+        "prompt_tokens": col(AISession.prompt_tokens) + prompt_tokens,
+        "completion_tokens": col(AISession.completion_tokens) + completion_tokens,
     }
     if model:
         values["model"] = model
     async with services.side_engine.begin() as conn:
-        await conn.execute(update(AISession).where(AISession.id == row_id).values(**values))  # type: ignore[arg-type]
+        await conn.execute(update(AISession).where(col(AISession.id) == row_id).values(**values))
 
 
 async def list_sessions(
     session: AsyncSession, user_id: uuid.UUID, *, first: int | None, after: str | None
 ) -> Page[AISession]:
     """The user's own AI sessions, newest first."""
-    query = select(AISession).where(AISession.user_id == user_id)
+    query = select(AISession).where(col(AISession.user_id) == user_id)
     return await newest_first(session, query, AISession, first=first, after=after)
 
 
 async def erase_ai(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Account deletion: chat transcripts and the metadata of every AI request go."""
-    await session.exec(delete(AIChatTranscript).where(AIChatTranscript.user_id == user_id))  # type: ignore[call-overload]
-    await session.exec(delete(AISession).where(AISession.user_id == user_id))  # type: ignore[call-overload]
+    await session.exec(delete(AIChatTranscript).where(col(AIChatTranscript.user_id) == user_id))
+    await session.exec(delete(AISession).where(col(AISession.user_id) == user_id))
 
 
 async def export_ai(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     rows = await session.exec(
-        select(AISession).where(AISession.user_id == user_id).order_by(AISession.created_at)  # type: ignore[arg-type]
+        select(AISession)
+        .where(col(AISession.user_id) == user_id)
+        .order_by(col(AISession.created_at))
     )
     transcripts = await session.exec(
-        select(AIChatTranscript).where(AIChatTranscript.user_id == user_id)
+        select(AIChatTranscript).where(col(AIChatTranscript.user_id) == user_id)
     )
     return {
         "aiSessions": [

@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, exists, or_
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import User, UserReport, Whisper, WhisperSenderBlock
@@ -29,7 +29,7 @@ from src.resolvers.profiles import blocked_between
 
 def sender_hidden() -> ColumnElement[bool]:
     """Over Whisper: its recipient cannot know who sent it (anonymous, not revealed)."""
-    return and_(Whisper.is_anonymous, Whisper.revealed_at.is_(None))  # type: ignore[union-attr,arg-type]
+    return and_(col(Whisper.is_anonymous), col(Whisper.revealed_at).is_(None))
 
 
 def shown_to_recipient(viewer_id: uuid.UUID) -> list[ColumnElement[bool]]:
@@ -38,12 +38,12 @@ def shown_to_recipient(viewer_id: uuid.UUID) -> list[ColumnElement[bool]]:
     sender of an anonymous, unrevealed whisper is blocked, banned, hidden or deleted never
     matters: that would tell the viewer who it is."""
     return [
-        Whisper.recipient_id == viewer_id,
-        Whisper.withheld.is_(False),  # type: ignore[attr-defined]
+        col(Whisper.recipient_id) == viewer_id,
+        col(Whisper.withheld).is_(False),
         or_(
             sender_hidden(),
-            Whisper.sender_id.is_(None),  # type: ignore[union-attr]
-            ~blocked_between(viewer_id, Whisper.sender_id),
+            col(Whisper.sender_id).is_(None),
+            ~blocked_between(viewer_id, col(Whisper.sender_id)),
         ),
     ]
 
@@ -51,8 +51,8 @@ def shown_to_recipient(viewer_id: uuid.UUID) -> list[ColumnElement[bool]]:
 def whisper_sender_blocked(recipient: Any, sender_id: Any) -> ColumnElement[bool]:
     """`recipient` used blockWhisperSender on a whisper `sender_id` sent them."""
     return exists().where(
-        WhisperSenderBlock.blocker_id == recipient,
-        WhisperSenderBlock.sender_id == sender_id,
+        col(WhisperSenderBlock.blocker_id) == recipient,
+        col(WhisperSenderBlock.sender_id) == sender_id,
     )
 
 
@@ -61,11 +61,11 @@ def may_whisper(sender_id: uuid.UUID) -> list[ColumnElement[bool]]:
     active, registered, no block either way, and no blockWhisperSender of theirs on one of the
     sender's whispers. Blocks act here, at send time, and nowhere in the recipient's inbox."""
     return [
-        User.id != sender_id,
-        User.status == "active",
-        User.registered_at.is_not(None),  # type: ignore[union-attr]
-        ~blocked_between(sender_id, User.id),
-        ~whisper_sender_blocked(User.id, sender_id),
+        col(User.id) != sender_id,
+        col(User.status) == "active",
+        col(User.registered_at).is_not(None),
+        ~blocked_between(sender_id, col(User.id)),
+        ~whisper_sender_blocked(col(User.id), sender_id),
     ]
 
 
@@ -76,7 +76,7 @@ async def can_whisper(
     if recipient_id is None:
         return False
     found = await session.scalar(
-        select(User.id).where(User.id == recipient_id, *may_whisper(sender_id))
+        select(col(User.id)).where(col(User.id) == recipient_id, *may_whisper(sender_id))
     )
     return found is not None
 
@@ -87,8 +87,8 @@ def counts_toward_hold(now: datetime, min_age_h: float) -> list[ColumnElement[bo
     disappears), by someone registered, active and registered at least `min_age_h` ago (fresh
     accounts cannot buy a hold)."""
     return [
-        UserReport.kind == "user",
-        User.status == "active",
-        User.registered_at.is_not(None),  # type: ignore[union-attr]
-        User.registered_at <= now - timedelta(hours=min_age_h),  # type: ignore[operator]
+        col(UserReport.kind) == "user",
+        col(User.status) == "active",
+        col(User.registered_at).is_not(None),
+        col(User.registered_at) <= now - timedelta(hours=min_age_h),
     ]

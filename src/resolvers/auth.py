@@ -13,6 +13,7 @@ from datetime import timedelta
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.auth.phone import InvalidPhone, mask_phone, normalize_phone
@@ -84,7 +85,7 @@ async def _user_by(
         insert(User)
         .values(**values)
         .on_conflict_do_nothing(index_elements=[column])
-        .returning(User.id)
+        .returning(col(User.id))
     )
     user = await session.scalar(select(User).where(getattr(User, column) == value))
     assert user is not None
@@ -148,27 +149,29 @@ async def send_sms_code(session: AsyncSession, services: Services, *, phone: str
     phone = parse_phone(services, phone)
     await rate_limit(services, "sms_send:ip", ip)
     # One sender per phone at a time, so the resend interval and the caps hold under races.
-    await session.exec(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), params={"p": phone})
+    await session.scalar(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": phone})
     now = utcnow()
     day_ago = now - timedelta(days=1)
-    last = await session.scalar(select(func.max(SmsCode.created_at)).where(SmsCode.phone == phone))
+    last = await session.scalar(
+        select(func.max(col(SmsCode.created_at))).where(col(SmsCode.phone) == phone)
+    )
     if last is not None:
         wait = settings.sms_resend_after_s - int((now - last).total_seconds())
         if wait > 0:
             raise RateLimited(wait)
     for column, value, cap in (
-        (SmsCode.phone, phone, settings.sms_daily_per_phone),
-        (SmsCode.ip, ip, settings.sms_daily_per_ip),
+        (col(SmsCode.phone), phone, settings.sms_daily_per_phone),
+        (col(SmsCode.ip), ip, settings.sms_daily_per_ip),
     ):
         sent = await session.scalar(
-            select(func.count()).where(column == value, SmsCode.created_at > day_ago)
+            select(func.count()).where(column == value, col(SmsCode.created_at) > day_ago)
         )
         if (sent or 0) >= cap:
             raise RateLimited(24 * 3600)
     # Only the newest code works: older unused ones die now.
     await session.exec(
         update(SmsCode)
-        .where(SmsCode.phone == phone, SmsCode.consumed_at.is_(None))  # type: ignore[union-attr]
+        .where(col(SmsCode.phone) == phone, col(SmsCode.consumed_at).is_(None))
         .values(consumed_at=now)
     )
     code = f"{secrets.randbelow(1_000_000):06d}"
@@ -199,9 +202,14 @@ async def _check_sms_code(services: Services, phone: str, code: str) -> None:
     async with services.side_engine.begin() as conn:
         row = (
             await conn.execute(
-                select(SmsCode.id, SmsCode.code_hash, SmsCode.attempts, SmsCode.expires_at)
-                .where(SmsCode.phone == phone, SmsCode.consumed_at.is_(None))  # type: ignore[union-attr]
-                .order_by(SmsCode.created_at.desc())  # type: ignore[attr-defined]
+                select(
+                    col(SmsCode.id),
+                    col(SmsCode.code_hash),
+                    col(SmsCode.attempts),
+                    col(SmsCode.expires_at),
+                )
+                .where(col(SmsCode.phone) == phone, col(SmsCode.consumed_at).is_(None))
+                .order_by(col(SmsCode.created_at).desc())
                 .limit(1)
                 .with_for_update()
             )
@@ -214,13 +222,15 @@ async def _check_sms_code(services: Services, phone: str, code: str) -> None:
         elif row.expires_at <= now:
             failure = UserFacingError("The code has expired.", code="CODE_EXPIRED")
         elif hmac.compare_digest(row.code_hash, _code_hash(services, phone, code)):
-            await conn.execute(update(SmsCode).where(SmsCode.id == row.id).values(consumed_at=now))
+            await conn.execute(
+                update(SmsCode).where(col(SmsCode.id) == row.id).values(consumed_at=now)
+            )
         else:
             attempts = row.attempts + 1
             burned = attempts >= settings.sms_max_attempts
             await conn.execute(
                 update(SmsCode)
-                .where(SmsCode.id == row.id)
+                .where(col(SmsCode.id) == row.id)
                 .values(attempts=attempts, consumed_at=now if burned else None)
             )
             failure = (
@@ -266,23 +276,23 @@ async def refresh(session: AsyncSession, services: Services, *, token: str, ip: 
     session_id = await session.scalar(
         update(RefreshToken)
         .where(
-            RefreshToken.token_hash == token_hash,
-            RefreshToken.used_at.is_(None),  # type: ignore[union-attr]
-            RefreshToken.expires_at > now,
+            col(RefreshToken.token_hash) == token_hash,
+            col(RefreshToken.used_at).is_(None),
+            col(RefreshToken.expires_at) > now,
         )
         .values(used_at=now)
-        .returning(RefreshToken.session_id)
+        .returning(col(RefreshToken.session_id))
     )
     if session_id is None:
         await _revoke_if_reused(services, token_hash)
         raise _invalid_refresh()
     user = await session.scalar(
         select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)  # type: ignore[arg-type]
+        .join(AuthSession, col(AuthSession.user_id) == col(User.id))
         .where(
-            AuthSession.id == session_id,
-            AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
-            User.status == "active",
+            col(AuthSession.id) == session_id,
+            col(AuthSession.revoked_at).is_(None),
+            col(User.status) == "active",
         )
     )
     if user is None:
@@ -299,17 +309,17 @@ async def _revoke_if_reused(services: Services, token_hash: str) -> None:
         revoked = await conn.scalar(
             update(AuthSession)
             .where(
-                AuthSession.id
-                == select(RefreshToken.session_id)
+                col(AuthSession.id)
+                == select(col(RefreshToken.session_id))
                 .where(
-                    RefreshToken.token_hash == token_hash,
-                    RefreshToken.used_at.is_not(None),  # type: ignore[union-attr]
+                    col(RefreshToken.token_hash) == token_hash,
+                    col(RefreshToken.used_at).is_not(None),
                 )
                 .scalar_subquery(),
-                AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
+                col(AuthSession.revoked_at).is_(None),
             )
             .values(revoked_at=utcnow())
-            .returning(AuthSession.id)
+            .returning(col(AuthSession.id))
         )
     if revoked is not None:
         log.warning("refresh token reused: session %s revoked", revoked)
@@ -320,14 +330,14 @@ async def logout(session: AsyncSession, *, token: str) -> None:
     revoked = await session.scalar(
         update(AuthSession)
         .where(
-            AuthSession.id
-            == select(RefreshToken.session_id)
-            .where(RefreshToken.token_hash == hash_refresh_token(token.strip()))
+            col(AuthSession.id)
+            == select(col(RefreshToken.session_id))
+            .where(col(RefreshToken.token_hash) == hash_refresh_token(token.strip()))
             .scalar_subquery(),
-            AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(AuthSession.revoked_at).is_(None),
         )
         .values(revoked_at=utcnow())
-        .returning(AuthSession.id)
+        .returning(col(AuthSession.id))
     )
     if revoked is None:
         raise _invalid_refresh()
@@ -337,7 +347,7 @@ async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None
     """End every login of the user at once (ban, account deletion)."""
     await session.exec(
         update(AuthSession)
-        .where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None))  # type: ignore[union-attr]
+        .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
         .values(revoked_at=utcnow())
     )
 

@@ -13,7 +13,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import delete, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import User, UserBlock, WhisperSenderBlock
@@ -36,7 +36,7 @@ async def _target(session: AsyncSession, viewer: User, raw_id: str) -> uuid.UUID
         raise NotFound("No such user.", field="userId") from None
     if target == viewer.id:
         raise InvalidInput("You cannot block yourself.", field="userId")
-    if await session.scalar(select(User.id).where(User.id == target)) is None:
+    if await session.scalar(select(col(User.id)).where(col(User.id) == target)) is None:
         raise NotFound("No such user.", field="userId")
     return target
 
@@ -57,8 +57,8 @@ async def unblock_user(
     target = await _target(session, viewer, raw_id)
     await session.exec(
         delete(UserBlock).where(
-            UserBlock.blocker_id == viewer.id,  # type: ignore[arg-type]
-            UserBlock.blocked_id == target,  # type: ignore[arg-type]
+            col(UserBlock.blocker_id) == viewer.id,
+            col(UserBlock.blocked_id) == target,
         )
     )
 
@@ -87,9 +87,9 @@ async def block_whisper_sender(
 
 async def erase_blocks(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Account deletion: blocks by the user go; blocks of the user stay with their authors."""
-    await session.exec(delete(UserBlock).where(UserBlock.blocker_id == user_id))  # type: ignore[arg-type]
+    await session.exec(delete(UserBlock).where(col(UserBlock.blocker_id) == user_id))
     await session.exec(
-        delete(WhisperSenderBlock).where(WhisperSenderBlock.blocker_id == user_id)  # type: ignore[arg-type]
+        delete(WhisperSenderBlock).where(col(WhisperSenderBlock.blocker_id) == user_id)
     )
 
 
@@ -97,12 +97,14 @@ async def export_blocks(session: AsyncSession, user_id: uuid.UUID) -> dict[str, 
     """The user's blocks. Senders blocked through a whisper are listed by that whisper, never
     by who sent it."""
     rows = await session.exec(
-        select(UserBlock).where(UserBlock.blocker_id == user_id).order_by(UserBlock.created_at)  # type: ignore[arg-type]
+        select(UserBlock)
+        .where(col(UserBlock.blocker_id) == user_id)
+        .order_by(col(UserBlock.created_at))
     )
     by_whisper = await session.exec(
         select(WhisperSenderBlock)
-        .where(WhisperSenderBlock.blocker_id == user_id)  # type: ignore[arg-type]
-        .order_by(WhisperSenderBlock.created_at, WhisperSenderBlock.whisper_id)  # type: ignore[arg-type]
+        .where(col(WhisperSenderBlock.blocker_id) == user_id)
+        .order_by(col(WhisperSenderBlock.created_at), col(WhisperSenderBlock.whisper_id))
     )
     return {
         "blocks": [

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import Float, case, cast, func, literal
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai.vector_store import SearchFilter
@@ -110,14 +110,20 @@ async def _excluded(
     """The viewer, everyone blocked either way, and (optionally) everyone already swiped."""
     ids = {viewer_id}
     ids.update(
-        await session.exec(select(UserBlock.blocked_id).where(UserBlock.blocker_id == viewer_id))
+        await session.exec(
+            select(col(UserBlock.blocked_id)).where(col(UserBlock.blocker_id) == viewer_id)
+        )
     )
     ids.update(
-        await session.exec(select(UserBlock.blocker_id).where(UserBlock.blocked_id == viewer_id))
+        await session.exec(
+            select(col(UserBlock.blocker_id)).where(col(UserBlock.blocked_id) == viewer_id)
+        )
     )
     if swiped:
         ids.update(
-            await session.exec(select(UserSwipe.target_id).where(UserSwipe.swiper_id == viewer_id))
+            await session.exec(
+                select(col(UserSwipe.target_id)).where(col(UserSwipe.swiper_id) == viewer_id)
+            )
         )
     return frozenset(ids)
 
@@ -199,9 +205,9 @@ async def _still_visible(session: AsyncSession, viewer_id: uuid.UUID, hits: list
         return hits
     ids = set(
         await session.exec(
-            select(User.id)
-            .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
-            .where(User.id.in_([h.user_id for h in hits]), *visible_to(viewer_id))  # type: ignore[attr-defined]
+            select(col(User.id))
+            .join(UserProfile, col(UserProfile.user_id) == col(User.id))
+            .where(col(User.id).in_([h.user_id for h in hits]), *visible_to(viewer_id))
         )
     )
     return [h for h in hits if h.user_id in ids]
@@ -230,12 +236,12 @@ async def _fallback(
     document = func.lower(
         func.concat_ws(
             " ",
-            UserProfile.nickname,
-            UserProfile.bio,
-            func.array_to_string(UserProfile.interests, " "),
-            UserProfile.looking_for,
-            UserProfile.city,
-            Institution.name,
+            col(UserProfile.nickname),
+            col(UserProfile.bio),
+            func.array_to_string(col(UserProfile.interests), " "),
+            col(UserProfile.looking_for),
+            col(UserProfile.city),
+            col(Institution.name),
         )
     )
     matched = [
@@ -243,24 +249,28 @@ async def _fallback(
     ]
     score = sum(matched, literal(0)) if matched else literal(0)
     query = (
-        select(User.id, cast(score, Float))
-        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
-        .join(Institution, Institution.id == UserProfile.institution_id, isouter=True)  # type: ignore[arg-type]
-        .where(*visible_to(viewer_id), User.id.not_in(flt.exclude_ids))  # type: ignore[attr-defined]
+        select(col(User.id), cast(score, Float))
+        .join(UserProfile, col(UserProfile.user_id) == col(User.id))
+        .join(Institution, col(Institution.id) == col(UserProfile.institution_id), isouter=True)
+        .where(*visible_to(viewer_id), col(User.id).not_in(flt.exclude_ids))
     )
     if flt.city:
-        query = query.where(func.lower(func.trim(UserProfile.city)).in_(_city_spellings(flt.city)))
+        query = query.where(
+            func.lower(func.trim(col(UserProfile.city))).in_(_city_spellings(flt.city))
+        )
     if flt.institution_id:
-        query = query.where(UserProfile.institution_id == flt.institution_id)
+        query = query.where(col(UserProfile.institution_id) == flt.institution_id)
     if flt.gender:
-        query = query.where(UserProfile.gender == flt.gender)
+        query = query.where(col(UserProfile.gender) == flt.gender)
     if flt.min_birth_year:
-        query = query.where(UserProfile.birth_date >= date(flt.min_birth_year, 1, 1))
+        query = query.where(col(UserProfile.birth_date) >= date(flt.min_birth_year, 1, 1))
     if flt.max_birth_year:
-        query = query.where(UserProfile.birth_date <= date(flt.max_birth_year, 12, 31))
+        query = query.where(col(UserProfile.birth_date) <= date(flt.max_birth_year, 12, 31))
     query = (
-        query.order_by(score.desc(), User.registered_at.desc(), User.id).offset(offset).limit(limit)
-    )  # type: ignore[union-attr]
+        query.order_by(score.desc(), col(User.registered_at).desc(), col(User.id))
+        .offset(offset)
+        .limit(limit)
+    )
     rows = (await session.exec(query)).all()
     return [Hit(uid, float(s)) for uid, s in rows]
 

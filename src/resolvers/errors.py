@@ -49,13 +49,6 @@ class Unauthenticated(PublicError):
         super().__init__(message)
 
 
-class Forbidden(PublicError):
-    code = "FORBIDDEN"
-
-    def __init__(self, message: str = "You are not allowed to do this."):
-        super().__init__(message)
-
-
 class BadArgument(PublicError):
     code = "BAD_USER_INPUT"
 

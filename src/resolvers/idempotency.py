@@ -8,7 +8,7 @@ import uuid
 from typing import Any
 
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select, update
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import IdempotencyKey
@@ -38,15 +38,15 @@ async def claim(
         insert(IdempotencyKey)
         .values(user_id=user_id, operation=operation, key=check_key(key))
         .on_conflict_do_nothing()
-        .returning(IdempotencyKey.key)
+        .returning(col(IdempotencyKey.key))
     )
     if claimed is not None:
         return None
     stored = await session.scalar(
-        select(IdempotencyKey.result).where(
-            IdempotencyKey.user_id == user_id,
-            IdempotencyKey.operation == operation,
-            IdempotencyKey.key == key,
+        select(col(IdempotencyKey.result)).where(
+            col(IdempotencyKey.user_id) == user_id,
+            col(IdempotencyKey.operation) == operation,
+            col(IdempotencyKey.key) == key,
         )
     )
     return dict(stored or {})
@@ -58,9 +58,9 @@ async def remember(
     await session.exec(
         update(IdempotencyKey)
         .where(
-            IdempotencyKey.user_id == user_id,  # type: ignore[arg-type]
-            IdempotencyKey.operation == operation,  # type: ignore[arg-type]
-            IdempotencyKey.key == key,  # type: ignore[arg-type]
+            col(IdempotencyKey.user_id) == user_id,
+            col(IdempotencyKey.operation) == operation,
+            col(IdempotencyKey.key) == key,
         )
         .values(result=result)
     )

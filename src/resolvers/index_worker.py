@@ -106,10 +106,10 @@ class IndexWorker:
         task = self.maintenance
         if task is not None and not task.done():
             return
-        if task is not None and (task.cancelled() or task.exception() is None):
-            return  # done for this process's life
         if task is not None:
-            log.warning("index maintenance failed, retrying: %s", trouble(task.exception()))  # type: ignore[arg-type]
+            if task.cancelled() or (failure := task.exception()) is None:
+                return  # done for this process's life
+            log.warning("index maintenance failed, retrying: %s", trouble(failure))
         self.maintenance = asyncio.create_task(indexing.maintain(self.services))
 
     def _optimize(self, done: int) -> None:

@@ -25,7 +25,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, func, text, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai.index import VectorIndex
@@ -90,7 +90,7 @@ async def enqueue(session: AsyncSession, *user_ids: uuid.UUID) -> int | None:
     ids = list(user_ids)
     for start in range(0, len(ids), 5000):  # under PostgreSQL's bind parameter cap
         rows = [{"user_id": u} for u in ids[start : start + 5000]]
-        added = insert(VectorOutbox).values(rows).returning(VectorOutbox.id).cte("added")  # type: ignore[arg-type]
+        added = insert(VectorOutbox).values(rows).returning(col(VectorOutbox.id)).cte("added")
         last = await session.scalar(select(func.max(added.c.id)))
     return last
 
@@ -98,10 +98,10 @@ async def enqueue(session: AsyncSession, *user_ids: uuid.UUID) -> int | None:
 def indexable() -> Any:
     """Who has a point: registered, active, not held, discoverable (User joined UserProfile)."""
     return and_(
-        User.status == "active",
-        User.registered_at.is_not(None),  # type: ignore[union-attr]
-        User.moderation_hold_at.is_(None),  # type: ignore[union-attr]
-        UserProfile.visibility == "discoverable",
+        col(User.status) == "active",
+        col(User.registered_at).is_not(None),
+        col(User.moderation_hold_at).is_(None),
+        col(UserProfile.visibility) == "discoverable",
     )
 
 
@@ -147,16 +147,16 @@ async def profile_docs(
     rows = (
         await session.exec(
             select(User, UserProfile, Institution)
-            .join(UserProfile, UserProfile.user_id == User.id, isouter=True)  # type: ignore[arg-type]
-            .join(Institution, Institution.id == UserProfile.institution_id, isouter=True)  # type: ignore[arg-type]
-            .where(User.id.in_(user_ids))  # type: ignore[attr-defined]
+            .join(UserProfile, col(UserProfile.user_id) == col(User.id), isouter=True)
+            .join(Institution, col(Institution.id) == col(UserProfile.institution_id), isouter=True)
+            .where(col(User.id).in_(user_ids))
         )
     ).all()
     projects: dict[uuid.UUID, list[UserProject]] = {}
     for project in await session.exec(
         select(UserProject)
-        .where(UserProject.user_id.in_(user_ids))  # type: ignore[attr-defined]
-        .order_by(UserProject.created_at.desc())  # type: ignore[attr-defined]
+        .where(col(UserProject.user_id).in_(user_ids))
+        .order_by(col(UserProject.created_at).desc())
     ):
         projects.setdefault(project.user_id, []).append(project)
     docs = {}
@@ -205,7 +205,7 @@ async def _points(
     gone = [uid for uid, d in docs.items() if d.point is None]
     vectors = await services.embedder.embed_passages([d.text for d in keep]) if keep else []
     points = [
-        ProfilePoint(**{**d.point.__dict__, "vector": list(v)})  # type: ignore[union-attr]
+        ProfilePoint(**{**d.point.__dict__, "vector": list(v)})
         for d, v in zip(keep, vectors, strict=True)
     ]
     return points, [d.text for d in keep], gone
@@ -224,8 +224,8 @@ async def process_outbox(services: Services) -> int:
         rows = list(
             await session.exec(
                 select(VectorOutbox)
-                .where(VectorOutbox.next_attempt_at <= func.now())
-                .order_by(VectorOutbox.id)  # type: ignore[arg-type]
+                .where(col(VectorOutbox.next_attempt_at) <= func.now())
+                .order_by(col(VectorOutbox.id))
                 .limit(BATCH)
                 .with_for_update(skip_locked=True)
             )
@@ -241,20 +241,18 @@ async def process_outbox(services: Services) -> int:
             log.warning("vector index update failed (%s); retry in %s", type(exc).__name__, delay)
             await session.exec(
                 update(VectorOutbox)
-                .where(VectorOutbox.id.in_([r.id for r in rows]))  # type: ignore[union-attr]
+                .where(col(VectorOutbox.id).in_([r.id for r in rows]))
                 .values(
-                    attempts=VectorOutbox.attempts + 1,
+                    attempts=col(VectorOutbox.attempts) + 1,
                     next_attempt_at=utcnow() + delay,
                     last_error=type(exc).__name__,
                 )
             )
             return 0
-        await session.exec(delete(VectorOutbox).where(VectorOutbox.id.in_([r.id for r in rows])))  # type: ignore[union-attr]
+        await session.exec(
+            delete(VectorOutbox).where(col(VectorOutbox.id).in_([r.id for r in rows]))
+        )
         return len(rows)
-
-
-async def backlog(session: AsyncSession) -> int:
-    return int(await session.scalar(select(func.count()).select_from(VectorOutbox)) or 0)
 
 
 async def index_behind(session: AsyncSession, services: Services) -> bool:
@@ -265,11 +263,12 @@ async def index_behind(session: AsyncSession, services: Services) -> bool:
     if not index.complete:
         return True
     oldest = (
-        select(VectorOutbox.created_at).order_by(VectorOutbox.id).limit(LAG_ROWS).subquery()  # type: ignore[arg-type]
+        select(col(VectorOutbox.created_at))
+        .order_by(col(VectorOutbox.id))
+        .limit(LAG_ROWS)
+        .subquery()
     )
-    count, first = (
-        await session.exec(select(func.count(), func.min(oldest.c.created_at)))  # type: ignore[call-overload]
-    ).one()
+    count, first = (await session.exec(select(func.count(), func.min(oldest.c.created_at)))).one()
     if count >= LAG_ROWS:
         return True
     return first is not None and (utcnow() - first).total_seconds() > LAG_S
@@ -282,7 +281,7 @@ async def check_backfill(services: Services) -> None:
         return
     async with services.sessionmaker() as session:
         pending = await session.scalar(
-            select(func.count()).where(VectorOutbox.id <= index.backfill_mark)  # type: ignore[arg-type, operator]
+            select(func.count()).where(col(VectorOutbox.id) <= index.backfill_mark)
         )
     if not pending:
         log.info("vector index backfill done")
@@ -297,7 +296,9 @@ async def reconcile(services: Services) -> int:
     async with services.sessionmaker() as session, session.begin():
         wanted = set(
             await session.exec(
-                select(User.id).join(UserProfile, UserProfile.user_id == User.id).where(indexable())  # type: ignore[arg-type]
+                select(col(User.id))
+                .join(UserProfile, col(UserProfile.user_id) == col(User.id))
+                .where(indexable())
             )
         )
         wrong = sorted((wanted - in_index) | (in_index - wanted))
@@ -310,7 +311,7 @@ async def reconcile(services: Services) -> int:
 
 async def _all_user_ids(services: Services) -> list[uuid.UUID]:
     async with services.sessionmaker() as session:
-        return list(await session.exec(select(User.id).order_by(User.id)))  # type: ignore[arg-type]
+        return list(await session.exec(select(col(User.id)).order_by(col(User.id))))
 
 
 async def rebuild(services: Services, progress: Callable[[int, int], Any] | None = None) -> int:

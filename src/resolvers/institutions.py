@@ -13,7 +13,7 @@ from pathlib import Path
 
 from sqlalchemy import ColumnElement, delete, func, or_, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Institution, User, UserProfile
@@ -33,16 +33,18 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _name_matches(term: str):  # type: ignore[no-untyped-def]
+def _name_matches(term: str) -> ColumnElement[bool]:
     pattern = f"%{_escape_like(term.lower())}%"
-    aliases = func.lower(func.array_to_string(Institution.aliases, " "))
-    return or_(func.lower(Institution.name).like(pattern), aliases.like(pattern))
+    aliases = func.lower(func.array_to_string(col(Institution.aliases), " "))
+    return or_(func.lower(col(Institution.name)).like(pattern), aliases.like(pattern))
 
 
 def shown_to(viewer_id: uuid.UUID | None) -> ColumnElement[bool]:
     """Listed (verified) institutions and the viewer's own proposals."""
-    listed = Institution.verified.is_(True)  # type: ignore[attr-defined]
-    return listed if viewer_id is None else or_(listed, Institution.proposed_by_id == viewer_id)
+    listed = col(Institution.verified).is_(True)
+    return (
+        listed if viewer_id is None else or_(listed, col(Institution.proposed_by_id) == viewer_id)
+    )
 
 
 def is_shown(row: Institution, viewer_id: uuid.UUID | None) -> bool:
@@ -63,17 +65,19 @@ async def search_institutions(
     those `viewer_id` may see, or (`pending`, for moderators) the proposals awaiting review."""
     limit = check_first(first)
     query = select(Institution).where(
-        Institution.verified.is_(False) if pending else shown_to(viewer_id)  # type: ignore[attr-defined]
+        col(Institution.verified).is_(False) if pending else shown_to(viewer_id)
     )
     term = (search or "").strip()[:100]
     if term:
         query = query.where(_name_matches(term))
     if kind:
-        query = query.where(Institution.kind == kind)
+        query = query.where(col(Institution.kind) == kind)
     if after:
         name, last_id = decode_cursor(after, str, uuid.UUID)
-        query = query.where(tuple_(Institution.name, Institution.id) > tuple_(name, last_id))
-    query = query.order_by(Institution.name, Institution.id).limit(limit + 1)  # type: ignore[arg-type]
+        query = query.where(
+            tuple_(col(Institution.name), col(Institution.id)) > tuple_(name, last_id)
+        )
+    query = query.order_by(col(Institution.name), col(Institution.id)).limit(limit + 1)
     rows = list(await session.exec(query))
     return Page(
         items=[(encode_cursor(r.name, r.id), r) for r in rows[:limit]],
@@ -99,11 +103,11 @@ async def propose_institution(
     place = " ".join((city or "").split())[:50] or None
     await rate_limit(services, "institution:user", str(user.id))
     existing = await session.scalar(
-        select(Institution.id).where(
+        select(col(Institution.id)).where(
             shown_to(user.id),
             or_(
-                func.lower(Institution.name) == clean.lower(),
-                func.array_position(Institution.aliases, clean).is_not(None),
+                func.lower(col(Institution.name)) == clean.lower(),
+                func.array_position(col(Institution.aliases), clean).is_not(None),
             ),
         )
     )
@@ -132,7 +136,7 @@ async def review_institution(
         row = None
     if row is None or row.verified:
         raise NotFound("No such proposal.", field="institutionId")
-    same_name = func.lower(Institution.name) == row.name.lower()
+    same_name = func.lower(col(Institution.name)) == row.name.lower()
     action = "INSTITUTION_APPROVED" if approve else "INSTITUTION_REJECTED"
     record(
         session,
@@ -147,21 +151,23 @@ async def review_institution(
         await session.flush()
         await enqueue(session, *affected)
         return None
-    if await session.scalar(select(Institution.id).where(same_name, Institution.verified)):
+    if await session.scalar(
+        select(col(Institution.id)).where(same_name, col(Institution.verified))
+    ):
         raise UserFacingError("It is already listed.", code="ALREADY_EXISTS", field="name")
     duplicates = list(
         await session.exec(
-            select(Institution.id).where(same_name, Institution.id != row.id)  # type: ignore[arg-type]
+            select(col(Institution.id)).where(same_name, col(Institution.id) != row.id)
         )
     )
     affected = await _profiles_of(session, [row.id, *duplicates])
     if duplicates:
         await session.exec(
-            update(UserProfile)  # type: ignore[call-overload]
-            .where(UserProfile.institution_id.in_(duplicates))  # type: ignore[union-attr]
+            update(UserProfile)
+            .where(col(UserProfile.institution_id).in_(duplicates))
             .values(institution_id=row.id)
         )
-        await session.exec(delete(Institution).where(Institution.id.in_(duplicates)))  # type: ignore[call-overload, attr-defined]
+        await session.exec(delete(Institution).where(col(Institution.id).in_(duplicates)))
     row.verified = True
     session.add(row)
     await session.flush()
@@ -172,7 +178,7 @@ async def review_institution(
 async def _profiles_of(session: AsyncSession, ids: list[uuid.UUID]) -> list[uuid.UUID]:
     return list(
         await session.exec(
-            select(UserProfile.user_id).where(UserProfile.institution_id.in_(ids))  # type: ignore[union-attr]
+            select(col(UserProfile.user_id)).where(col(UserProfile.institution_id).in_(ids))
         )
     )
 
@@ -193,6 +199,6 @@ async def seed_institutions(session: AsyncSession) -> int:
     """Insert the starter list; names already present are left alone. Returns rows added."""
     rows = starter_rows()
     added = await session.exec(
-        insert(Institution).values(rows).on_conflict_do_nothing().returning(Institution.id)
+        insert(Institution).values(rows).on_conflict_do_nothing().returning(col(Institution.id))
     )
     return len(added.all())

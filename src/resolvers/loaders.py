@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from functools import cached_property
 
 from aiodataloader import DataLoader
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Institution, Membership, UserProfile, UserProject, Whisper, utcnow
@@ -67,15 +67,13 @@ class Loaders:
 
     async def _profiles(self, ids: Sequence[uuid.UUID]) -> list[UserProfile | None]:
         rows = await self._session().exec(
-            select(UserProfile).where(UserProfile.user_id.in_(ids))  # type: ignore[attr-defined]
+            select(UserProfile).where(col(UserProfile.user_id).in_(ids))
         )
         found = {p.user_id: p for p in rows}
         return [found.get(i) for i in ids]
 
     async def _institutions(self, ids: Sequence[uuid.UUID]) -> list[Institution | None]:
-        rows = await self._session().exec(
-            select(Institution).where(Institution.id.in_(ids))  # type: ignore[attr-defined]
-        )
+        rows = await self._session().exec(select(Institution).where(col(Institution.id).in_(ids)))
         found = {i.id: i for i in rows}
         return [found.get(i) for i in ids]
 
@@ -92,18 +90,18 @@ class Loaders:
         return [pages[key] for key in keys]
 
     async def _whispers(self, ids: Sequence[uuid.UUID]) -> list[Whisper | None]:
-        rows = await self._session().exec(select(Whisper).where(Whisper.id.in_(ids)))  # type: ignore[attr-defined]
+        rows = await self._session().exec(select(Whisper).where(col(Whisper.id).in_(ids)))
         found = {w.id: w for w in rows}
         return [found.get(i) for i in ids]
 
     async def _is_pro(self, ids: Sequence[uuid.UUID]) -> list[bool]:
         now = utcnow()
         rows = await self._session().exec(
-            select(Membership.user_id).where(
-                Membership.user_id.in_(ids),  # type: ignore[attr-defined]
-                Membership.plan == "PRO",
-                Membership.valid_from <= now,
-                Membership.valid_until > now,
+            select(col(Membership.user_id)).where(
+                col(Membership.user_id).in_(ids),
+                col(Membership.plan) == "PRO",
+                col(Membership.valid_from) <= now,
+                col(Membership.valid_until) > now,
             )
         )
         pro = set(rows)

@@ -6,10 +6,10 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import or_, text, tuple_, update
+from sqlalchemy import ColumnElement, or_, text, tuple_, update
 from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import col, select
 from sqlmodel import delete as sa_delete
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
@@ -43,23 +43,25 @@ async def swipe(
     except ValueError:
         raise NotFound("No such user.", field="targetUserId") from None
     visible = await session.scalar(
-        select(User.id)
-        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
-        .where(User.id == target, User.id != viewer.id, *visible_to(viewer.id))
+        select(col(User.id))
+        .join(UserProfile, col(UserProfile.user_id) == col(User.id))
+        .where(col(User.id) == target, col(User.id) != viewer.id, *visible_to(viewer.id))
     )
     if visible is None:
         raise NotFound("No such user.", field="targetUserId")
     low, high = pair(viewer.id, target)
     # Both people swiping at the same moment take turns here, so the second always sees the
     # first's like and exactly one match is made.
-    await session.exec(
-        text("SELECT pg_advisory_xact_lock(hashtext(:a), hashtext(:b))"),  # type: ignore[call-overload]
-        params={"a": str(low), "b": str(high)},
+    await session.scalar(
+        text("SELECT pg_advisory_xact_lock(hashtext(:a), hashtext(:b))"),
+        {"a": str(low), "b": str(high)},
     )
     now = services.clock()
     previous = (
         await session.exec(
-            select(UserSwipe).where(UserSwipe.swiper_id == viewer.id, UserSwipe.target_id == target)
+            select(UserSwipe).where(
+                col(UserSwipe.swiper_id) == viewer.id, col(UserSwipe.target_id) == target
+            )
         )
     ).first()
     last = previous.updated_at or previous.created_at if previous else None
@@ -76,10 +78,10 @@ async def swipe(
     if action not in LIKES:
         return None
     liked_back = await session.scalar(
-        select(UserSwipe.target_id).where(
-            UserSwipe.swiper_id == target,
-            UserSwipe.target_id == viewer.id,
-            UserSwipe.action.in_(LIKES),  # type: ignore[attr-defined]
+        select(col(UserSwipe.target_id)).where(
+            col(UserSwipe.swiper_id) == target,
+            col(UserSwipe.target_id) == viewer.id,
+            col(UserSwipe.action).in_(LIKES),
         )
     )
     if liked_back is None:
@@ -90,7 +92,7 @@ async def swipe(
         .on_conflict_do_nothing(
             index_elements=["user_a_id", "user_b_id"], index_where=text("ended_at IS NULL")
         )
-        .returning(UserMatch.id)
+        .returning(col(UserMatch.id))
     )
     if match_id is None:
         return None  # already matched: reported once, when it was made
@@ -102,10 +104,10 @@ def other(match: UserMatch, viewer_id: uuid.UUID) -> uuid.UUID:
     return match.user_b_id if match.user_a_id == viewer_id else match.user_a_id
 
 
-def _live_for(viewer_id: uuid.UUID):  # type: ignore[no-untyped-def]
+def _live_for(viewer_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
     return (
-        or_(UserMatch.user_a_id == viewer_id, UserMatch.user_b_id == viewer_id),
-        UserMatch.ended_at.is_(None),  # type: ignore[union-attr]
+        or_(col(UserMatch.user_a_id) == viewer_id, col(UserMatch.user_b_id) == viewer_id),
+        col(UserMatch.ended_at).is_(None),
     )
 
 
@@ -116,9 +118,9 @@ async def unmatch(session: AsyncSession, services: Services, viewer: User, raw_i
         raise NotFound("No such match.", field="matchId") from None
     ended = await session.scalar(
         update(UserMatch)
-        .where(UserMatch.id == match_id, *_live_for(viewer.id))  # type: ignore[arg-type]
+        .where(col(UserMatch.id) == match_id, *_live_for(viewer.id))
         .values(ended_at=services.clock())
-        .returning(UserMatch.id)
+        .returning(col(UserMatch.id))
     )
     if ended is None:
         raise NotFound("No such match.", field="matchId")
@@ -130,9 +132,9 @@ async def end_matches_between(session: AsyncSession, a: uuid.UUID, b: uuid.UUID)
     await session.exec(
         update(UserMatch)
         .where(
-            UserMatch.user_a_id == low,  # type: ignore[arg-type]
-            UserMatch.user_b_id == high,  # type: ignore[arg-type]
-            UserMatch.ended_at.is_(None),  # type: ignore[union-attr]
+            col(UserMatch.user_a_id) == low,
+            col(UserMatch.user_b_id) == high,
+            col(UserMatch.ended_at).is_(None),
         )
         .values(ended_at=text("now()"))
     )
@@ -152,8 +154,8 @@ async def matches_after(
     query = (
         select(UserMatch)
         .where(*_live_for(viewer_id))
-        .where(tuple_(UserMatch.created_at, UserMatch.id) > tuple_(*cursor))
-        .order_by(UserMatch.created_at, UserMatch.id)  # type: ignore[arg-type]
+        .where(tuple_(col(UserMatch.created_at), col(UserMatch.id)) > tuple_(*cursor))
+        .order_by(col(UserMatch.created_at), col(UserMatch.id))
         .limit(100)
     )
     return list(await session.exec(query))
@@ -163,24 +165,22 @@ async def erase_swipes_and_matches(session: AsyncSession, user_id: uuid.UUID) ->
     """Account deletion: the user's swipes go (both ways) and their matches end."""
     await session.exec(
         sa_delete(UserSwipe).where(
-            or_(UserSwipe.swiper_id == user_id, UserSwipe.target_id == user_id)  # type: ignore[arg-type]
+            or_(col(UserSwipe.swiper_id) == user_id, col(UserSwipe.target_id) == user_id)
         )
     )
-    await session.exec(
-        update(UserMatch)
-        .where(*_live_for(user_id))  # type: ignore[arg-type]
-        .values(ended_at=text("now()"))
-    )
+    await session.exec(update(UserMatch).where(*_live_for(user_id)).values(ended_at=text("now()")))
 
 
 async def export_swipes_and_matches(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     swipes = await session.exec(
-        select(UserSwipe).where(UserSwipe.swiper_id == user_id).order_by(UserSwipe.created_at)  # type: ignore[arg-type]
+        select(UserSwipe)
+        .where(col(UserSwipe.swiper_id) == user_id)
+        .order_by(col(UserSwipe.created_at))
     )
     made = await session.exec(
         select(UserMatch)
-        .where(or_(UserMatch.user_a_id == user_id, UserMatch.user_b_id == user_id))
-        .order_by(UserMatch.created_at)  # type: ignore[arg-type]
+        .where(or_(col(UserMatch.user_a_id) == user_id, col(UserMatch.user_b_id) == user_id))
+        .order_by(col(UserMatch.created_at))
     )
     return {
         "swipes": [

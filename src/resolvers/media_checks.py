@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlalchemy import all_, func, literal, update
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import delete
+from sqlmodel import col, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.auth.wechat import WechatError
@@ -52,7 +52,7 @@ async def _submit(
         return None
     async with services.sessionmaker() as session, session.begin():
         await session.exec(
-            insert(MediaCheck)  # type: ignore[call-overload]
+            insert(MediaCheck)
             .values(
                 trace_id=trace_id,
                 kind=kind,
@@ -120,7 +120,7 @@ async def apply_verdict(services: Services, event: dict[str, Any]) -> bool:
     async with services.sessionmaker() as session, session.begin():
         check = await session.scalar(
             update(MediaCheck)
-            .where(MediaCheck.trace_id == trace_id, MediaCheck.verdict == "pending")  # type: ignore[arg-type]
+            .where(col(MediaCheck.trace_id) == trace_id, col(MediaCheck.verdict) == "pending")
             .values(
                 verdict=suggest,
                 label=label if isinstance(label, int) else None,
@@ -134,21 +134,22 @@ async def apply_verdict(services: Services, event: dict[str, Any]) -> bool:
             return True
         if check.kind == "proof" and check.report_id is not None:
             await session.exec(
-                update(UserReport)  # type: ignore[call-overload]
+                update(UserReport)
                 .where(
-                    UserReport.id == check.report_id,
-                    literal(PROOF_RISKY) != all_(UserReport.flags),  # type: ignore[arg-type]
+                    col(UserReport.id) == check.report_id,
+                    literal(PROOF_RISKY) != all_(col(UserReport.flags)),
                 )
-                .values(flags=func.array_append(UserReport.flags, PROOF_RISKY))
+                .values(flags=func.array_append(col(UserReport.flags), PROOF_RISKY))
             )
         elif check.kind == "avatar":
             removed = await session.scalar(
                 update(UserProfile)
                 .where(
-                    UserProfile.user_id == check.user_id, UserProfile.avatar_url == check.subject
-                )  # type: ignore[arg-type]
+                    col(UserProfile.user_id) == check.user_id,
+                    col(UserProfile.avatar_url) == check.subject,
+                )
                 .values(avatar_url=None, updated_at=utcnow())
-                .returning(UserProfile.user_id)
+                .returning(col(UserProfile.user_id))
             )
             if removed is not None:
                 record(
@@ -162,4 +163,4 @@ async def apply_verdict(services: Services, event: dict[str, Any]) -> bool:
 
 async def erase_media_checks(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Account deletion: pending checks of the user's images go with them."""
-    await session.exec(delete(MediaCheck).where(MediaCheck.user_id == user_id))  # type: ignore[arg-type]
+    await session.exec(delete(MediaCheck).where(col(MediaCheck.user_id) == user_id))

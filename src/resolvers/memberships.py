@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Membership, User
@@ -24,11 +24,11 @@ class MembershipState:
 async def pro_until(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> datetime | None:
     """The end of the user's PRO time if it covers `now`, else None."""
     return await session.scalar(
-        select(func.max(Membership.valid_until)).where(
-            Membership.user_id == user_id,
-            Membership.plan == "PRO",
-            Membership.valid_from <= now,
-            Membership.valid_until > now,
+        select(func.max(col(Membership.valid_until))).where(
+            col(Membership.user_id) == user_id,
+            col(Membership.plan) == "PRO",
+            col(Membership.valid_from) <= now,
+            col(Membership.valid_until) > now,
         )
     )
 
@@ -42,8 +42,10 @@ async def membership_state(
 ) -> MembershipState:
     # The latest end, including periods bought ahead that start after the current one.
     latest = await session.scalar(
-        select(func.max(Membership.valid_until)).where(
-            Membership.user_id == user_id, Membership.plan == "PRO", Membership.valid_until > now
+        select(func.max(col(Membership.valid_until))).where(
+            col(Membership.user_id) == user_id,
+            col(Membership.plan) == "PRO",
+            col(Membership.valid_until) > now,
         )
     )
     active = await pro_until(session, user_id, now)
@@ -56,10 +58,12 @@ async def extend_pro(
     """Add `days` of PRO bought by `source` (an order); a source counts once. Returns whether
     this call added the period."""
     # Two purchases settling at once must stack, not overlap: serialize per user.
-    await session.exec(select(User.id).where(User.id == user_id).with_for_update())
+    await session.exec(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
     current_end = await session.scalar(
-        select(func.max(Membership.valid_until)).where(
-            Membership.user_id == user_id, Membership.plan == "PRO", Membership.valid_until > now
+        select(func.max(col(Membership.valid_until))).where(
+            col(Membership.user_id) == user_id,
+            col(Membership.plan) == "PRO",
+            col(Membership.valid_until) > now,
         )
     )
     start = max(now, current_end) if current_end else now
@@ -74,6 +78,6 @@ async def extend_pro(
             source=source,
         )
         .on_conflict_do_nothing(index_elements=["source"])
-        .returning(Membership.id)
+        .returning(col(Membership.id))
     )
     return added is not None

@@ -7,7 +7,7 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import update
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
@@ -66,7 +66,9 @@ async def resolve_report(session: AsyncSession, moderator: User, data: Resolutio
         raise InvalidInput("A dismissed report takes the action NONE.", field="action")
     note = clean_text(data.note, "note", MAX_NOTE)
     report = (
-        await session.exec(select(UserReport).where(UserReport.id == report_id).with_for_update())
+        await session.exec(
+            select(UserReport).where(col(UserReport.id) == report_id).with_for_update()
+        )
     ).first()
     if report is None:
         raise NotFound("No such report.", field="reportId")
@@ -82,7 +84,7 @@ async def resolve_report(session: AsyncSession, moderator: User, data: Resolutio
             "This report was already decided.", code="ALREADY_RESOLVED", field="reportId"
         )
     target = (
-        await session.exec(select(User).where(User.id == report.reported_id).with_for_update())
+        await session.exec(select(User).where(col(User.id) == report.reported_id).with_for_update())
     ).first()
     if target is None:  # a whisper report whose sender deleted their account since
         if data.action == "BAN":
@@ -159,12 +161,12 @@ async def grant_role(
     """
     if role not in USER_ROLES:
         raise InvalidInput(f"The role is one of: {', '.join(USER_ROLES)}.", field="role")
-    query = select(User).where(User.status != "deleted")
+    query = select(User).where(col(User.status) != "deleted")
     try:
-        query = query.where(User.id == uuid.UUID(who))
+        query = query.where(col(User.id) == uuid.UUID(who))
     except ValueError:
         try:
-            query = query.where(User.phone == normalize_phone(who, phone_region))
+            query = query.where(col(User.phone) == normalize_phone(who, phone_region))
         except InvalidPhone:
             raise NotFound(f"{who!r} is neither a user id nor a phone number.") from None
     user = (await session.exec(query.with_for_update())).first()
@@ -172,7 +174,7 @@ async def grant_role(
         raise NotFound(f"No account with id or phone {who!r}.")
     old = user.role
     if old != role:
-        await session.exec(update(User).where(User.id == user.id).values(role=role))  # type: ignore[call-overload]
+        await session.exec(update(User).where(col(User.id) == user.id).values(role=role))
         user.role = role
         record(session, target_id=user.id, action="GRANT_ROLE", note=f"{old} -> {role} (CLI)")
         await session.flush()

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 
 from sqlalchemy import text
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
@@ -69,7 +69,9 @@ def offline_notice_job(
         async with services.sessionmaker() as session, session.begin():
             if await session.scalar(events.ONLINE, {"user_id": recipient_id}):
                 return
-            openid = await session.scalar(select(User.wechat_openid).where(User.id == recipient_id))
+            openid = await session.scalar(
+                select(col(User.wechat_openid)).where(col(User.id) == recipient_id)
+            )
             if (
                 not openid
                 or await session.scalar(_SPEND, {"user_id": recipient_id, "template": template})

@@ -9,7 +9,7 @@ import secrets
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlmodel import select, update
+from sqlmodel import col, select, update
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import PaymentOrder, User
@@ -118,7 +118,7 @@ async def apply_transaction(
     order = (
         await session.exec(
             select(PaymentOrder)
-            .where(PaymentOrder.out_trade_no == str(transaction.get("out_trade_no")))
+            .where(col(PaymentOrder.out_trade_no) == str(transaction.get("out_trade_no")))
             .with_for_update()  # a concurrent duplicate waits here, then sees PAID
         )
     ).first()
@@ -169,9 +169,9 @@ async def settle_pending_orders(services: Services, *, older_than_s: float = 60)
     async with services.sessionmaker() as session:
         waiting = (
             await session.exec(
-                select(PaymentOrder.out_trade_no, PaymentOrder.created_at).where(
-                    PaymentOrder.status == "CREATED",
-                    PaymentOrder.created_at < now - timedelta(seconds=older_than_s),
+                select(col(PaymentOrder.out_trade_no), col(PaymentOrder.created_at)).where(
+                    col(PaymentOrder.status) == "CREATED",
+                    col(PaymentOrder.created_at) < now - timedelta(seconds=older_than_s),
                 )
             )
         ).all()
@@ -191,7 +191,7 @@ async def settle_pending_orders(services: Services, *, older_than_s: float = 60)
             if outcome == "pending" and now - created > timedelta(days=1):
                 await session.exec(
                     update(PaymentOrder)
-                    .where(PaymentOrder.out_trade_no == out_trade_no)  # type: ignore[arg-type]
+                    .where(col(PaymentOrder.out_trade_no) == out_trade_no)
                     .values(status="CLOSED")
                 )
                 outcome = "closed"

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from sqlalchemy import tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,6 +16,8 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from src.resolvers.errors import BadArgument
 
 T = TypeVar("T")
+A = TypeVar("A")
+B = TypeVar("B")
 
 MIN_PAGE = 1
 MAX_PAGE = 100
@@ -46,14 +48,15 @@ def encode_cursor(*key: object) -> str:
     return base64.urlsafe_b64encode(SEPARATOR.join(parts).encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str, *types: type) -> tuple[object, ...]:
-    """Parse a cursor made by `encode_cursor`, or raise a readable error."""
+def decode_cursor(cursor: str, first: type[A], second: type[B]) -> tuple[A, B]:
+    """Parse a two-part cursor made by `encode_cursor`, or raise a readable error."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         parts = raw.split(SEPARATOR)
-        if len(parts) != len(types):
+        if len(parts) != 2:
             raise ValueError
-        return tuple(_parse(t, p) for t, p in zip(types, parts, strict=True))
+        # _parse makes exactly the type asked for (datetime, UUID, int or str).
+        return cast(A, _parse(first, parts[0])), cast(B, _parse(second, parts[1]))
     except (ValueError, TypeError, binascii.Error, UnicodeDecodeError, OverflowError):
         raise BadArgument("`after` is not a valid cursor.") from None
 

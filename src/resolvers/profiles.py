@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import ColumnElement, and_, exists, or_, tuple_
-from sqlmodel import delete, select
+from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Institution, User, UserBlock, UserProfile, UserProject, utcnow
@@ -103,7 +104,7 @@ async def update_profile(
     if profile is None:  # registered users always have one; be safe for admin-made accounts
         raise InvalidInput("Register first.", field=None)
     settings = services.settings
-    cleaners = {
+    cleaners: dict[str, Callable[[Any], Any]] = {
         "nickname": lambda v: clean_nickname(v or ""),
         "avatar_url": lambda v: clean_https_url(v, "avatarUrl"),
         "gender": _clean_gender,
@@ -114,7 +115,9 @@ async def update_profile(
         "looking_for": lambda v: clean_text(v, "lookingFor", 200),
         "visibility": lambda v: "hidden" if v is False else "discoverable",
     }
-    values = {name: cleaners[name](value) for name, value in changes.items() if name in cleaners}
+    values: dict[str, Any] = {
+        name: cleaners[name](value) for name, value in changes.items() if name in cleaners
+    }
     if "institution_id" in changes:
         values["institution_id"] = await _existing_institution(
             session, user.id, changes["institution_id"]
@@ -162,8 +165,8 @@ def blocked_between(viewer_id: uuid.UUID, other: Any) -> ColumnElement[bool]:
     """SQL: a block exists between the viewer and `other`, in either direction."""
     return exists().where(
         or_(
-            and_(UserBlock.blocker_id == viewer_id, UserBlock.blocked_id == other),
-            and_(UserBlock.blocker_id == other, UserBlock.blocked_id == viewer_id),
+            and_(col(UserBlock.blocker_id) == viewer_id, col(UserBlock.blocked_id) == other),
+            and_(col(UserBlock.blocker_id) == other, col(UserBlock.blocked_id) == viewer_id),
         )
     )
 
@@ -173,14 +176,14 @@ def visible_to(viewer_id: uuid.UUID) -> list[ColumnElement[bool]]:
     registered, active, discoverable, not held back by moderation (many reports), not
     blocked either way. Everyone sees themselves."""
     return [
-        User.status == "active",
-        User.registered_at.is_not(None),  # type: ignore[union-attr]
+        col(User.status) == "active",
+        col(User.registered_at).is_not(None),
         or_(
-            User.id == viewer_id,
+            col(User.id) == viewer_id,
             and_(
-                UserProfile.visibility == "discoverable",
-                User.moderation_hold_at.is_(None),  # type: ignore[union-attr]
-                ~blocked_between(viewer_id, User.id),
+                col(UserProfile.visibility) == "discoverable",
+                col(User.moderation_hold_at).is_(None),
+                ~blocked_between(viewer_id, col(User.id)),
             ),
         ),
     ]
@@ -196,9 +199,9 @@ async def visible_user(
     except ValueError:
         return None
     query = (
-        select(User.id)
-        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
-        .where(User.id == user_id, *visible_to(viewer_id))
+        select(col(User.id))
+        .join(UserProfile, col(UserProfile.user_id) == col(User.id))
+        .where(col(User.id) == user_id, *visible_to(viewer_id))
     )
     return await session.scalar(query)
 
@@ -212,9 +215,9 @@ async def visible_ids(
     if not ids:
         return set()
     rows = await session.exec(
-        select(User.id)
-        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
-        .where(User.id.in_(ids), *visible_to(viewer_id))  # type: ignore[attr-defined]
+        select(col(User.id))
+        .join(UserProfile, col(UserProfile.user_id) == col(User.id))
+        .where(col(User.id).in_(ids), *visible_to(viewer_id))
     )
     return set(rows)
 
@@ -225,33 +228,35 @@ async def browse_users(
     """Other people the viewer may see, most recently registered first."""
     limit = check_first(first)
     query = (
-        select(User.id, User.registered_at)
-        .join(UserProfile, UserProfile.user_id == User.id)  # type: ignore[arg-type]
-        .where(User.id != viewer_id, *visible_to(viewer_id))
+        select(col(User.id), col(User.registered_at))
+        .join(UserProfile, col(UserProfile.user_id) == col(User.id))
+        .where(col(User.id) != viewer_id, *visible_to(viewer_id))
     )
     if after:
         registered_at, last_id = decode_cursor(after, datetime, uuid.UUID)
-        query = query.where(tuple_(User.registered_at, User.id) < tuple_(registered_at, last_id))
-    query = query.order_by(User.registered_at.desc(), User.id.desc()).limit(limit + 1)  # type: ignore[union-attr]
+        query = query.where(
+            tuple_(col(User.registered_at), col(User.id)) < tuple_(registered_at, last_id)
+        )
+    query = query.order_by(col(User.registered_at).desc(), col(User.id).desc()).limit(limit + 1)
     rows = (await session.exec(query)).all()
     return Page(
-        items=[(encode_cursor(r.registered_at, r.id), r.id) for r in rows[:limit]],
+        items=[(encode_cursor(at, user_id), user_id) for user_id, at in rows[:limit]],
         has_next=len(rows) > limit,
     )
 
 
 async def erase_profile(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Account deletion: the profile and the portfolio go entirely."""
-    await session.exec(delete(UserProject).where(UserProject.user_id == user_id))  # type: ignore[arg-type]
-    await session.exec(delete(UserProfile).where(UserProfile.user_id == user_id))  # type: ignore[arg-type]
+    await session.exec(delete(UserProject).where(col(UserProject.user_id) == user_id))
+    await session.exec(delete(UserProfile).where(col(UserProfile.user_id) == user_id))
 
 
 async def export_profile(session: AsyncSession, user_id: uuid.UUID) -> dict[str, Any]:
     profile = await session.get(UserProfile, user_id)
     projects = await session.exec(
         select(UserProject)
-        .where(UserProject.user_id == user_id)  # type: ignore[arg-type]
-        .order_by(UserProject.created_at)  # type: ignore[arg-type]
+        .where(col(UserProject.user_id) == user_id)
+        .order_by(col(UserProject.created_at))
     )
     return {
         "profile": profile.model_dump(mode="json") if profile else None,

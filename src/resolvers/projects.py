@@ -8,7 +8,7 @@ from datetime import date, datetime
 
 from sqlalchemy import ARRAY, Uuid, cast, func, true, tuple_
 from sqlalchemy.orm import aliased
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import User, UserProject, utcnow
@@ -60,12 +60,8 @@ def _apply(project: UserProject, data: ProjectData) -> None:
 
 async def add_project(session: AsyncSession, user: User, data: ProjectData) -> UserProject:
     # Serialize the owner's additions so the 30-project cap holds under concurrency.
-    await session.exec(
-        select(User.id).where(User.id == user.id).with_for_update()  # type: ignore[arg-type]
-    )
-    count = await session.scalar(
-        select(func.count()).where(UserProject.user_id == user.id)  # type: ignore[arg-type]
-    )
+    await session.exec(select(col(User.id)).where(col(User.id) == user.id).with_for_update())
+    count = await session.scalar(select(func.count()).where(col(UserProject.user_id) == user.id))
     if (count or 0) >= MAX_PROJECTS:
         raise UserFacingError(f"At most {MAX_PROJECTS} projects.", code="LIMIT_REACHED")
     project = UserProject(user_id=user.id, title="")
@@ -113,26 +109,26 @@ async def project_pages(
     after_at: datetime | None = None
     after_id: uuid.UUID | None = None
     if after:
-        after_at, after_id = decode_cursor(after, datetime, uuid.UUID)  # type: ignore[assignment]
+        after_at, after_id = decode_cursor(after, datetime, uuid.UUID)
     # unnest(owners) CROSS JOIN LATERAL (their next `first + 1` projects): one statement.
     owner = (
         func.unnest(cast(list(owner_ids), ARRAY(Uuid))).table_valued("id").render_derived("owner")
     )
-    per_owner = select(UserProject).where(UserProject.user_id == owner.c.id)  # type: ignore[arg-type]
+    per_owner = select(UserProject).where(col(UserProject.user_id) == owner.c.id)
     if after_at is not None:
         per_owner = per_owner.where(
-            tuple_(UserProject.created_at, UserProject.id) < tuple_(after_at, after_id)
+            tuple_(col(UserProject.created_at), col(UserProject.id)) < tuple_(after_at, after_id)
         )
     lateral = (
-        per_owner.order_by(UserProject.created_at.desc(), UserProject.id.desc())  # type: ignore[attr-defined]
+        per_owner.order_by(col(UserProject.created_at).desc(), col(UserProject.id).desc())
         .limit(first + 1)
         .lateral("p")
     )
     project = aliased(UserProject, lateral)
     rows = await session.exec(select(project).select_from(owner).join(lateral, true()))
     grouped: dict[uuid.UUID, list[UserProject]] = {owner: [] for owner in owner_ids}
-    for project in rows:
-        grouped[project.user_id].append(project)
+    for row in rows:
+        grouped[row.user_id].append(row)
     return {
         owner: Page(
             items=[(encode_cursor(p.created_at, p.id), p) for p in projects[:first]],

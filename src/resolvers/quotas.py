@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import text
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.config import Settings
@@ -112,7 +112,9 @@ async def quota_states(
     """Today's use of every kind, with limits from the plan in force now."""
     plan = await current_plan(session, user_id, now)
     rows = await session.exec(
-        select(UserQuota).where(UserQuota.user_id == user_id, UserQuota.day == quota_day(now))
+        select(UserQuota).where(
+            col(UserQuota.user_id) == user_id, col(UserQuota.day) == quota_day(now)
+        )
     )
     used = {row.kind: row.used for row in rows}
     reset = resets_at(now)

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 
 from sqlalchemy import func
-from sqlmodel import select
+from sqlmodel import col, select
 
 from src.models import User, VectorOutbox
 from src.resolvers import indexing
@@ -50,7 +50,7 @@ async def reindex(services: Services, progress: Progress) -> str:
 
 async def _queue_and_wait(services: Services, progress: Progress, *, drain: bool) -> int:
     async with services.sessionmaker() as session, session.begin():
-        ids = list(await session.exec(select(User.id).order_by(User.id)))  # type: ignore[arg-type]
+        ids = list(await session.exec(select(col(User.id)).order_by(col(User.id))))
         mark = await indexing.enqueue(session, *ids)
     if mark is None:
         return 0
@@ -60,10 +60,7 @@ async def _queue_and_wait(services: Services, progress: Progress, *, drain: bool
             await indexing.process_outbox(services)
         async with services.sessionmaker() as session:
             left = int(
-                await session.scalar(
-                    select(func.count()).where(VectorOutbox.id <= mark)  # type: ignore[arg-type, operator]
-                )
-                or 0
+                await session.scalar(select(func.count()).where(col(VectorOutbox.id) <= mark)) or 0
             )
         progress(total - min(left, total), total)
         if left == 0:

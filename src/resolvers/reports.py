@@ -16,7 +16,7 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import func, or_, text, update
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import ModerationAction, User, UserReport, Whisper, utcnow
@@ -57,7 +57,6 @@ class NewReport:
 class Filed:
     report: UserReport
     new_keys: list[str]  # proofs stored by this call (for the media check)
-    merged: bool
 
 
 def _too_many(already: int = 0) -> UserFacingError:
@@ -97,7 +96,7 @@ async def _target(session: AsyncSession, reporter: User, raw_id: str) -> uuid.UU
     # Any account that ever existed, hidden from the reporter or not: a harassed person can
     # report someone who then blocked them, and the answer tells nothing the reporter did not
     # know (ids are random: only one they were shown answers anything but NOT_FOUND).
-    found = await session.scalar(select(User.id).where(User.id == target))
+    found = await session.scalar(select(col(User.id)).where(col(User.id) == target))
     if found is None:
         raise NotFound("No such user.", field="reportedUserId")
     return target
@@ -163,27 +162,25 @@ async def _file(
     # One report at a time per reported person (or whisper): merges and the hold count stay
     # exact.
     subject = f"report:{target}" if whisper is None else f"report-whisper:{whisper.id}"
-    await session.exec(  # type: ignore[call-overload]
-        text("SELECT pg_advisory_xact_lock(hashtext(:k))"), params={"k": subject}
-    )
+    await session.scalar(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": subject})
     now = utcnow()
     # A user report merges with user reports of that person, a whisper report with reports
     # of that whisper: merging across would tell the reporter who sent it.
     same = (
-        (UserReport.kind == "user", UserReport.reported_id == target)
+        (col(UserReport.kind) == "user", col(UserReport.reported_id) == target)
         if whisper is None
-        else (UserReport.kind == "whisper", UserReport.whisper_id == whisper.id)
+        else (col(UserReport.kind) == "whisper", col(UserReport.whisper_id) == whisper.id)
     )
     existing = (
         await session.exec(
             select(UserReport)
             .where(
-                UserReport.reporter_id == reporter.id,
+                col(UserReport.reporter_id) == reporter.id,
                 *same,
-                UserReport.status == "PENDING",
-                UserReport.created_at > now - MERGE_WINDOW,
+                col(UserReport.status) == "PENDING",
+                col(UserReport.created_at) > now - MERGE_WINDOW,
             )
-            .order_by(UserReport.created_at.desc())  # type: ignore[attr-defined]
+            .order_by(col(UserReport.created_at).desc())
             .limit(1)
             .with_for_update()
         )
@@ -217,7 +214,7 @@ async def _file(
     except BaseException:
         await _discard(services, keys)
         raise
-    return Filed(report=report, new_keys=keys, merged=existing is not None)
+    return Filed(report=report, new_keys=keys)
 
 
 async def _store(services: Services, images: list[CleanImage]) -> list[str]:
@@ -253,12 +250,12 @@ async def _hold_if_reported_by_many(
     now = utcnow()
     settings = services.settings
     reporters = await session.scalar(
-        select(func.count(func.distinct(UserReport.reporter_id)))
-        .join(User, User.id == UserReport.reporter_id)  # type: ignore[arg-type]
+        select(func.count(func.distinct(col(UserReport.reporter_id))))
+        .join(User, col(User.id) == col(UserReport.reporter_id))
         .where(
-            UserReport.reported_id == target,
-            UserReport.status == "PENDING",
-            UserReport.created_at > now - HOLD_WINDOW,
+            col(UserReport.reported_id) == target,
+            col(UserReport.status) == "PENDING",
+            col(UserReport.created_at) > now - HOLD_WINDOW,
             *counts_toward_hold(now, settings.report_hold_min_account_age_h),
         )
     )
@@ -266,9 +263,13 @@ async def _hold_if_reported_by_many(
         return
     held = await session.scalar(
         update(User)
-        .where(User.id == target, User.moderation_hold_at.is_(None), User.status == "active")  # type: ignore[union-attr]
+        .where(
+            col(User.id) == target,
+            col(User.moderation_hold_at).is_(None),
+            col(User.status) == "active",
+        )
         .values(moderation_hold_at=now)
-        .returning(User.id)
+        .returning(col(User.id))
     )
     if held is not None:
         session.add(
@@ -293,13 +294,13 @@ async def reports_page(
     the moderator (that would name who reported them) nor the reports they made (a whisper
     report would name its sender): those are for other moderators."""
     query = select(UserReport).where(
-        or_(UserReport.reported_id.is_(None), UserReport.reported_id != moderator_id),  # type: ignore[union-attr]
-        or_(UserReport.reporter_id.is_(None), UserReport.reporter_id != moderator_id),  # type: ignore[union-attr]
+        or_(col(UserReport.reported_id).is_(None), col(UserReport.reported_id) != moderator_id),
+        or_(col(UserReport.reporter_id).is_(None), col(UserReport.reporter_id) != moderator_id),
     )
     if status is not None:
         if status not in REPORT_STATUSES:
             raise InvalidInput("Unknown status.", field="status")
-        query = query.where(UserReport.status == status)
+        query = query.where(col(UserReport.status) == status)
     return await newest_first(session, query, UserReport, first=first, after=after)
 
 
@@ -307,7 +308,7 @@ async def own_reports_page(
     session: AsyncSession, reporter_id: uuid.UUID, *, first: int | None, after: str | None
 ) -> Page[UserReport]:
     """The reports the viewer made, newest first (never reports about them)."""
-    query = select(UserReport).where(UserReport.reporter_id == reporter_id)
+    query = select(UserReport).where(col(UserReport.reporter_id) == reporter_id)
     return await newest_first(session, query, UserReport, first=first, after=after)
 
 
@@ -315,7 +316,7 @@ async def erase_reports(session: AsyncSession, user_id: uuid.UUID) -> None:
     """Account deletion: reports the user made stay for moderation (they are about someone
     else, with evidence) but no longer lead back to them. Reports about the user stay."""
     await session.exec(
-        update(UserReport).where(UserReport.reporter_id == user_id).values(reporter_id=None)  # type: ignore[call-overload]
+        update(UserReport).where(col(UserReport.reporter_id) == user_id).values(reporter_id=None)
     )
 
 
@@ -324,7 +325,9 @@ async def export_reports(session: AsyncSession, user_id: uuid.UUID) -> dict[str,
     see: that would tell them who reported them. A whisper report names the whisper, never
     its sender, and only whether it was decided (`reporter_status`)."""
     rows = await session.exec(
-        select(UserReport).where(UserReport.reporter_id == user_id).order_by(UserReport.created_at)  # type: ignore[arg-type]
+        select(UserReport)
+        .where(col(UserReport.reporter_id) == user_id)
+        .order_by(col(UserReport.created_at))
     )
     return {
         "reportsMade": [

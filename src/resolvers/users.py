@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import select
+from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import AuthSession, User
@@ -20,12 +20,12 @@ async def load_viewer(
     """
     query = (
         select(User)
-        .join(AuthSession, AuthSession.user_id == User.id)  # type: ignore[arg-type]
+        .join(AuthSession, col(AuthSession.user_id) == col(User.id))
         .where(
-            User.id == user_id,
-            User.status == "active",
-            AuthSession.id == session_id,
-            AuthSession.revoked_at.is_(None),  # type: ignore[union-attr]
+            col(User.id) == user_id,
+            col(User.status) == "active",
+            col(AuthSession.id) == session_id,
+            col(AuthSession.revoked_at).is_(None),
         )
     )
     return (await session.exec(query)).first()

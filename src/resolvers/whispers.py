@@ -15,8 +15,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, tuple_, update
+from sqlmodel import col, select
 from sqlmodel import delete as sa_delete
-from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
@@ -63,7 +63,7 @@ async def received_whisper(
 ) -> Whisper | None:
     """A whisper in the viewer's inbox (`anonymity.shown_to_recipient`), else None."""
     found = await session.exec(
-        select(Whisper).where(Whisper.id == whisper_id, *shown_to_recipient(viewer_id))
+        select(Whisper).where(col(Whisper.id) == whisper_id, *shown_to_recipient(viewer_id))
     )
     return found.first()
 
@@ -190,8 +190,8 @@ async def visible_whisper(
         return None
     found = await session.exec(
         select(Whisper).where(
-            Whisper.id == whisper_id,
-            or_(Whisper.sender_id == viewer_id, and_(*shown_to_recipient(viewer_id))),
+            col(Whisper.id) == whisper_id,
+            or_(col(Whisper.sender_id) == viewer_id, and_(*shown_to_recipient(viewer_id))),
         )
     )
     return found.first()
@@ -240,14 +240,16 @@ async def received(
     """The viewer's inbox, newest first."""
     query = select(Whisper).where(*shown_to_recipient(viewer_id))
     if unread_only:
-        query = query.where(Whisper.read_at.is_(None))  # type: ignore[union-attr]
+        query = query.where(col(Whisper.read_at).is_(None))
     return await _page(session, query, first, after)
 
 
 async def sent(
     session: AsyncSession, viewer_id: uuid.UUID, *, first: int | None, after: str | None
 ) -> Page[Whisper]:
-    return await _page(session, select(Whisper).where(Whisper.sender_id == viewer_id), first, after)
+    return await _page(
+        session, select(Whisper).where(col(Whisper.sender_id) == viewer_id), first, after
+    )
 
 
 async def _page(
@@ -266,8 +268,8 @@ async def received_after(
     `whisperReceived` subscription (so nothing is missed, nothing comes twice)."""
     query = select(Whisper).where(*shown_to_recipient(viewer_id))
     if cursor is not None:
-        query = query.where(tuple_(Whisper.created_at, Whisper.id) > tuple_(*cursor))
-    query = query.order_by(Whisper.created_at, Whisper.id).limit(LIVE_BATCH)  # type: ignore[arg-type]
+        query = query.where(tuple_(col(Whisper.created_at), col(Whisper.id)) > tuple_(*cursor))
+    query = query.order_by(col(Whisper.created_at), col(Whisper.id)).limit(LIVE_BATCH)
     return list(await session.exec(query))
 
 
@@ -279,11 +281,11 @@ async def export_whispers(session: AsyncSession, user_id: uuid.UUID) -> dict[str
             select(Whisper)
             .where(
                 or_(
-                    Whisper.sender_id == user_id,
-                    and_(Whisper.recipient_id == user_id, Whisper.withheld.is_(False)),  # type: ignore[attr-defined]
+                    col(Whisper.sender_id) == user_id,
+                    and_(col(Whisper.recipient_id) == user_id, col(Whisper.withheld).is_(False)),
                 )
             )
-            .order_by(Whisper.created_at, Whisper.id)  # type: ignore[arg-type]
+            .order_by(col(Whisper.created_at), col(Whisper.id))
         )
     )
     originals = {w.id: w for w in rows}
@@ -315,19 +317,19 @@ async def erase_whispers(session: AsyncSession, user_id: uuid.UUID) -> None:
     deleted user" (deleting it would tell the writer of a reply to an anonymous whisper that
     its hidden sender left). A whisper linked to nobody any more goes."""
     await session.exec(
-        update(Whisper).where(Whisper.sender_id == user_id).values(sender_id=None)  # type: ignore[arg-type]
+        update(Whisper).where(col(Whisper.sender_id) == user_id).values(sender_id=None)
     )
     await session.exec(
-        update(Whisper).where(Whisper.recipient_id == user_id).values(recipient_id=None)  # type: ignore[arg-type]
+        update(Whisper).where(col(Whisper.recipient_id) == user_id).values(recipient_id=None)
     )
     await session.exec(
         update(WhisperSenderBlock)
-        .where(WhisperSenderBlock.sender_id == user_id)  # type: ignore[arg-type]
+        .where(col(WhisperSenderBlock.sender_id) == user_id)
         .values(sender_id=None)
     )
     await session.exec(
         sa_delete(Whisper).where(
-            Whisper.sender_id.is_(None),  # type: ignore[union-attr]
-            Whisper.recipient_id.is_(None),  # type: ignore[union-attr]
+            col(Whisper.sender_id).is_(None),
+            col(Whisper.recipient_id).is_(None),
         )
     )

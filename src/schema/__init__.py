@@ -43,7 +43,7 @@ class AppSchema(strawberry.Schema):
     # compiled path, so each document text is checked once whichever path answers it.
     documents: DocumentChecker
 
-    async def execute(  # type: ignore[override]
+    async def execute(
         self,
         query: str | None,
         variable_values: Any = None,
@@ -133,7 +133,7 @@ def _refused_variables(result: Any) -> bool:
         isinstance(result, GraphQLExecutionResult)
         and result.data is None
         and bool(result.errors)
-        and all(error.path is None for error in result.errors)
+        and all(error.path is None for error in result.errors or ())
     )
 
 

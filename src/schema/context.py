@@ -35,7 +35,7 @@ def now() -> float:
 @dataclass
 class Context:
     request: Request | WebSocket
-    response: Response | None
+    response: Response | WebSocket | None  # strawberry passes the socket itself on websockets
     services: Services
     claims: AccessClaims | None = None
     # Set when a token was presented but refused: guarded fields say so instead of "log in".
@@ -143,7 +143,7 @@ class Context:
                 if claims
                 else None
             )
-        return self._viewer  # type: ignore[no-any-return]
+        return self._viewer
 
     async def require_viewer(self) -> User:
         user = await self.viewer()

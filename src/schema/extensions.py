@@ -300,11 +300,11 @@ class TransactionPerOperation(SchemaExtension):
     as an ordinary error and still classified (masked) by the policy.
     """
 
-    async def on_operation(self) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_operation(self) -> AsyncIterator[None]:
         yield
         await self._finish(self.execution_context.result)
 
-    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:  # type: ignore[override]
+    async def on_stream_result(self, result: Any) -> AsyncIterator[None]:
         # A query or mutation over a websocket: commit before its result is sent, as over HTTP
         # (afterwards `on_operation` finds nothing left to finish).
         if isinstance(result, ExecutionResult):

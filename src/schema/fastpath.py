@@ -144,7 +144,7 @@ class CompiledQueries:
         if isinstance(compiled, SendPlan):
             answer = await answer_send(services, compiled, variables, claims)
             return _with_cost(answer, cost) if self.report_cost else answer
-        params = {"viewer_id": claims.user_id, "session_id": claims.session_id}
+        params: dict[str, Any] = {"viewer_id": claims.user_id, "session_id": claims.session_id}
         # The `users` resolver's rate limit (a compiled feed has that one root field): counted
         # by the statement itself when the counters are in PostgreSQL, else here. Over it, the
         # interpreter counts it again and answers RATE_LIMITED.
@@ -167,8 +167,8 @@ class CompiledQueries:
             raise _Fallback  # revoked or banned: the interpreter says UNAUTHENTICATED
         if self.hits_in_sql and row["hits"] > window.allowed:
             raise _Fallback
-        body = str(row["body"]).encode()
-        return _with_cost(body, cost) if self.report_cost else body
+        response = str(row["body"]).encode()
+        return _with_cost(response, cost) if self.report_cost else response
 
 
 def _with_cost(body: bytes, cost: int) -> bytes:
@@ -260,7 +260,7 @@ def _bind(plan: FeedPlan, variables: dict[str, Any]) -> dict[str, Any]:
                 moment, ident = decode_cursor(cursor, datetime, uuid.UUID)
             except BadArgument:
                 raise _Fallback from None
-            bound[f"{name}_ts"] = to_micros(moment)  # type: ignore[arg-type]
+            bound[f"{name}_ts"] = to_micros(moment)
             bound[f"{name}_id"] = ident
         else:
             value = _resolve(source, variables, DEFAULT_PAGE)

@@ -64,9 +64,10 @@ def compile_send(op: OperationDefinitionNode, document: DocumentNode) -> SendPla
     if len(roots) != 1 or not isinstance(roots[0], FieldNode):
         raise NotCompilable("root")
     root = roots[0]
-    if root.name.value != "sendWhisper" or root.directives or len(root.arguments or ()) != 1:
+    arguments = root.arguments or ()
+    if root.name.value != "sendWhisper" or root.directives or len(arguments) != 1:
         raise NotCompilable("root")
-    argument = root.arguments[0]
+    argument = arguments[0]
     if argument.name.value != "input" or not isinstance(argument.value, VariableNode):
         raise NotCompilable("inline input")
     payload = tuple(_outs(root, _payload_field))
@@ -136,7 +137,7 @@ async def answer_send(
 
 
 def _response(plan: SendPlan, sent: Sent, viewer: uuid.UUID) -> bytes:
-    payload = {}
+    payload: dict[str, Any] = {}
     for out in plan.payload:
         if out.name == "whisper":
             payload[out.key] = {o.key: _whisper_value(o, sent, viewer) for o in out.children}

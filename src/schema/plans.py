@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime
 from enum import Enum
 
@@ -103,7 +104,7 @@ class PlanQuery:
         )
 
 
-async def membership_of(info: Info, user_id) -> Membership:  # type: ignore[no-untyped-def]
+async def membership_of(info: Info, user_id: uuid.UUID) -> Membership:
     ctx = info.context
     state = await membership_state(ctx.session, user_id, ctx.services.clock())
     return Membership(
@@ -113,7 +114,7 @@ async def membership_of(info: Info, user_id) -> Membership:  # type: ignore[no-u
     )
 
 
-async def quotas_of(info: Info, user_id) -> list[QuotaStatus]:  # type: ignore[no-untyped-def]
+async def quotas_of(info: Info, user_id: uuid.UUID) -> list[QuotaStatus]:
     ctx = info.context
     states = await quota_states(ctx.session, ctx.settings, user_id, now=ctx.services.clock())
     return [

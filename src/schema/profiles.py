@@ -66,7 +66,11 @@ class Profile:
         row = await info.context.loaders.institution_by_id.load(self.row.institution_id)
         claims = info.context.claims
         # A proposal not yet approved shows on its proposer's own profile only.
-        return Institution.of(row) if row and is_shown(row, claims and claims.user_id) else None
+        return (
+            Institution.of(row)
+            if row and is_shown(row, claims.user_id if claims else None)
+            else None
+        )
 
     @strawberry.field(description="False when the user hides from discovery and others' views.")
     def discoverable(self) -> bool:

@@ -161,7 +161,7 @@ def report_connection(page: Page[UserReport], *, for_moderator: bool) -> ReportC
             ReportEdge(cursor=c, node=Report(row=r, for_moderator=for_moderator))
             for c, r in page.items
         ],
-        page_info=PageInfo.of(page),  # type: ignore[arg-type]
+        page_info=PageInfo.of(page),
     )
 
 

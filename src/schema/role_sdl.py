@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from graphql import GraphQLObjectType, GraphQLSchema, print_schema
 from strawberry import Schema
+from strawberry.types.base import get_object_definition
 
 from src.auth.permissions import IsModerator
 
@@ -37,7 +38,7 @@ def sdl_by_role(schema: Schema) -> dict[str, str]:
                 continue
             hidden = {
                 schema.config.name_converter.get_graphql_name(field)
-                for field in root.__strawberry_definition__.fields  # type: ignore[attr-defined]
+                for field in get_object_definition(root, strict=True).fields
                 if not _allowed(field, role)
             }
             roots[kind] = GraphQLObjectType(

@@ -6,34 +6,50 @@ import asyncio
 import logging
 import time
 import uuid
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from enum import Enum
 
 import strawberry
 
 from src import events
 from src.auth.permissions import AUTHENTICATED
 from src.resolvers import live_sql, matches, whispers
-from src.resolvers.live import LiveFeed
+from src.resolvers.live import Fetch, LiveFeed, R
 from src.resolvers.pagination import decode_cursor
 from src.schema.context import Context, Info
 from src.schema.extensions import OperationTimeout
 from src.schema.matches import Match
 from src.schema.whispers import Whisper
+from src.services import Services
 
 log = logging.getLogger(__name__)
 
 
 async def _close(ctx: Context, reason: str) -> None:
     # The login ended (expired, revoked, banned): the socket goes, not just this subscription.
+    # Subscriptions here only run over websockets; the context types `request` for both kinds.
     await ctx.request.close(code=4403, reason=reason)  # type: ignore[call-arg]
 
 
-_ORM: Any = object()  # "read this event through the ORM"
+class _Read(Enum):
+    ORM = "read this event through the ORM"
 
 
-async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ignore[no-untyped-def]
+_ORM = _Read.ORM
+Cursor = tuple[datetime, uuid.UUID]
+# `compiled(services, viewer id, session id, cursor)`: rows after `cursor`, None once the
+# login has ended.
+Compiled = Callable[[Services, uuid.UUID, uuid.UUID, Cursor], Awaitable[list[R] | None]]
+
+
+async def _live(
+    info: Info,
+    kind: str,
+    fetch: Fetch[R],
+    after: Cursor | None,
+    compiled: Compiled[R] | None = None,
+) -> AsyncGenerator[tuple[R, uuid.UUID], None]:
     """Yield (row, viewer id) for every new row of the viewer's feed, until the login ends.
     `compiled(services, viewer id, session id, cursor)` is the same read (login check
     included) as one statement, returning None once the login has ended."""
@@ -42,12 +58,12 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ig
     claims = ctx.claims
     assert claims is not None  # on_ws_connect refused sockets without a valid token
     async with ctx.services.hub.subscribe(kind, claims.user_id) as wakeups:
-        feed = None
+        feed: LiveFeed[R] | None = None
         while True:
             # The socket's login, renewed by a refresh (src/schema/ws_login.py) or not.
             claims = ctx.claims = socket.claims
             ttl = claims.expires_at - time.time() if claims else 0
-            if ttl <= 0:
+            if claims is None or ttl <= 0:
                 await _close(ctx, "token expired")
                 return
             if not await wakeups.wait(ttl):
@@ -57,7 +73,7 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ig
                 # fields then resolve under PostgreSQL's statement_timeout.
                 try:
                     async with asyncio.timeout(ctx.settings.operation_timeout_s):
-                        fetched = _ORM
+                        fetched: list[R] | _Read | None = _ORM
                         if feed is not None and compiled is not None:
                             fetched = await _compiled_read(ctx, compiled, feed.floor)
                         if fetched is _ORM:
@@ -78,7 +94,9 @@ async def _live(info: Info, kind: str, fetch, after, compiled=None):  # type: ig
                 ctx.fresh_state()
 
 
-async def _orm_read(ctx: Context, fetch, feed, after):  # type: ignore[no-untyped-def]
+async def _orm_read(
+    ctx: Context, fetch: Fetch[R], feed: LiveFeed[R] | None, after: Cursor | None
+) -> tuple[LiveFeed[R] | None, list[R] | None]:
     """(feed, rows after its floor) through the ORM; rows are None once the login ended."""
     viewer = await ctx.viewer()
     if viewer is None:
@@ -89,7 +107,9 @@ async def _orm_read(ctx: Context, fetch, feed, after):  # type: ignore[no-untype
     return feed, await feed.fetch(ctx.session, viewer.id, feed.floor)
 
 
-async def _compiled_read(ctx: Context, compiled, cursor):  # type: ignore[no-untyped-def]
+async def _compiled_read(
+    ctx: Context, compiled: Compiled[R], cursor: Cursor
+) -> list[R] | _Read | None:
     if not ctx.settings.compiled_queries:
         return _ORM
     claims = ctx.claims

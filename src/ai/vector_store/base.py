@@ -13,9 +13,9 @@ point that ties with the last one on the page and then sorts.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, cast, runtime_checkable
 
 GENDERS = frozenset({"MALE", "FEMALE", "OTHER", "UNDISCLOSED"})
 
@@ -104,6 +104,14 @@ def check_vector(vector: list[float], dim: int) -> list[float]:
     if len(vector) != dim:
         raise ValueError(f"vector has {len(vector)} dimensions, the store takes {dim}")
     return [float(x) for x in vector]
+
+
+def stored_vector(vector: object) -> list[float] | None:
+    """A retrieved point's vector: the engines type it as any kind they hold, but this store
+    only ever writes one unnamed dense vector."""
+    if isinstance(vector, dict):  # named vectors; this store only uses the default one
+        vector = vector.get("")
+    return None if vector is None else [float(x) for x in cast(Sequence[float], vector)]
 
 
 def check_point(point: ProfilePoint, dim: int) -> list[float]:

@@ -30,6 +30,7 @@ from src.ai.vector_store.base import (
     collect_page,
     keyword_conditions,
     payload_of,
+    stored_vector,
 )
 
 _BATCH = 256  # points per request: 384 floats as JSON are ~4 KB a point
@@ -174,10 +175,7 @@ class QdrantClientVectorStore:
         )
         if not records:
             return None
-        vector = records[0].vector
-        if isinstance(vector, dict):  # named vectors; this store only uses the default one
-            vector = vector.get("")
-        return None if vector is None else [float(x) for x in vector]  # type: ignore[union-attr]
+        return stored_vector(records[0].vector)
 
     async def count(self) -> int:
         return (await self._client.count(self.collection, exact=True)).count

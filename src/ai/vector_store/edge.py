@@ -80,6 +80,7 @@ from src.ai.vector_store.base import (
     collect_page,
     keyword_conditions,
     payload_of,
+    stored_vector,
 )
 
 _CHILD = Path(__file__).with_name("_edge_optimize.py")
@@ -274,10 +275,7 @@ class EdgeVectorStore:
             records = self._require().retrieve([user_id], False, True)
         if not records:
             return None
-        vector = records[0].vector
-        if isinstance(vector, dict):  # named vectors; this store only uses the default one
-            vector = vector.get("")
-        return None if vector is None else [float(x) for x in vector]
+        return stored_vector(records[0].vector)
 
     def _ids_sync(self) -> set[uuid.UUID]:
         found: set[uuid.UUID] = set()
@@ -294,7 +292,7 @@ class EdgeVectorStore:
 
     def _read_meta_sync(self) -> dict[str, Any] | None:
         try:
-            return json.loads(self._sibling(".meta.json").read_text())  # type: ignore[no-any-return]
+            return json.loads(self._sibling(".meta.json").read_text())
         except (OSError, ValueError):
             return None
 
