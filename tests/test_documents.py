@@ -64,8 +64,11 @@ async def test_fragment_fan_out_is_refused_at_once_while_health_answers(
     assert response.status_code == 200
     assert codes(response) == ["DOCUMENT_TOO_COMPLEX"]
     assert "spreads fragments" in response.json()["errors"][0]["message"]
-    assert elapsed < 0.1, elapsed
-    assert len(gaps) > 10 and max(gaps) < 0.5, max(gaps)
+    # Before the fix this document held the process for minutes (the client timed out); the
+    # bounds leave room for a loaded 2-core machine descheduling the server (a 0.89 s /health
+    # gap was seen beside three other test suites), not for a walk of 2^30 nodes.
+    assert elapsed < 1.0, elapsed
+    assert len(gaps) > 10 and max(gaps) < 2.0, max(gaps)
 
 
 @pytest.mark.parametrize("token", [False, True])
@@ -74,7 +77,7 @@ async def test_fan_out_is_refused_before_anything_runs(gql: GraphQLClient, token
     for n in (18, 30):
         started = time.perf_counter()
         response = await gql(fan_out(n), token=bearer)
-        assert time.perf_counter() - started < 0.5
+        assert time.perf_counter() - started < 1.0  # n=30 used to take minutes
         assert response.data is None
         assert set(response.error_codes) == {"DOCUMENT_TOO_COMPLEX"}
 
