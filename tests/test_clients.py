@@ -66,7 +66,12 @@ async def test_clients_with_their_defaults(app: Starlette, node_modules: Path) -
             await seed_demo_users(session, count=5, seed=7, policy_version="2026-11")
         files = sorted(p.name for p in CLIENTS.glob("*.test.mjs"))
         code, output = await _run(
-            "node", "--test", "--test-reporter=tap", "--test-concurrency=1", *files, env={"QQ_URL": server.url}
+            "node",
+            "--test",
+            "--test-reporter=tap",
+            "--test-concurrency=1",
+            *files,
+            env={"QQ_URL": server.url},
         )
     print(output)
     assert code == 0, output[-6000:]
