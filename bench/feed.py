@@ -282,6 +282,10 @@ def summarize(resp: httpx.Response, root: str) -> tuple[str, list[str]]:
         f"{len(nodes)} users, {profiles} profiles, {institutions} institutions, "
         f"{projects} projects, {len(resp.content) / 1024:.1f} kB"
     )
+    # qiaoqiao in development says which path answered (compiled SQL or Strawberry).
+    path = (doc.get("extensions") or {}).get("path")
+    if path:
+        text += f", answered by the {path} path"
     return text, [str(node.get("id") or node.get("rowId")) for node in nodes]
 
 
