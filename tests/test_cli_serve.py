@@ -65,7 +65,7 @@ async def test_serve_on_embedded_defaults_keeps_data_between_runs(
     data_dir = tmp_path / "qq"
     answer, log = await _serve_and_query(data_dir, model_dir)
     assert answer["data"] == {"health": "ok"}
-    assert not _postgres_running(data_dir / "pg"), "serve must stop the server it started"
+    assert not _postgres_running(data_dir / "pg"), f"serve must stop the server it started:\n{log}"
 
     # Start-up says what it does, one INFO line each, and nothing from the model's quantizer.
     pgdata = (data_dir / "pg").resolve()

@@ -29,6 +29,7 @@ from src.ai.vector_store import (
     VectorStore,
     open_vector_store,
 )
+from src.ai.vector_store.base import collect_page
 
 # qdrant-client's local mode warns that payload indexes have no effect there (it filters by
 # brute force); ensure_collection creates them for the server's sake. Only that warning.
@@ -374,6 +375,30 @@ def random_population(n: int, dim: int, seed: int) -> tuple[list[ProfilePoint], 
         for i in range(n)
     ]
     return points, vectors
+
+
+async def test_a_short_approximate_answer_is_retried_exactly() -> None:
+    """HNSW under a tight filter can return 1 hit where 125 points match (seen on Edge at 5k
+    points, now and then): a short answer is asked again as an exact search."""
+    ranking = [Hit(uuid.UUID(int=i + 1), 1.0 - i / 1000) for i in range(125)]
+    asked: list[tuple[int, bool]] = []
+
+    async def fetch(n: int, exact: bool) -> list[Hit]:
+        asked.append((n, exact))
+        return ranking[:n] if exact else ranking[:1]
+
+    assert await collect_page(fetch, 20, 0) == ranking[:20]
+    assert asked == [(21, False), (21, True)]
+    # Legitimately short (only 5 match): one exact retry, then the 5.
+    asked.clear()
+    few = ranking[:5]
+
+    async def fetch_few(n: int, exact: bool) -> list[Hit]:
+        asked.append((n, exact))
+        return few[:n]
+
+    assert await collect_page(fetch_few, 20, 0) == few
+    assert asked == [(21, False), (21, True)]
 
 
 async def test_filtered_search_at_5000_points(open_store: OpenStore) -> None:

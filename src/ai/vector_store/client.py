@@ -151,12 +151,15 @@ class QdrantClientVectorStore:
         query = check_vector(vector, self.dim)
         query_filter = _client_filter(flt)
 
-        async def fetch(n: int) -> list[Hit]:
+        async def fetch(n: int, exact: bool) -> list[Hit]:
+            params = self._search_params
+            if exact and params is not None:
+                params = params.model_copy(update={"exact": True})
             response = await self._client.query_points(
                 self.collection,
                 query=query,
                 query_filter=query_filter,
-                search_params=self._search_params,
+                search_params=params,
                 limit=n,
                 with_payload=False,
                 with_vectors=False,

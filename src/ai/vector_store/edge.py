@@ -254,14 +254,16 @@ class EdgeVectorStore:
         with self._lock:
             self._apply(UpdateOperation.delete_points(list(user_ids)))
 
-    def _query_sync(self, vector: list[float], flt: Filter | None, limit: int) -> list[Hit]:
+    def _query_sync(
+        self, vector: list[float], flt: Filter | None, limit: int, exact: bool
+    ) -> list[Hit]:
         request = QueryRequest(
             limit=limit,
             query=Query.Nearest(vector),
             filter=flt,
             with_payload=False,
             with_vector=False,
-            params=SearchParams(hnsw_ef=self._hnsw_ef),
+            params=SearchParams(hnsw_ef=self._hnsw_ef, exact=exact),
         )
         with self._lock:
             found = self._require().query(request)
@@ -433,8 +435,8 @@ class EdgeVectorStore:
         query = check_vector(vector, self.dim)
         edge_filter = _edge_filter(flt)
 
-        async def fetch(n: int) -> list[Hit]:
-            return await asyncio.to_thread(self._query_sync, query, edge_filter, n)
+        async def fetch(n: int, exact: bool) -> list[Hit]:
+            return await asyncio.to_thread(self._query_sync, query, edge_filter, n, exact)
 
         return await collect_page(fetch, limit, offset)
 
