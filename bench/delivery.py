@@ -1,6 +1,7 @@
 """Workload C, whisper delivery: sendWhisper over HTTP → `whisperReceived` on open websockets.
 
     .venv/bin/python -m bench.delivery [--sockets 1000] [--duration 10] [--rate 100]
+    .venv/bin/python -m bench.delivery --production [--wechat-check-ms 30]
 
 Steps: recreate the database `qq_bench_delivery`, `qiaoqiao migrate`, `qiaoqiao seed-demo`
 (recipients + senders). Then per setup — 2 uvicorn processes (the issue's setup: sockets split
@@ -9,6 +10,11 @@ then 1 process (the peer) — start the servers on free 127.0.0.1 ports, log eve
 one subscribed websocket per recipient, send whispers at a fixed rate for a fixed time, wait
 for stragglers, stop the servers. Prints a table and writes it as Markdown to
 bench/results/delivery-<date>-<time>.md. See bench/README.md.
+
+`--production`: the servers run as production does (APP_ENV=production, WeChat configured, so
+every whisper passes WeChat's content check and logins go through `jscode2session`), against
+bench/fake_wechat.py in a process of its own, whose content check answers after
+`--wechat-check-ms`.
 """
 
 from __future__ import annotations
@@ -66,8 +72,8 @@ QUOTA_LIMITS = {
 HEALTH = b'{"query": "{ health }"}'
 
 
-def server_env() -> dict[str, str]:
-    return {
+def server_env(wechat_url: str | None = None) -> dict[str, str]:
+    env = {
         **os.environ,
         "DATABASE_URL": DATABASE_URL,
         "APP_ENV": "development",
@@ -77,6 +83,44 @@ def server_env() -> dict[str, str]:
         # Not measured here: the seeded users would be embedded (minutes of CPU) under load.
         "VECTOR_WORKER": "false",
     }
+    if wechat_url is not None:
+        env.update(production_env(wechat_url))
+    return env
+
+
+def production_env(wechat_url: str) -> dict[str, str]:
+    """What production must be given to start, pointing WeChat at the fake. The SMS and
+    storage settings are never used by a whisper; they only satisfy production's checks."""
+    return {
+        "APP_ENV": "production",
+        "SECRET_KEY": "bench-" + "k" * 40,
+        "WECHAT_APP_ID": "wx-bench",
+        "WECHAT_APP_SECRET": "bench-secret",
+        "WECHAT_API_BASE": wechat_url,
+        "SMS_PROVIDER": "tencent",
+        "TENCENT_SECRET_ID": "bench",
+        "TENCENT_SECRET_KEY": "bench",
+        "TENCENT_SMS_APP_ID": "1",
+        "TENCENT_SMS_SIGN_NAME": "bench",
+        "TENCENT_SMS_TEMPLATE_ID": "1",
+        "PUBLIC_BASE_URL": "https://bench.invalid",
+    }
+
+
+def fake_wechat_argv(port: int) -> list[str]:
+    return [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "bench.fake_wechat:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
 
 
 def qiaoqiao(*args: str) -> None:
@@ -216,12 +260,21 @@ def run_setup(processes: int, args: argparse.Namespace, logs: Path, tag: str) ->
     servers: list[Server] = []
     try:
         with contextlib.ExitStack() as stack:
+            wechat_url = None
+            if args.production:
+                port = free_port()
+                env = {**os.environ, "FAKE_WECHAT_CHECK_MS": f"{args.wechat_check_ms:g}"}
+                log = logs / f"{tag}-wechat.log"
+                fake = stack.enter_context(running("fake WeChat", fake_wechat_argv(port), env, log))
+                wechat_url = f"http://127.0.0.1:{port}"
+                wait_get(fake, f"{wechat_url}/stats")
+                print(f"  fake WeChat: pid {fake.proc.pid}, port {port}", flush=True)
             ports = []
             for i in range(processes):
                 port = free_port()
                 log = logs / f"{tag}-server{i}.log"
                 server = stack.enter_context(
-                    running(f"server {i}", uvicorn_argv(port), server_env(), log)
+                    running(f"server {i}", uvicorn_argv(port), server_env(wechat_url), log)
                 )
                 servers.append(server)
                 ports.append(port)
@@ -240,11 +293,29 @@ def run_setup(processes: int, args: argparse.Namespace, logs: Path, tag: str) ->
             dead = [s for s in servers if not s.alive()]
             if dead:
                 raise BenchError(f"{dead[0].name} died during the run:\n{dead[0].log_tail()}")
+            if wechat_url is not None:
+                checks = httpx.get(f"{wechat_url}/stats").json()["checks"]
+                setup.notes.append(f"WeChat content checks answered: {checks}")
+                print(f"  {setup.notes[-1]}", flush=True)
     except (BenchError, httpx.HTTPError, OSError, subprocess.SubprocessError) as exc:
         logs_text = "\n".join(f"--- {s.name} log ---\n{s.log_tail()}" for s in servers)
         setup.failure = f"{type(exc).__name__}: {exc}\n{logs_text}"
         print(f"  FAILED: {exc}", flush=True)
     return setup
+
+
+def wait_get(server: Server, url: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if not server.alive():
+            raise BenchError(f"{server.name} exited:\n{server.log_tail()}")
+        try:
+            httpx.get(url, timeout=2.0).raise_for_status()
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise BenchError(f"{server.name} did not answer {url}") from None
+            time.sleep(0.2)
 
 
 def _runner() -> asyncio.Runner:
@@ -275,6 +346,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     add("--setups", default="2,1", help="server processes per setup, in order (2,1)")
     add("--deflate", action="store_true", help="negotiate permessage-deflate on the sockets")
     add("--seed", type=int, default=1, help="random seed for recipients (1)")
+    add("--production", action="store_true", help="production settings, WeChat's content check")
+    add("--wechat-check-ms", type=float, default=30, help="the fake content check's delay (30)")
     args = parser.parse_args(argv)
     try:
         args.setups = [int(p) for p in args.setups.split(",")]

@@ -56,6 +56,7 @@ class Setup:
     lost_examples: list[str] = field(default_factory=list)
     warmup: Setup | None = None  # the discarded warm-up phase, counted the same way
     failure: str = ""
+    notes: list[str] = field(default_factory=list)  # e.g. how many content checks ran
 
     @property
     def name(self) -> str:
@@ -328,6 +329,14 @@ def write_markdown(
         f"senders, {args.rate:g} whispers/s for {args.duration:g} s to random recipients, "
         f"stragglers awaited {args.wait:g} s; websocket compression "
         + ("on (permessage-deflate)" if args.deflate else "off"),
+        "- configuration: "
+        + (
+            f"production (APP_ENV=production, WeChat configured: every send passes a content "
+            f"check answered by bench/fake_wechat.py after {args.wechat_check_ms:g} ms)"
+            if args.production
+            else "development (no WeChat: no content check)"
+        ),
+        *[f"- {s.name}: {note}" for s in setups for note in s.notes],
         "",
         markdown_table(setups),
         "",

@@ -1,5 +1,10 @@
 """Workload A, the feed: qiaoqiao beside PostGraphile 5 and two ceilings, in one run.
 
+The page is sent in three shapes (bench/shapes.py) to qiaoqiao with 1 worker and to
+PostGraphile: the benchmark's own (no `__typename`, no fragments), Apollo Client's
+(`__typename` everywhere, variables, an operation name) and Relay's (named fragments); each
+qiaoqiao row's ratio is to PostGraphile answering the same shape.
+
     .venv/bin/python -m bench.feed [--users 10000] [--duration 15] [--connections 16]
                                    [--skip-postgraphile]
 
@@ -42,16 +47,14 @@ from bench.harness import (
     wait_answer,
 )
 from bench.report import Row
+from bench.shapes import APOLLO, BENCHMARK, RELAY, Shape
 
 DB_NAME = "qq_bench_feed"
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
 DATABASE_URL = f"postgresql://postgres@127.0.0.1:5432/{DB_NAME}"
 PAGE = 20
 
-QIAOQIAO_QUERY = (
-    "{ users(first: 20) { edges { node { id profile { nickname city bio "
-    "institution { name city } } projects(first: 5) { edges { node { title role } } } } } } }"
-)
+QIAOQIAO_QUERY = BENCHMARK.query
 # The same page through PostGraphile's generated schema (found by introspection): users by
 # primary key (it only orders by indexed columns), profile via the user_profiles FK, the
 # institution via user_profiles.institution_id, the 5 latest projects via the
@@ -62,6 +65,113 @@ POSTGRAPHILE_QUERY = (
     "userProjectsByUserId(first: 5, orderBy: [CREATED_AT_DESC, PRIMARY_KEY_DESC]) "
     "{ edges { node { title role } } } } } } }"
 )
+# The same page as Apollo Client sends it to PostGraphile: `__typename` in every selection set,
+# the node `id` the cache normalizes by, variables, an operation name.
+POSTGRAPHILE_APOLLO = """query UsersFeed($first: Int = 20, $after: Cursor, $projects: Int!) {
+  allUsers(first: $first, after: $after, orderBy: [PRIMARY_KEY_ASC]) {
+    edges {
+      cursor
+      node {
+        id
+        rowId
+        userProfileByUserId {
+          nickname
+          city
+          bio
+          institutionByInstitutionId {
+            id
+            name
+            city
+            __typename
+          }
+          __typename
+        }
+        userProjectsByUserId(first: $projects, orderBy: [CREATED_AT_DESC, PRIMARY_KEY_DESC]) {
+          edges {
+            node {
+              id
+              title
+              role
+              __typename
+            }
+            __typename
+          }
+          __typename
+        }
+        __typename
+      }
+      __typename
+    }
+    pageInfo {
+      hasNextPage
+      endCursor
+      __typename
+    }
+    __typename
+  }
+}"""
+# ...and as Relay sends it: a named fragment per component.
+POSTGRAPHILE_RELAY = """query FeedPageQuery($count: Int!, $cursor: Cursor) {
+  allUsers(first: $count, after: $cursor, orderBy: [PRIMARY_KEY_ASC]) {
+    ...FeedList_users
+  }
+}
+
+fragment FeedList_users on UserConnection {
+  edges {
+    cursor
+    node {
+      id
+      rowId
+      ...UserCard_user
+      __typename
+    }
+  }
+  pageInfo {
+    endCursor
+    hasNextPage
+  }
+}
+
+fragment UserCard_user on User {
+  id
+  userProfileByUserId {
+    ...ProfileHeader_profile
+  }
+  userProjectsByUserId(first: 5, orderBy: [CREATED_AT_DESC, PRIMARY_KEY_DESC]) {
+    edges {
+      node {
+        ...ProjectChip_project
+        id
+      }
+    }
+  }
+}
+
+fragment ProfileHeader_profile on UserProfile {
+  nickname
+  city
+  bio
+  institutionByInstitutionId {
+    ...InstitutionBadge_institution
+    id
+  }
+}
+
+fragment InstitutionBadge_institution on Institution {
+  name
+  city
+}
+
+fragment ProjectChip_project on UserProject {
+  title
+  role
+}"""
+POSTGRAPHILE_SHAPES = {
+    BENCHMARK.name: Shape(BENCHMARK.name, POSTGRAPHILE_QUERY, {}),
+    APOLLO.name: Shape(APOLLO.name, POSTGRAPHILE_APOLLO, APOLLO.variables, APOLLO.operation),
+    RELAY.name: Shape(RELAY.name, POSTGRAPHILE_RELAY, RELAY.variables, RELAY.operation),
+}
 
 
 @dataclass
@@ -71,8 +181,9 @@ class Target:
     name: str
     command: Callable[[int], tuple[list[str], dict[str, str], Path]]
     path: str
-    query: str | None  # None: the body is ignored by the server
+    shape: Shape | None  # None: the body is ignored by the server
     root: str  # the field holding the connection in the answer
+    peer: str = report.PEER  # the row its ratio is to
 
 
 def app_env() -> dict[str, str]:
@@ -171,26 +282,37 @@ def summarize(resp: httpx.Response, root: str) -> tuple[str, list[str]]:
         f"{len(nodes)} users, {profiles} profiles, {institutions} institutions, "
         f"{projects} projects, {len(resp.content) / 1024:.1f} kB"
     )
+    # qiaoqiao in development says which path answered (compiled SQL or Strawberry).
+    path = (doc.get("extensions") or {}).get("path")
+    if path:
+        text += f", answered by the {path} path"
     return text, [str(node.get("id") or node.get("rowId")) for node in nodes]
 
 
-def qiaoqiao_target(workers: int) -> Target:
+def _shaped(name: str, shape: Shape) -> str:
+    """Rows for the benchmark's own shape keep their names (earlier reports compare)."""
+    return name if shape is BENCHMARK or shape.name == BENCHMARK.name else f"{name}, {shape.name}"
+
+
+def qiaoqiao_target(workers: int, shape: Shape = BENCHMARK) -> Target:
     def command(port: int) -> tuple[list[str], dict[str, str], Path]:
         argv = [venv_bin("qiaoqiao"), "serve", "--port", str(port), "--workers", str(workers)]
         return argv, app_env(), ROOT
 
     label = "worker" if workers == 1 else "workers"
-    return Target(f"qiaoqiao, {workers} {label}", command, "/graphql", QIAOQIAO_QUERY, "users")
+    name = _shaped(f"qiaoqiao, {workers} {label}", shape)
+    return Target(name, command, "/graphql", shape, "users", _shaped(report.PEER, shape))
 
 
-def postgraphile_target(node: str, cli: str) -> Target:
+def postgraphile_target(node: str, cli: str, shape: Shape = BENCHMARK) -> Target:
     def command(port: int) -> tuple[list[str], dict[str, str], Path]:
         argv = [node, cli, "-P", "postgraphile/presets/amber", "-c", DATABASE_URL]
         argv += ["-s", "public", "-n", "127.0.0.1", "-p", str(port)]
         env = {**os.environ, "NODE_ENV": "production", "GRAPHILE_ENV": "production"}
         return argv, env, NODE_DIR  # the preset is resolved from node_modules here
 
-    return Target("PostGraphile 5", command, "/graphql", POSTGRAPHILE_QUERY, "allUsers")
+    name = _shaped(report.PEER, shape)
+    return Target(name, command, "/graphql", POSTGRAPHILE_SHAPES[shape.name], "allUsers", name)
 
 
 def ceiling_target(name: str, path: str) -> Target:
@@ -208,7 +330,7 @@ def measure(target: Target, args: argparse.Namespace, logs: Path) -> Row:
     jwt = token()
     auth = f"Bearer {jwt}"
     env = {**env, "BENCH_VIEWER_ID": viewer_id(jwt)}
-    body = json.dumps({"query": target.query or QIAOQIAO_QUERY})
+    body = json.dumps((target.shape or BENCHMARK).body())
     headers = {"content-type": "application/json", "authorization": auth}
     url = f"http://127.0.0.1:{port}{target.path}"
     log = logs / (target.name.replace(" ", "_").replace(",", "") + ".log")
@@ -227,7 +349,7 @@ def measure(target: Target, args: argparse.Namespace, logs: Path) -> Row:
         after = httpx.post(url, content=body, headers=headers, timeout=10)
         if summarize(after, target.root)[1] != ids:
             raise BenchError("the answer changed during the run")
-    return Row(target.name, result, check, ids=ids)
+    return Row(target.name, result, check, ids=ids, peer=target.peer)
 
 
 def compare_pages(rows: list[Row]) -> list[str]:
@@ -265,13 +387,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"bench.feed: {exc}", file=sys.stderr)
         return 1
 
-    targets = [qiaoqiao_target(1), qiaoqiao_target(2)]
+    shapes = (BENCHMARK, APOLLO, RELAY)
+    targets = [qiaoqiao_target(1, shape) for shape in shapes] + [qiaoqiao_target(2)]
     rows: list[Row] = []
     node_info = "skipped (--skip-postgraphile)"
     if not args.skip_postgraphile:
         try:
             node, cli = ensure_postgraphile()
-            targets.append(postgraphile_target(node, cli))
+            targets += [postgraphile_target(node, cli, shape) for shape in shapes]
             node_info = report.node_versions(node)
         except BenchError as exc:
             node_info = f"not run: {exc}"
@@ -299,7 +422,10 @@ def main(argv: list[str] | None = None) -> int:
         args=args,
         postgres=pg_version,
         node=node_info,
-        queries={"qiaoqiao": QIAOQIAO_QUERY, "PostGraphile": POSTGRAPHILE_QUERY},
+        queries={
+            **{f"qiaoqiao, {shape.name}": shape.query for shape in shapes},
+            **{f"PostGraphile, {name}": shape.query for name, shape in POSTGRAPHILE_SHAPES.items()},
+        },
         notes=compare_pages(rows),
     )
     print()

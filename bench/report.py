@@ -29,6 +29,7 @@ class Row:
     check: str = ""
     failure: str = ""
     ids: list[str] = field(default_factory=list)
+    peer: str = PEER  # the row its ratio is taken against (PostGraphile for the same shape)
 
 
 @dataclass
@@ -42,14 +43,15 @@ class Context:
     notes: list[str]
 
 
-def _peer_rps(rows: list[Row]) -> float | None:
+def _peer_rps(rows: list[Row], name: str = PEER) -> float | None:
     for row in rows:
-        if row.name == PEER and row.result and row.result.rps > 0:
+        if row.name == name and row.result and row.result.rps > 0:
             return row.result.rps
     return None
 
 
-def _cells(row: Row, peer: float | None) -> list[str]:
+def _cells(row: Row, rows: list[Row]) -> list[str]:
+    peer = _peer_rps(rows, row.peer)
     if row.result is None:
         return [row.name, "—", "—", "—", "failed" if row.failure else "not run", "—"]
     res = row.result
@@ -69,8 +71,7 @@ def _cells(row: Row, peer: float | None) -> list[str]:
 
 
 def console_table(rows: list[Row]) -> str:
-    peer = _peer_rps(rows)
-    table = [HEADERS] + [_cells(r, peer) for r in rows]
+    table = [HEADERS] + [_cells(r, rows) for r in rows]
     widths = [max(len(line[i]) for line in table) for i in range(len(HEADERS))]
 
     def fmt(line: list[str]) -> str:
@@ -83,9 +84,8 @@ def console_table(rows: list[Row]) -> str:
 
 
 def markdown_table(rows: list[Row]) -> str:
-    peer = _peer_rps(rows)
     lines = ["| " + " | ".join(HEADERS) + " |", "|---|" + "---:|" * (len(HEADERS) - 1)]
-    lines += ["| " + " | ".join(_cells(r, peer)) + " |" for r in rows]
+    lines += ["| " + " | ".join(_cells(r, rows)) + " |" for r in rows]
     return "\n".join(lines)
 
 
@@ -137,7 +137,8 @@ def write_markdown(rows: list[Row], ctx: Context, directory: Path) -> Path:
         "",
         markdown_table(rows),
         "",
-        "Ratios are req/s over PostGraphile's req/s in this same run. Errors count non-2xx "
+        "Ratios are req/s over PostGraphile's req/s in this same run, for the same shape of "
+        "query (benchmark, Apollo Client, Relay fragments: bench/shapes.py). Errors count non-2xx "
         'answers, 2xx answers containing `"errors"`, socket errors and timeouts.',
         "",
         "## Answer checked before measuring",

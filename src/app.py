@@ -335,6 +335,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             schema.documents,
             max_cost=settings.max_query_cost,
             report_cost=not settings.is_production,
+            report_path=settings.reports_path,
             timeout_s=settings.operation_timeout_s,
             hits_in_sql=settings.redis_url is None,
         )

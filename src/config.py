@@ -93,6 +93,9 @@ class Settings(BaseSettings):
 
     # Answer hot read queries (the browse feed) with one compiled SQL statement.
     compiled_queries: bool = True
+    # Development only (never in production): say in each HTTP answer's `extensions.path`
+    # whether the compiled path ("compiled") or Strawberry ("interpreted") answered it.
+    report_path: bool = True
     # Server processes: keep start-up objects out of the cyclic collector and make its full
     # passes (which stop the event loop for ~1 µs per object) rarer; see src/app.py tune_gc.
     gc_tuning: bool = True
@@ -304,6 +307,10 @@ class Settings(BaseSettings):
     def dev_login_enabled(self) -> bool:
         """`wechatLogin(code: "dev:<name>")`: development without WeChat credentials only."""
         return not self.is_production and not self.wechat_configured
+
+    @property
+    def reports_path(self) -> bool:
+        return self.report_path and not self.is_production
 
     @property
     def json_logs(self) -> bool:

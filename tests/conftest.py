@@ -100,6 +100,9 @@ def settings(database_url: str, tmp_path: Path, model_dir: Path) -> Settings:
         data_dir=tmp_path / "data",
         model_dir=model_dir,
         vector_worker=False,
+        # Differential tests compare whole answers of both paths; tests about the path turn
+        # it on (tests/test_fastpath_shapes.py).
+        report_path=False,
     )
 
 

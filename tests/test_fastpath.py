@@ -27,9 +27,10 @@ FULL = """query ($first: Int, $after: String, $pf: Int) {
 }"""
 ALIASED = """{ feed: users(first: 3) { pageInfo { more: hasNextPage end: endCursor }
   edges { who: node { key: id p: profile { n: nickname } } } } }"""
+# (`__typename` and fragments compile since issue 17: tests/test_fastpath_shapes.py)
 NOT_COMPILED = [
-    "{ users(first: 2) { edges { node { id __typename } } } }",
-    "query { users(first: 2) { ...F } } fragment F on UserConnection { edges { cursor } }",
+    "{ __typename users(first: 2) { edges { node { id } } } }",
+    "query ($s: Boolean!) { users(first: 2) { edges { node { id @skip(if: $s) } } } }",
     "{ users(first: 2) { edges { node { id } } } me { id } }",
 ]
 

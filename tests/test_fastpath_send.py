@@ -11,7 +11,17 @@ import pytest
 
 from src.app import create_app
 from src.config import Settings
-from tests.helpers import SEND, GraphQLClient, count_statements, registered_user, running_app, sql
+from tests.fakes.wechat import Behaviour, FakeWechat
+from tests.helpers import (
+    LOGIN,
+    REGISTER,
+    SEND,
+    GraphQLClient,
+    count_statements,
+    registered_user,
+    running_app,
+    sql,
+)
 
 ALIASED = """mutation Send($w: SendWhisperInput!) {
   s: sendWhisper(input: $w) {
@@ -93,6 +103,7 @@ async def _counts(app: Any) -> dict[str, int]:
         "whispers": await sql(app, "SELECT count(*) FROM whispers"),
         "quota": await sql(app, "SELECT coalesce(sum(used), 0) FROM user_quotas"),
         "hits": await sql(app, "SELECT coalesce(sum(hits), 0) FROM rate_limit_counters"),
+        "reviews": await sql(app, "SELECT count(*) FROM content_reviews"),
     }
 
 
@@ -113,7 +124,7 @@ async def test_a_plain_send_is_one_statement_with_the_interpreters_answer(
             assert fast[1] == 1 and slow[1] == -1
             assert _same_shape(fast[0]) == _same_shape(slow[0])
             assert "errors" not in fast[0]
-            assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1}
+            assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1, "reviews": 0}
     rows = [r for r in await _rows(settings) if r["content"] != "hey"]  # gina's, in the setup
     assert len(rows) == 8
     assert {(r["content"], r["sender"], r["recipient"], r["reply_to_id"]) for r in rows} == {
@@ -168,7 +179,7 @@ async def test_a_hidden_recipient_is_null_in_both_answers(
     assert fast[1] == 1 and slow[1] == -1
     assert _same_shape(fast[0]) == _same_shape(slow[0])
     assert fast[0]["data"]["sendWhisper"]["whisper"]["recipient"] is None
-    assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1}
+    assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1, "reviews": 0}
 
 
 async def test_quota_and_rate_limit_refusals_match(
@@ -184,13 +195,13 @@ async def test_quota_and_rate_limit_refusals_match(
     fast, slow = await send_both(quota, token, variables)
     assert fast[0] == slow[0]
     assert fast[0]["data"]["sendWhisper"]["errors"][0]["code"] == "QUOTA_EXCEEDED"
-    assert fast[2] == slow[2] == {"whispers": 0, "quota": 0, "hits": 1}
+    assert fast[2] == slow[2] == {"whispers": 0, "quota": 0, "hits": 1, "reviews": 0}
 
     limited = settings.model_copy(update={"rate_limits": {"whisper:user": (0, 3600)}})
     fast, slow = await send_both(limited, token, variables)
     errors = [answer["data"]["sendWhisper"]["errors"] for answer, _, _ in (fast, slow)]
     assert [e[0]["code"] for e in errors] == ["RATE_LIMITED"] * 2  # the seconds left may differ
-    assert fast[2] == slow[2] == {"whispers": 0, "quota": 0, "hits": 1}
+    assert fast[2] == slow[2] == {"whispers": 0, "quota": 0, "hits": 1, "reviews": 0}
 
 
 async def test_revoked_login_falls_back(settings: Settings, people: dict[str, Any]) -> None:
@@ -235,3 +246,103 @@ async def test_replies_and_inline_input_go_to_the_interpreter(
     fast, slow = await send_both(settings, people["bob"]["accessToken"], reply)
     assert fast[1] == -1
     assert _same_shape(fast[0]) == _same_shape(slow[0])
+
+
+# With WeChat configured (production refuses to start without it), the content check runs
+# before the send's transaction and the send is still the compiled statement.
+
+
+@pytest.fixture
+async def wx_people(wx_settings: Settings, fake_wechat: FakeWechat) -> dict[str, Any]:
+    """alice and bob, logged in through the fake WeChat (so they have openids), registered."""
+    app = create_app(wx_settings)
+    async with running_app(app) as http:
+        gql = GraphQLClient(http)
+        users = {}
+        for name in ("alice", "bob"):
+            fake_wechat.add_login(f"code-{name}", f"openid-{name}")
+            login = (await gql(LOGIN, {"code": f"code-{name}"})).data["wechatLogin"]  # type: ignore[index]
+            data = {"acceptedPolicyVersion": "2026-11", "nickname": name}
+            registered = await gql(REGISTER, {"input": data}, token=login["accessToken"])
+            assert registered.data["register"]["errors"] == [], registered  # type: ignore[index]
+            users[name] = login
+    return users
+
+
+def _checks(fake: FakeWechat) -> list[str]:
+    return [body["content"] for path, body in fake.calls if path == "/wxa/msg_sec_check"]
+
+
+async def test_with_wechat_a_checked_send_is_the_compiled_statement(
+    wx_settings: Settings, fake_wechat: FakeWechat, wx_people: dict[str, Any]
+) -> None:
+    bob = wx_people["bob"]["me"]["id"]
+    for query, key in ((SEND, "input"), (ALIASED, "w")):
+        variables = {key: {"recipientId": bob, "content": " checked "}}
+        before = len(_checks(fake_wechat))
+        fast, slow = await send_both(
+            wx_settings, wx_people["alice"]["accessToken"], variables, query
+        )
+        # the pre-check and the send on the compiled pool, nothing on the ORM's engine
+        assert fast[1] == 2 and slow[1] == -1
+        assert _same_shape(fast[0]) == _same_shape(slow[0])
+        assert "errors" not in fast[0]
+        assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1, "reviews": 0}
+        assert _checks(fake_wechat)[before:] == ["checked", "checked"]  # once per path
+
+
+async def test_with_wechat_a_rejected_text_sends_nothing_and_uses_no_quota(
+    wx_settings: Settings, fake_wechat: FakeWechat, wx_people: dict[str, Any]
+) -> None:
+    variables = {"input": {"recipientId": wx_people["bob"]["me"]["id"], "content": "gamble-now"}}
+    fast, slow = await send_both(wx_settings, wx_people["alice"]["accessToken"], variables)
+    assert fast[0] == slow[0]
+    assert fast[0]["data"]["sendWhisper"]["errors"][0]["code"] == "CONTENT_REJECTED"
+    assert fast[0]["data"]["sendWhisper"]["whisper"] is None
+    assert fast[2] == slow[2] == {"whispers": 0, "quota": 0, "hits": 1, "reviews": 0}
+
+
+async def test_with_wechat_text_to_review_is_sent_and_queued_as_before(
+    wx_settings: Settings, fake_wechat: FakeWechat, wx_people: dict[str, Any]
+) -> None:
+    variables = {"input": {"recipientId": wx_people["bob"]["me"]["id"], "content": "dm-me"}}
+    fast, slow = await send_both(wx_settings, wx_people["alice"]["accessToken"], variables)
+    assert _same_shape(fast[0]) == _same_shape(slow[0])
+    assert "errors" not in fast[0]
+    assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1, "reviews": 1}
+
+
+async def test_with_wechat_unavailable_the_interpreter_decides(
+    wx_settings: Settings, fake_wechat: FakeWechat, wx_people: dict[str, Any]
+) -> None:
+    """The compiled path's check fails: the interpreter asks again and sends (its own check
+    passed) — a checker hiccup loses no whisper and sends none twice."""
+    variables = {"input": {"recipientId": wx_people["bob"]["me"]["id"], "content": "hello"}}
+    # Every attempt of the compiled path's first WeChat call fails (retries included).
+    fake_wechat.fail_next(*[Behaviour(status=502)] * (wx_settings.wechat_retries + 1))
+    fast, slow = await send_both(wx_settings, wx_people["alice"]["accessToken"], variables)
+    assert fast[1] == -1
+    assert _same_shape(fast[0]) == _same_shape(slow[0])
+    assert fast[2] == slow[2] == {"whispers": 1, "quota": 1, "hits": 1, "reviews": 0}
+
+
+async def test_with_wechat_refusals_never_reach_wechat_from_the_compiled_path(
+    wx_settings: Settings, fake_wechat: FakeWechat, wx_people: dict[str, Any]
+) -> None:
+    """A rate-limited sender, or one whispering themselves, makes no content check on either
+    path: the interpreter refuses before it, and the compiled pre-check does too."""
+    alice = wx_people["alice"]
+    limited = wx_settings.model_copy(update={"rate_limits": {"whisper:user": (0, 3600)}})
+    cases = [
+        (limited, wx_people["bob"]["me"]["id"], "RATE_LIMITED"),
+        (wx_settings, alice["me"]["id"], "NOT_FOUND"),
+    ]
+    for settings, recipient, code in cases:
+        before = len(_checks(fake_wechat))
+        variables = {"input": {"recipientId": recipient, "content": "hi"}}
+        fast, slow = await send_both(settings, alice["accessToken"], variables)
+        assert [a["data"]["sendWhisper"]["errors"][0]["code"] for a in (fast[0], slow[0])] == [
+            code
+        ] * 2
+        assert fast[2] == slow[2] == {"whispers": 0, "quota": 0, "hits": 1, "reviews": 0}
+        assert _checks(fake_wechat)[before:] == []

@@ -59,3 +59,18 @@ async def check_text(
             to_review.append(field)
     if to_review:
         session.add(ContentReview(user_id=user.id, fields=to_review, reason="unchecked"))
+
+
+async def text_passes(services: Services, openid: str | None, content: str, *, scene: int) -> bool:
+    """Whether `check_text` would accept `content` of the user with `openid` outright, with
+    nothing to queue: the verdict a compiled write asks for before its transaction opens.
+    False for risky, for review and when WeChat cannot judge (the caller then lets
+    `check_text` decide, which says why or queues the review)."""
+    if not services.settings.wechat_configured or not openid or not content:
+        return True
+    try:
+        verdict = await services.wechat.check_text(openid=openid, content=content, scene=scene)
+    except WechatError as exc:
+        log.warning("content check failed: %s", exc)
+        return False
+    return verdict == "pass"

@@ -28,12 +28,14 @@ _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
 @dataclass(frozen=True)
 class Sel:
-    """One selected field: response key, field name, argument sources, sub-selections."""
+    """One selected field: response key, field name, argument sources, sub-selections, and the
+    object type it is selected on (what `__typename` answers)."""
 
     key: str
     name: str
     args: dict[str, Any] = field(default_factory=dict)  # value, or ("$", variable name)
     children: tuple[Sel, ...] = ()
+    on: str = ""
 
 
 # The cursor of a row: base64url (no padding) of "<epoch microseconds>\x1f<uuid>", exactly as
@@ -66,9 +68,14 @@ class _Compiler:
     def obj(self, sels: tuple[Sel, ...], field_sql: Any) -> str:
         parts = []
         for sel in sels:
-            if sel.name == "__typename" or not _NAME.match(sel.key):
-                raise NotCompilable(sel.key)  # kept simple: the interpreter answers these
-            parts.append(f"'{sel.key}', {field_sql(sel)}")
+            if not _NAME.match(sel.key):
+                raise NotCompilable(sel.key)
+            if sel.name == "__typename":
+                if not _NAME.match(sel.on):
+                    raise NotCompilable("__typename")
+                parts.append(f"'{sel.key}', '{sel.on}'::text")
+            else:
+                parts.append(f"'{sel.key}', {field_sql(sel)}")
         return f"json_build_object({', '.join(parts)})"
 
     # --- types -----------------------------------------------------------------------------

@@ -1,17 +1,27 @@
+# ruff: noqa: S608 - SQL assembled from fixed fragments; every value is a bound parameter.
 """sendWhisper's common case as one SQL statement, for the compiled fast path.
 
 A plain send — recipientId and content, no reply, no idempotency key — with rate limits kept in
-PostgreSQL and no WeChat configured (so no content check and no offline notice) is, in
-`whispers.send_whisper`, about a dozen round trips through the ORM and the interpreter. Here it
-is one statement doing the same things in the same order: the rate-limit hit, the viewer and
-recipient checks, the quota, the insert and the NOTIFY. Its transaction is kept only when the
-whisper was sent; any refusal rolls all of it back (the rate-limit hit included) and returns
-None, and the caller lets the interpreter answer, which gives the exact error and counts the
-hit once. A differential test holds both paths to the same answers and rows.
+PostgreSQL is, in `whispers.send_whisper`, about a dozen round trips through the ORM and the
+interpreter, with WeChat's content check (tens of milliseconds) made while the transaction is
+open. Here the check comes first, outside any transaction, and the send is then one statement
+doing the same things in the same order: the rate-limit hit, the viewer and recipient checks,
+the quota, the insert and the NOTIFY. Its transaction is kept only when the whisper was sent;
+any refusal rolls all of it back (the rate-limit hit included) and returns None, and the caller
+lets the interpreter answer, which gives the exact error and counts the hit once. A
+differential test holds both paths to the same answers and rows.
+
+With WeChat configured a read-only statement first asks whether the send would go through (the
+same viewer, recipient, rate-limit and quota conditions, from the same SQL text): a send the
+interpreter would refuse before its content check never reaches WeChat from here either (a
+rate-limited sender cannot spend WeChat calls). Only a `pass` verdict goes on; `risky`,
+`review` and an unavailable checker go to the interpreter, which asks again and answers (the
+error, or the review queue) exactly as it always did.
 """
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -20,52 +30,90 @@ from datetime import datetime
 import orjson
 
 from src import events
+from src.resolvers.content import SCENE_SOCIAL, text_passes
 from src.resolvers.quotas import daily_limit, quota_day
 from src.resolvers.whispers import MAX_LENGTH
 from src.services import Services
 
-_SQL = """
-WITH viewer AS (
-    SELECT u.id FROM users u JOIN auth_sessions s ON s.user_id = u.id
-    WHERE u.id = $1 AND s.id = $2 AND s.revoked_at IS NULL
+# Who may send and to whom, and what the plan allows today: shared by the pre-check and the
+# send so the two cannot disagree.
+_CHECKS = """
+viewer AS (
+    SELECT u.id, u.wechat_openid FROM users u JOIN auth_sessions s ON s.user_id = u.id
+    WHERE u.id = :viewer AND s.id = :session AND s.revoked_at IS NULL
       AND u.status = 'active' AND u.registered_at IS NOT NULL
 ), recipient AS (
     -- anonymity.may_whisper; `shown`: profiles.visible_to for the answer's recipient
     SELECT r.id, (p.visibility = 'discoverable' AND r.moderation_hold_at IS NULL) AS shown
     FROM users r LEFT JOIN user_profiles p ON p.user_id = r.id
-    WHERE r.id = $3 AND r.id <> $1 AND r.status = 'active' AND r.registered_at IS NOT NULL
+    WHERE r.id = :recipient AND r.id <> :viewer AND r.status = 'active'
+      AND r.registered_at IS NOT NULL
       AND NOT EXISTS (
           SELECT 1 FROM user_blocks b
-          WHERE (b.blocker_id = $1 AND b.blocked_id = r.id)
-             OR (b.blocker_id = r.id AND b.blocked_id = $1))
+          WHERE (b.blocker_id = :viewer AND b.blocked_id = r.id)
+             OR (b.blocker_id = r.id AND b.blocked_id = :viewer))
       AND NOT EXISTS (
-          SELECT 1 FROM whisper_sender_blocks k WHERE k.blocker_id = r.id AND k.sender_id = $1)
-), hit AS (
-    INSERT INTO rate_limit_counters (key, window_start, hits, expires_at)
-    SELECT $4, $5, 1, $6 FROM viewer, recipient
-    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1
-    RETURNING hits
+          SELECT 1 FROM whisper_sender_blocks k
+          WHERE k.blocker_id = r.id AND k.sender_id = :viewer)
 ), plan AS (
     SELECT CASE WHEN EXISTS (
         SELECT 1 FROM memberships m
-        WHERE m.user_id = $1 AND m.plan = 'PRO' AND m.valid_from <= $12 AND m.valid_until > $12
-    ) THEN $10::int ELSE $9::int END AS daily_limit
+        WHERE m.user_id = :viewer AND m.plan = 'PRO' AND m.valid_from <= :now
+          AND m.valid_until > :now
+    ) THEN :pro_limit::int ELSE :basic_limit::int END AS daily_limit
+)"""
+
+_SEND = f"""
+WITH {_CHECKS}, hit AS (
+    INSERT INTO rate_limit_counters (key, window_start, hits, expires_at)
+    SELECT :hit_key, :hit_start, 1, :hit_expires FROM viewer, recipient
+    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1
+    RETURNING hits
 ), quota AS (
     INSERT INTO user_quotas (user_id, day, kind, used, daily_limit)
-    SELECT $1, $8, 'WHISPER', 1, plan.daily_limit FROM hit, plan
-    WHERE hit.hits <= $7 AND plan.daily_limit >= 1
+    SELECT :viewer, :day, 'WHISPER', 1, plan.daily_limit FROM hit, plan
+    WHERE hit.hits <= :allowed AND plan.daily_limit >= 1
     ON CONFLICT (user_id, day, kind) DO UPDATE
         SET used = user_quotas.used + 1, daily_limit = EXCLUDED.daily_limit
         WHERE user_quotas.used + 1 <= EXCLUDED.daily_limit
     RETURNING used
 ), sent AS (
     INSERT INTO whispers (id, sender_id, recipient_id, content, is_anonymous, created_at)
-    SELECT $11, $1, $3, $13, $14, $12 FROM quota
+    SELECT :whisper, :viewer, :recipient, :content, :anonymous, :now FROM quota
     RETURNING id
 )
-SELECT EXISTS (SELECT 1 FROM sent) AS sent, (SELECT pg_notify($15, $16) FROM sent) AS notified,
-       coalesce((SELECT shown FROM recipient), false) AS shown
+SELECT EXISTS (SELECT 1 FROM sent) AS sent, (SELECT pg_notify(:channel, :event) FROM sent)
+       AS notified, coalesce((SELECT shown FROM recipient), false) AS shown
 """
+
+# The send's conditions without writing anything: whether it would go through now, and the
+# sender's openid for the content check.
+_READY = f"""
+WITH {_CHECKS}
+SELECT (SELECT wechat_openid FROM viewer) AS openid,
+       EXISTS (SELECT 1 FROM viewer, recipient)
+       AND coalesce((SELECT hits FROM rate_limit_counters
+                     WHERE key = :hit_key AND window_start = :hit_start), 0) < :allowed
+       AND coalesce((SELECT used FROM user_quotas
+                     WHERE user_id = :viewer AND day = :day AND kind = 'WHISPER'), 0)
+           < (SELECT daily_limit FROM plan) AS ready
+"""
+
+
+def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
+    """asyncpg's $n placeholders for :name ones, and the names in $n order."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in order:
+            order.append(match.group(1))
+        return f"${order.index(match.group(1)) + 1}"
+
+    return re.sub(r"(?<![:\w]):(\w+)", number, sql), tuple(order)
+
+
+_SEND_SQL, _SEND_ORDER = _numbered(_SEND)
+_READY_SQL, _READY_ORDER = _numbered(_READY)
 
 
 @dataclass(frozen=True)
@@ -89,7 +137,7 @@ class Sent:
 
 def applies(services: Services) -> bool:
     """Whether the fast path can stand in for the interpreter with these settings."""
-    return not services.settings.wechat_configured and services.rate_limiter.in_postgres
+    return services.rate_limiter.in_postgres
 
 
 async def send_plain(services: Services, send: PlainSend) -> Sent | None:
@@ -104,26 +152,35 @@ async def send_plain(services: Services, send: PlainSend) -> Sent | None:
     settings, now = services.settings, services.clock()
     window = services.rate_limiter.window("whisper:user", str(send.viewer_id), time.time())
     whisper_id = uuid.uuid4()
-    event = orjson.dumps({"k": events.WHISPER, "u": [str(recipient_id)]}).decode()
+    params = {
+        "viewer": send.viewer_id,
+        "session": send.session_id,
+        "recipient": recipient_id,
+        "hit_key": window.key,
+        "hit_start": window.starts_at,
+        "hit_expires": window.ends_at,
+        "allowed": window.allowed,
+        "day": quota_day(now),
+        "basic_limit": daily_limit(settings, "BASIC", "WHISPER"),
+        "pro_limit": daily_limit(settings, "PRO", "WHISPER"),
+        "whisper": whisper_id,
+        "now": now,
+        "content": content,
+        "anonymous": send.anonymous,
+        "channel": events.CHANNEL,
+        "event": orjson.dumps({"k": events.WHISPER, "u": [str(recipient_id)]}).decode(),
+    }
+    if settings.wechat_configured:
+        # Checked before the send's transaction opens: no connection waits on WeChat.
+        ready = await services.read_pool.fetchrow(
+            _READY_SQL, *(params[name] for name in _READY_ORDER)
+        )
+        if ready is None or not ready["ready"]:
+            return None
+        if not await text_passes(services, ready["openid"], content, scene=SCENE_SOCIAL):
+            return None
     row = await services.read_pool.write(
-        _SQL,
-        send.viewer_id,
-        send.session_id,
-        recipient_id,
-        window.key,
-        window.starts_at,
-        window.ends_at,
-        window.allowed,
-        quota_day(now),
-        daily_limit(settings, "BASIC", "WHISPER"),
-        daily_limit(settings, "PRO", "WHISPER"),
-        whisper_id,
-        now,
-        content,
-        send.anonymous,
-        events.CHANNEL,
-        event,
-        keep=lambda r: bool(r["sent"]),
+        _SEND_SQL, *(params[name] for name in _SEND_ORDER), keep=lambda r: bool(r["sent"])
     )
     if row is None:
         return None

@@ -21,6 +21,7 @@ from src.schema.context import Context
 from src.schema.cost import CostLimit
 from src.schema.documents import DocumentChecker, DocumentChecks
 from src.schema.extensions import (
+    AnsweredBy,
     ErrorPolicy,
     NoNulCharacters,
     OperationTimeout,
@@ -162,6 +163,7 @@ def build_schema(settings: Settings) -> AppSchema:
             PageSizeLimit,
             NoNulCharacters,
             lambda: CostLimit(budget=settings.max_query_cost, report=not settings.is_production),
+            *([AnsweredBy] if settings.reports_path else []),
             TransactionPerOperation,
         ],
     )

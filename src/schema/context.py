@@ -118,7 +118,7 @@ class Context:
         finally:
             await session.close()
         for job in jobs:
-            _run_in_background(job)
+            run_in_background(job)
 
     def authenticate(self, authorization: str | None) -> None:
         """Read `Bearer <access token>`; a refused token is remembered, not raised."""
@@ -169,7 +169,7 @@ class Context:
 _background: set[asyncio.Task[None]] = set()
 
 
-def _run_in_background(job: Callable[[], Awaitable[None]]) -> None:
+def run_in_background(job: Callable[[], Awaitable[None]]) -> None:
     async def run() -> None:
         try:
             await job()

@@ -28,6 +28,7 @@ from graphql import (
 )
 from graphql.language.visitor import BREAK
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
+from starlette.requests import Request
 from strawberry.extensions import SchemaExtension
 from strawberry.schema.schema import validate_document
 from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
@@ -64,6 +65,15 @@ def document_checker(settings: Settings, schema: GraphQLSchema) -> DocumentCheck
         max_merge_pairs=MAX_MERGE_PAIRS,
     )
     return DocumentChecker(schema, limits, rules)
+
+
+class AnsweredBy(SchemaExtension):
+    """Development: an HTTP answer of Strawberry says so in `extensions.path`; the compiled
+    path writes "compiled" there (src/schema/fastpath.py). Tests pin a query to its path."""
+
+    def get_results(self) -> dict[str, Any]:
+        request = getattr(self.execution_context.context, "request", None)
+        return {"path": "interpreted"} if isinstance(request, Request) else {}
 
 
 class PageSizeLimit(SchemaExtension):

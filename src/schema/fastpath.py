@@ -25,16 +25,8 @@ from typing import Any
 
 import orjson
 from graphql import (
-    BooleanValueNode,
     DocumentNode,
-    FieldNode,
-    IntValueNode,
-    NullValueNode,
-    OperationDefinitionNode,
     OperationType,
-    StringValueNode,
-    ValueNode,
-    VariableNode,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -44,13 +36,14 @@ from src.auth.ratelimit import LimitExceeded
 from src.auth.tokens import InvalidToken
 from src.db import CommitUncertain
 from src.resolvers.errors import BadArgument
-from src.resolvers.feed_sql import FeedPlan, NotCompilable, Sel, compile_feed, page_size_ok
+from src.resolvers.feed_sql import FeedPlan, NotCompilable, compile_feed, page_size_ok
 from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
 from src.schema.cost import operation_cost
 from src.schema.documents import DocumentChecker
 from src.schema.extensions import OutcomeUnknown, is_statement_timeout
 from src.schema.fastpath_send import Fallback as _Fallback
 from src.schema.fastpath_send import SendPlan, answer_send, compile_send
+from src.schema.selections import Shape, selections, shape_of
 from src.services import Services
 
 log = logging.getLogger(__name__)
@@ -77,6 +70,7 @@ class CompiledQueries:
         *,
         max_cost: int,
         report_cost: bool,
+        report_path: bool = False,
         timeout_s: float = 10.0,
         hits_in_sql: bool = True,
     ):
@@ -91,36 +85,49 @@ class CompiledQueries:
         )
         self.max_cost = max_cost
         self.report_cost = report_cost
+        self.report_path = report_path
         # Shared with Strawberry: a document refused or valid here is not checked again there.
         self.documents = documents
         self.cache_size = cache_size
-        self._plans: OrderedDict[tuple[str, str | None], _Plan | None] = OrderedDict()
+        # Per query text and operation; then per the values of its @include/@skip variables.
+        self._shapes: OrderedDict[Any, Shape | SendPlan | None] = OrderedDict()
+        self._plans: OrderedDict[Any, _Compiled | None] = OrderedDict()
 
-    def plan_for(self, query: str, operation: str | None) -> _Plan | None:
-        key = (query, operation)
-        if key in self._plans:
-            self._plans.move_to_end(key)
-            return self._plans[key]
-        plan = self._compile(query, operation)
-        self._plans[key] = plan
-        if len(self._plans) > self.cache_size:
-            self._plans.popitem(last=False)
-        return plan
+    def plan_for(
+        self, query: str, operation: str | None, variables: dict[str, Any]
+    ) -> _Plan | None:
+        """The plan answering this request, or None: the interpreter answers."""
+        shape = _cached(
+            self._shapes, (query, operation), self.cache_size, self._shape, query, operation
+        )
+        if shape is None or isinstance(shape, SendPlan):
+            return shape
+        values = {**shape.defaults, **variables}
+        switches = tuple(values.get(name) for name in shape.switches)
+        if not all(isinstance(flag, bool) for flag in switches):
+            return None  # a bad @include/@skip variable: the interpreter says so
+        key = (query, operation, switches)
+        return _cached(self._plans, key, self.cache_size, self._compile, shape, values)
 
-    def _compile(self, query: str, operation: str | None) -> _Plan | None:
+    def _shape(self, query: str, operation: str | None) -> Shape | SendPlan | None:
         checked = self.documents.check(query)
         if checked.errors or checked.document is None:
             return None
-        document = checked.document
         try:
-            op = _only_operation(document, operation)
-            if op.operation is OperationType.MUTATION:
-                return compile_send(op, document)
-            roots = tuple(_sel(node) for node in op.selection_set.selections)
+            shape = shape_of(self.schema, checked.document, operation)
+            if shape.operation.operation is OperationType.MUTATION:
+                return compile_send(shape.operation, shape.document)
+        except NotCompilable:
+            return None
+        return shape
+
+    def _compile(self, shape: Shape, values: dict[str, Any]) -> _Compiled | None:
+        try:
+            roots = selections(self.schema, shape, values)
             plan = compile_feed(roots, count_hit=self.hits_in_sql)
         except NotCompilable:
             return None
-        return _Compiled.of(plan, document)
+        return _Compiled.of(plan, shape.document, shape.defaults)
 
     async def answer(self, services: Services, request: Request, body: dict[str, Any]) -> bytes:
         """The response body, or raise _Fallback."""
@@ -128,7 +135,8 @@ class CompiledQueries:
         variables = body.get("variables") or {}
         if not isinstance(query, str) or not isinstance(variables, dict):
             raise _Fallback
-        compiled = self.plan_for(query, operation if isinstance(operation, str) else None)
+        name = operation if isinstance(operation, str) else None
+        compiled = self.plan_for(query, name, variables)
         if compiled is None:
             raise _Fallback
         scheme, _, token = request.headers.get("authorization", "").partition(" ")
@@ -143,7 +151,7 @@ class CompiledQueries:
             raise _Fallback  # the interpreter refuses it with COST_LIMIT
         if isinstance(compiled, SendPlan):
             answer = await answer_send(services, compiled, variables, claims)
-            return _with_cost(answer, cost) if self.report_cost else answer
+            return self._with_extensions(answer, cost)
         params: dict[str, Any] = {"viewer_id": claims.user_id, "session_id": claims.session_id}
         # The `users` resolver's rate limit (a compiled feed has that one root field): counted
         # by the statement itself when the counters are in PostgreSQL, else here. Over it, the
@@ -159,7 +167,7 @@ class CompiledQueries:
                 await limiter.hit("feed:user", str(claims.user_id))
             except LimitExceeded:
                 raise _Fallback from None
-        params.update(_bind(compiled.plan, variables))
+        params.update(_bind(compiled.plan, {**compiled.defaults, **variables}))
         row = await services.read_pool.fetchrow(
             compiled.sql, *(params[name] for name in compiled.order)
         )
@@ -167,13 +175,17 @@ class CompiledQueries:
             raise _Fallback  # revoked or banned: the interpreter says UNAUTHENTICATED
         if self.hits_in_sql and row["hits"] > window.allowed:
             raise _Fallback
-        response = str(row["body"]).encode()
-        return _with_cost(response, cost) if self.report_cost else response
+        return self._with_extensions(str(row["body"]).encode(), cost)
 
-
-def _with_cost(body: bytes, cost: int) -> bytes:
-    """As CostLimit does in development: {"data": …, "extensions": {"cost": …}}."""
-    return body[: body.rindex(b"}")] + b',"extensions":{"cost":%d}}' % cost
+    def _with_extensions(self, body: bytes, cost: int) -> bytes:
+        """As CostLimit and AnsweredBy do in development:
+        {"data": …, "extensions": {"cost": …, "path": "compiled"}}."""
+        extensions = ({"cost": cost} if self.report_cost else {}) | (
+            {"path": "compiled"} if self.report_path else {}
+        )
+        if not extensions:
+            return body
+        return body[: body.rindex(b"}")] + b',"extensions":' + orjson.dumps(extensions) + b"}"
 
 
 _PARAM = re.compile(r"(?<![:\w]):(\w+)")
@@ -185,9 +197,10 @@ class _Compiled:
     sql: str  # with asyncpg's $n placeholders
     order: tuple[str, ...]  # parameter names by position
     document: DocumentNode  # for the cost, which depends on variables
+    defaults: dict[str, Any]  # the operation's variable defaults
 
     @classmethod
-    def of(cls, plan: FeedPlan, document: DocumentNode) -> _Compiled:
+    def of(cls, plan: FeedPlan, document: DocumentNode, defaults: dict[str, Any]) -> _Compiled:
         order: list[str] = []
 
         def number(match: re.Match[str]) -> str:
@@ -196,47 +209,22 @@ class _Compiled:
             return f"${order.index(match.group(1)) + 1}"
 
         sql = _PARAM.sub(number, plan.sql)
-        return cls(plan=plan, sql=sql, order=tuple(order), document=document)
+        return cls(plan=plan, sql=sql, order=tuple(order), document=document, defaults=defaults)
 
 
 # What a query text compiles to: the feed's SQL, or sendWhisper's plan.
 _Plan = _Compiled | SendPlan
 
 
-def _only_operation(document: DocumentNode, operation: str | None) -> OperationDefinitionNode:
-    ops = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
-    if len(ops) != len(document.definitions):
-        raise NotCompilable("fragments")
-    if operation is not None:
-        ops = [o for o in ops if o.name and o.name.value == operation]
-    kinds = (OperationType.QUERY, OperationType.MUTATION)
-    if len(ops) != 1 or ops[0].operation not in kinds or ops[0].directives:
-        raise NotCompilable("operation")
-    for definition in ops[0].variable_definitions or ():
-        if definition.default_value is not None:
-            raise NotCompilable("variable defaults")
-    return ops[0]
-
-
-def _sel(node: Any) -> Sel:
-    if not isinstance(node, FieldNode) or node.directives:
-        raise NotCompilable("fragment or directive")
-    args = {a.name.value: _value(a.value) for a in node.arguments or ()}
-    children = tuple(_sel(c) for c in node.selection_set.selections) if node.selection_set else ()
-    key = node.alias.value if node.alias else node.name.value
-    return Sel(key=key, name=node.name.value, args=args, children=children)
-
-
-def _value(node: ValueNode) -> Any:
-    if isinstance(node, VariableNode):
-        return ("$", node.name.value)
-    if isinstance(node, IntValueNode):
-        return int(node.value)
-    if isinstance(node, StringValueNode | BooleanValueNode):
-        return node.value
-    if isinstance(node, NullValueNode):
-        return None
-    raise NotCompilable("argument value")
+def _cached(cache: OrderedDict[Any, Any], key: Any, size: int, make: Any, *args: Any) -> Any:
+    """`make(*args)`, remembered under `key` in an LRU of `size` entries."""
+    if key in cache:
+        cache.move_to_end(key)
+        return cache[key]
+    value = cache[key] = make(*args)
+    if len(cache) > size:
+        cache.popitem(last=False)
+    return value
 
 
 def _resolve(source: Any, variables: dict[str, Any], default: Any) -> Any:

@@ -2,8 +2,9 @@
 
 `compile_send` accepts a mutation whose only root field is `sendWhisper(input: $var)` selecting
 plain fields of the payload, the whisper and the sender's and recipient's ids; `answer_send`
-runs `send_sql.send_plain` and writes the response Strawberry would have written. Anything it
-does not cover raises Fallback before a single write, and the interpreter answers.
+runs `send_sql.send_plain` (WeChat's content check first, when configured, then one statement),
+writes the response Strawberry would have written and starts the offline notice after commit.
+Anything it does not cover raises Fallback before a single write, and the interpreter answers.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from graphql import DocumentNode, FieldNode, OperationDefinitionNode, VariableNo
 
 from src.db import CommitUncertain
 from src.resolvers.feed_sql import NotCompilable
+from src.resolvers.notify import offline_notice_job
 from src.resolvers.send_sql import PlainSend, Sent, send_plain
+from src.schema.context import run_in_background
 from src.services import Services
 
 
@@ -131,9 +134,14 @@ async def answer_send(
     if sent is None:
         raise Fallback
     try:
-        return _response(plan, sent, claims.user_id)
+        answer = _response(plan, sent, claims.user_id)
     except Exception as exc:  # it is written: falling back now would send it twice
         raise CommitUncertain from exc
+    # As the interpreter's after-commit job (`whispers.delivery_notice`): a plain send is
+    # always delivered, so an offline recipient may get a notice.
+    if notice := offline_notice_job(services, sent.recipient_id):
+        run_in_background(notice)
+    return answer
 
 
 def _response(plan: SendPlan, sent: Sent, viewer: uuid.UUID) -> bytes:
