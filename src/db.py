@@ -7,6 +7,7 @@ import atexit
 import contextlib
 import logging
 import os
+import re
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -158,6 +159,22 @@ def create_engine(url: str, settings: Settings) -> AsyncEngine:
             "server_settings": _server_settings(settings),
         },
     )
+
+
+_NAMED_PARAM = re.compile(r"(?<![:\w]):(\w+)")  # :name, not ::cast nor a word's colon
+
+
+def numbered_params(sql: str) -> tuple[str, tuple[str, ...]]:
+    """`sql` with asyncpg's $n placeholders for its :name ones, and the names in $n order
+    (SQL is written with names for reading; asyncpg takes positions)."""
+    order: list[str] = []
+
+    def number(match: re.Match[str]) -> str:
+        if match.group(1) not in order:
+            order.append(match.group(1))
+        return f"${order.index(match.group(1)) + 1}"
+
+    return _NAMED_PARAM.sub(number, sql), tuple(order)
 
 
 class CommitUncertain(Exception):

@@ -21,7 +21,6 @@ error, or the review queue) exactly as it always did.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from datetime import datetime
 import orjson
 
 from src import events
+from src.db import numbered_params
 from src.resolvers.content import SCENE_SOCIAL, text_passes
 from src.resolvers.quotas import daily_limit, quota_day
 from src.resolvers.whispers import MAX_LENGTH
@@ -100,20 +100,8 @@ SELECT (SELECT wechat_openid FROM viewer) AS openid,
 """
 
 
-def _numbered(sql: str) -> tuple[str, tuple[str, ...]]:
-    """asyncpg's $n placeholders for :name ones, and the names in $n order."""
-    order: list[str] = []
-
-    def number(match: re.Match[str]) -> str:
-        if match.group(1) not in order:
-            order.append(match.group(1))
-        return f"${order.index(match.group(1)) + 1}"
-
-    return re.sub(r"(?<![:\w]):(\w+)", number, sql), tuple(order)
-
-
-_SEND_SQL, _SEND_ORDER = _numbered(_SEND)
-_READY_SQL, _READY_ORDER = _numbered(_READY)
+_SEND_SQL, _SEND_ORDER = numbered_params(_SEND)
+_READY_SQL, _READY_ORDER = numbered_params(_READY)
 
 
 @dataclass(frozen=True)

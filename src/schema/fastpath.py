@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 import uuid
 from collections import OrderedDict
@@ -34,7 +33,7 @@ from starlette.types import Message, Receive, Scope, Send
 
 from src.auth.ratelimit import LimitExceeded
 from src.auth.tokens import InvalidToken
-from src.db import CommitUncertain
+from src.db import CommitUncertain, numbered_params
 from src.resolvers.errors import BadArgument
 from src.resolvers.feed_sql import FeedPlan, NotCompilable, compile_feed, page_size_ok
 from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
@@ -188,9 +187,6 @@ class CompiledQueries:
         return body[: body.rindex(b"}")] + b',"extensions":' + orjson.dumps(extensions) + b"}"
 
 
-_PARAM = re.compile(r"(?<![:\w]):(\w+)")
-
-
 @dataclass(frozen=True)
 class _Compiled:
     plan: FeedPlan
@@ -201,15 +197,8 @@ class _Compiled:
 
     @classmethod
     def of(cls, plan: FeedPlan, document: DocumentNode, defaults: dict[str, Any]) -> _Compiled:
-        order: list[str] = []
-
-        def number(match: re.Match[str]) -> str:
-            if match.group(1) not in order:
-                order.append(match.group(1))
-            return f"${order.index(match.group(1)) + 1}"
-
-        sql = _PARAM.sub(number, plan.sql)
-        return cls(plan=plan, sql=sql, order=tuple(order), document=document, defaults=defaults)
+        sql, order = numbered_params(plan.sql)
+        return cls(plan=plan, sql=sql, order=order, document=document, defaults=defaults)
 
 
 # What a query text compiles to: the feed's SQL, or sendWhisper's plan.
