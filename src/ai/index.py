@@ -296,6 +296,24 @@ class VectorIndex:
         """`text` given: `vector` is a raw query embedding of it, transformed here for the
         serving collection; otherwise `vector` is already one of its vectors (`get_vector`)."""
         collection = await self._serving()
+        try:
+            return await self._search_in(collection, vector, flt, limit, offset, text)
+        except RuntimeError:
+            # finish_build dropped this collection while the search ran in it (its store
+            # answers "closed"): the one that replaced it answers instead.
+            if self.serving is None or self.serving is collection:
+                raise
+            return await self._search_in(self.serving, vector, flt, limit, offset, text)
+
+    async def _search_in(
+        self,
+        collection: Collection,
+        vector: list[float],
+        flt: SearchFilter,
+        limit: int,
+        offset: int,
+        text: str | None,
+    ) -> list[Hit]:
         if text is not None:
             neutral = await self._neutral(collection)
             vector = neutral.queries([vector], [text])[0].tolist()
