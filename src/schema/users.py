@@ -5,15 +5,19 @@ from __future__ import annotations
 import uuid
 
 import strawberry
+from sqlalchemy import and_
 
 from src.auth.permissions import AUTHENTICATED
+from src.models import rules
 from src.resolvers import blocks, profiles
 from src.resolvers.auth import rate_limit
 from src.resolvers.pagination import check_first
+from src.resolvers.readplan import Lookup, Many, One, Scalar, Source
+from src.resolvers.readplan.model import FieldSource, id_column
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.profiles import Profile
-from src.schema.projects import ProjectConnection, project_connection
+from src.schema.projects import PROJECT_SOURCE, ProjectConnection, project_connection
 
 
 async def shown(info: Info, uid: uuid.UUID) -> bool:
@@ -85,6 +89,45 @@ class User:
         if not await self._shown(info):
             return False
         return await info.context.loaders.is_pro_by_user_id.load(self.uid)
+
+
+# Where a User's fields live, for the compiled reads (src/resolvers/readplan). Every compiled
+# path to a User finds it through `rules.visible_to` (below), so its fields are those of a
+# shown person.
+USER_SOURCE = Source(
+    table=rules.USERS,
+    fields={
+        "id": id_column(),
+        "isPro": Scalar(lambda row, scope: rules.is_pro(row.c.id, scope.now)),
+        "profile": One("Profile", lambda user, profile, _: profile.c.user_id == user.c.id),
+        "projects": Many(
+            "Project",
+            # A nested connection always has its parent row (None is for root connections).
+            lambda user, project, _: project.c.user_id == user.c.id,  # type: ignore[union-attr]
+            order=("created_at", "id"),
+            rows=lambda: PROJECT_SOURCE.table,
+        ),
+    },
+)
+# The people a viewer may see, joined with the profile the rule reads.
+_PEOPLE = rules.USERS.join(rules.PROFILES, rules.PROFILES.c.user_id == rules.USERS.c.id)
+# The compiled root fields of UserQuery.
+USER_ROOTS: dict[str, FieldSource] = {
+    "user": Lookup(
+        "User",
+        arg="id",
+        key="id",
+        rule=lambda user, scope: rules.visible_to(scope.viewer, user=user),
+        rows=lambda: _PEOPLE,
+    ),
+    "users": Many(
+        "User",
+        lambda _, user, scope: and_(user.c.id != scope.viewer, rules.visible_to(scope.viewer)),
+        order=("registered_at", "id"),
+        rows=lambda: _PEOPLE,
+        rate_limit="feed:user",
+    ),
+}
 
 
 @strawberry.type(description="A user and their cursor.")

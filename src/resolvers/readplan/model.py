@@ -1,0 +1,123 @@
+"""What the read compiler works from: the selected fields (`Sel`) and, per GraphQL object type,
+where its data lives (`Source`). The schema layer declares a `Source` next to each Strawberry
+type the compiled path covers and hands them down; this package never imports src.schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import ColumnElement, FromClause, Table, Text, cast, func, literal_column
+
+
+class NotCompilable(Exception):
+    """The selection needs something the declarations do not cover: the interpreter answers."""
+
+
+@dataclass(frozen=True)
+class Sel:
+    """One selected field: response key, field name, argument sources, sub-selections, and the
+    object type it is selected on (what `__typename` answers)."""
+
+    key: str
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)  # value, or ("$", variable name)
+    children: tuple[Sel, ...] = ()
+    on: str = ""
+
+
+class Scope:
+    """What a rule may read besides the row: the viewer and the one clock, as parameters."""
+
+    def __init__(self, viewer: ColumnElement[Any], now: ColumnElement[Any], today: Any) -> None:
+        self.viewer = viewer  # the viewer's id (uuid)
+        self.now = now  # services.clock(), timestamptz
+        self.today = today  # the Asia/Shanghai date of that clock
+
+
+# A rule or column over one row of the source's table (an alias of it), in a scope.
+Expr = Callable[[FromClause, Scope], ColumnElement[Any]]
+# A condition tying a child row to its parent row: (parent, child, scope) -> bool.
+Link = Callable[[FromClause, FromClause, Scope], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A leaf field: an expression over the row, already in the JSON form GraphQL answers."""
+
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class One:
+    """A nullable object field: the row of `target`'s table that `link` finds, or null."""
+
+    target: str
+    link: Link
+
+
+@dataclass(frozen=True)
+class Many:
+    """A Relay connection of `target` rows, newest first by (`order` columns), paged by
+    `first`/`after` with keyset cursors. `link` ties each row to the parent (None at the root;
+    the parent is then None) and states the rule that decides which rows the viewer gets."""
+
+    target: str
+    link: Callable[[FromClause | None, Table, Scope], ColumnElement[bool]]
+    order: tuple[str, str]  # (timestamp column, id column), both descending, as an index has
+    # The FROM clause the rule reads (the target's table, or it joined to what the rule needs).
+    rows: Callable[[], FromClause]
+    # The resolver's rate limit, counted by the statement (the feed's `feed:user`).
+    rate_limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A root field answering the one row of `target` whose `key` column equals the argument
+    `arg` (an id), if `rule` lets the viewer see it; null otherwise."""
+
+    target: str
+    arg: str
+    key: str
+    rule: Callable[[Table, Scope], ColumnElement[bool]]
+    rows: Callable[[], FromClause]
+
+
+FieldSource = Scalar | One | Many | Lookup
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one GraphQL object type's data lives: its table and how each field reads it."""
+
+    table: Table
+    fields: dict[str, FieldSource]
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every compiled type, by GraphQL type name, and the compiled root fields of Query."""
+
+    types: dict[str, Source]
+    roots: dict[str, FieldSource]
+
+
+# The JSON forms of plain columns, as the Strawberry types write them.
+def column(name: str) -> Scalar:
+    return Scalar(lambda row, _: row.c[name])
+
+
+def id_column(name: str = "id") -> Scalar:
+    """A uuid as GraphQL's ID: its canonical text."""
+    return Scalar(lambda row, _: cast(row.c[name], Text))
+
+
+def list_column(name: str) -> Scalar:
+    return Scalar(lambda row, _: func.to_json(row.c[name]))
+
+
+def date_column(name: str) -> Scalar:
+    """A date as YYYY-MM-DD (date.isoformat)."""
+    return Scalar(lambda row, _: func.to_char(row.c[name], literal_column("'YYYY-MM-DD'")))

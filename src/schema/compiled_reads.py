@@ -1,0 +1,22 @@
+"""The catalog of compiled reads: every GraphQL type the compiled path covers, by name, with the
+declaration that sits next to its Strawberry definition, and the compiled root fields. The
+generic compiler (src/resolvers/readplan) gets it from here; a type or field missing here is
+answered by Strawberry."""
+
+from __future__ import annotations
+
+from src.resolvers.readplan import Catalog
+from src.schema.institutions import INSTITUTION_SOURCE
+from src.schema.profiles import PROFILE_SOURCE
+from src.schema.projects import PROJECT_SOURCE
+from src.schema.users import USER_ROOTS, USER_SOURCE
+
+CATALOG = Catalog(
+    types={
+        "User": USER_SOURCE,
+        "Profile": PROFILE_SOURCE,
+        "Project": PROJECT_SOURCE,
+        "Institution": INSTITUTION_SOURCE,
+    },
+    roots={**USER_ROOTS},
+)
