@@ -5,19 +5,19 @@ from __future__ import annotations
 import uuid
 
 import strawberry
-from sqlalchemy import and_
+from sqlalchemy import ColumnElement, FromClause, and_, literal_column, select
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import rules
 from src.resolvers import blocks, profiles
 from src.resolvers.auth import rate_limit
 from src.resolvers.pagination import check_first
-from src.resolvers.readplan import Lookup, Many, One, Scalar, Source
+from src.resolvers.readplan import Lookup, Many, One, Scalar, Scope, Source
 from src.resolvers.readplan.model import FieldSource, id_column
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.profiles import Profile
-from src.schema.projects import PROJECT_SOURCE, ProjectConnection, project_connection
+from src.schema.projects import ProjectConnection, project_connection
 
 
 async def shown(info: Info, uid: uuid.UUID) -> bool:
@@ -105,12 +105,27 @@ USER_SOURCE = Source(
             # A nested connection always has its parent row (None is for root connections).
             lambda user, project, _: project.c.user_id == user.c.id,  # type: ignore[union-attr]
             order=("created_at", "id"),
-            rows=lambda: PROJECT_SOURCE.table,
         ),
     },
 )
 # The people a viewer may see, joined with the profile the rule reads.
 _PEOPLE = rules.USERS.join(rules.PROFILES, rules.PROFILES.c.user_id == rules.USERS.c.id)
+
+
+def _others_visible(user: FromClause, scope: Scope) -> ColumnElement[bool]:
+    """The feed's rule on one walked row: someone else whom the viewer may see. Their profile
+    is read by primary key per row (LATERAL ... OFFSET 0 keeps PostgreSQL from turning it
+    into a join whose method would depend on table statistics)."""
+    profile = (
+        select(rules.PROFILES)
+        .where(rules.PROFILES.c.user_id == user.c.id)
+        .offset(literal_column("0"))
+        .lateral()
+    )
+    visible = rules.visible_to(scope.viewer, user=user, profile=profile)
+    return and_(user.c.id != scope.viewer, visible)
+
+
 # The compiled root fields of UserQuery.
 USER_ROOTS: dict[str, FieldSource] = {
     "user": Lookup(
@@ -122,9 +137,10 @@ USER_ROOTS: dict[str, FieldSource] = {
     ),
     "users": Many(
         "User",
-        lambda _, user, scope: and_(user.c.id != scope.viewer, rules.visible_to(scope.viewer)),
+        # ix_users_registered_at_id holds exactly the active, registered users.
+        lambda _, user, __: and_(rules.active(user=user), rules.registered(user=user)),
         order=("registered_at", "id"),
-        rows=lambda: _PEOPLE,
+        rule=lambda user, scope: _others_visible(user, scope),
         rate_limit="feed:user",
     ),
 }

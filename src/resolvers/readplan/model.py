@@ -61,14 +61,16 @@ class One:
 @dataclass(frozen=True)
 class Many:
     """A Relay connection of `target` rows, newest first by (`order` columns), paged by
-    `first`/`after` with keyset cursors. `link` ties each row to the parent (None at the root;
-    the parent is then None) and states the rule that decides which rows the viewer gets."""
+    `first`/`after` with keyset cursors.
+
+    `link` selects the rows an index on (its columns, `order`) walks: the parent's rows (the
+    parent is None at the root), or a partial index's predicate. `rule`, if any, is checked
+    on each row walked (a correlated condition on the row): who the viewer may see."""
 
     target: str
-    link: Callable[[FromClause | None, Table, Scope], ColumnElement[bool]]
+    link: Callable[[FromClause | None, FromClause, Scope], ColumnElement[bool]]
     order: tuple[str, str]  # (timestamp column, id column), both descending, as an index has
-    # The FROM clause the rule reads (the target's table, or it joined to what the rule needs).
-    rows: Callable[[], FromClause]
+    rule: Callable[[FromClause, Scope], ColumnElement[bool]] | None = None
     # The resolver's rate limit, counted by the statement (the feed's `feed:user`).
     rate_limit: str | None = None
 
