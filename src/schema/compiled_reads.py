@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from src.resolvers.readplan import Catalog
 from src.schema.institutions import INSTITUTION_SOURCE
+from src.schema.me import ME_ROOTS, ME_SOURCE
 from src.schema.profiles import PROFILE_SOURCE
 from src.schema.projects import PROJECT_SOURCE
 from src.schema.users import USER_ROOTS, USER_SOURCE
@@ -17,6 +18,7 @@ CATALOG = Catalog(
         "Profile": PROFILE_SOURCE,
         "Project": PROJECT_SOURCE,
         "Institution": INSTITUTION_SOURCE,
+        "Me": ME_SOURCE,
     },
-    roots={**USER_ROOTS},
+    roots={**USER_ROOTS, **ME_ROOTS},
 )

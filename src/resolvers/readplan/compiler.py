@@ -143,11 +143,11 @@ class Compiler:
         return found.correlate(row).scalar_subquery()
 
     def lookup(self, sel: Sel, field: Lookup) -> ColumnElement[Any]:
-        if set(sel.args) != {field.arg}:
+        if set(sel.args) != ({field.arg} if field.arg else set()):
             raise NotCompilable(f"{sel.name}: arguments")
         target = self.catalog.types[field.target]
         table = target.table
-        wanted = self._arg("id", sel.args[field.arg], Uuid)
+        wanted = self._arg("id", sel.args[field.arg], Uuid) if field.arg else self.scope.viewer
         rows = (
             select(*table.c)
             .select_from(field.rows())

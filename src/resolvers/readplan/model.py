@@ -78,10 +78,10 @@ class Many:
 @dataclass(frozen=True)
 class Lookup:
     """A root field answering the one row of `target` whose `key` column equals the argument
-    `arg` (an id), if `rule` lets the viewer see it; null otherwise."""
+    `arg` (an id; None: the viewer's own id), if `rule` lets the viewer see it; else null."""
 
     target: str
-    arg: str
+    arg: str | None
     key: str
     rule: Callable[[Table, Scope], ColumnElement[bool]]
     rows: Callable[[], FromClause]

@@ -1,0 +1,133 @@
+"""`user(id)` and `me` on both paths (COMPILED_QUERIES on and off): byte-identical JSON, the
+compiled one pinned to its path, on people of every standing — hidden, held for review,
+banned, deleted, unregistered, blocked either way, PRO now and PRO expired — and on
+institutions only their proposer may see."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from sqlalchemy import text
+
+from src.app import create_app
+from src.config import Settings
+from src.seeding import seed_demo_users
+from tests.helpers import GraphQLClient, registered_user, running_app, sql
+from tests.test_fastpath_shapes import assert_compiled, both
+
+PERSON = """query Person($id: ID!, $pf: Int = 2) { user(id: $id) { __typename id isPro
+  profile { nickname avatarUrl gender age city bio interests lookingFor discoverable
+            institution { __typename id name kind city verified } }
+  projects(first: $pf) { edges { cursor node { id title description role link tags startedOn
+    endedOn } } pageInfo { hasNextPage endCursor } } } }"""
+ME = """{ me { id registered phone hasWechat role birthDate
+  profile { nickname age discoverable institution { name verified } }
+  projects(first: 3) { edges { cursor node { title } } pageInfo { hasNextPage endCursor } } } }"""
+FEED_AND_ME = """{ me { id } users(first: 30) { edges { node { id isPro
+  profile { nickname institution { name verified } } } } } }"""
+
+# demo user -> what is done to them (SQL over `u`, the user's row, and `v`, the viewer's id)
+STANDINGS = {
+    "hidden": "UPDATE user_profiles SET visibility = 'hidden' WHERE user_id = :u",
+    "held": "UPDATE users SET moderation_hold_at = now() WHERE id = :u",
+    "banned": "UPDATE users SET status = 'banned' WHERE id = :u",
+    "deleted": "UPDATE users SET status = 'deleted' WHERE id = :u",
+    "unregistered": "UPDATE users SET registered_at = NULL WHERE id = :u",
+    "blocked by viewer": "INSERT INTO user_blocks (blocker_id, blocked_id) VALUES (:v, :u)",
+    "blocks viewer": "INSERT INTO user_blocks (blocker_id, blocked_id) VALUES (:u, :v)",
+    "pro": "INSERT INTO memberships (id, user_id, plan, valid_from, valid_until) VALUES"
+    " (gen_random_uuid(), :u, 'PRO', now() - interval '1 day', now() + interval '1 day')",
+    "pro expired": "INSERT INTO memberships (id, user_id, plan, valid_from, valid_until) VALUES"
+    " (gen_random_uuid(), :u, 'PRO', now() - interval '9 day', now() - interval '1 day')",
+    "pro ahead": "INSERT INTO memberships (id, user_id, plan, valid_from, valid_until) VALUES"
+    " (gen_random_uuid(), :u, 'PRO', now() + interval '1 day', now() + interval '9 day')",
+    # an institution its proposer (this user) sees, and nobody else
+    "own proposal": "WITH i AS (INSERT INTO institutions (id, name, kind, verified,"
+    " proposed_by_id, created_at) VALUES (gen_random_uuid(), 'Their Lab', 'OTHER', false, :u,"
+    " now()) RETURNING id) UPDATE user_profiles SET institution_id = (SELECT id FROM i)"
+    " WHERE user_id = :u",
+    "plain": "SELECT 1",
+}
+
+
+# The demo users who start out visible (the demo data has hidden people of its own).
+_LISTED = (
+    "SELECT u.id FROM users u JOIN user_profiles p ON p.user_id = u.id"
+    " WHERE u.wechat_openid LIKE 'dev:demo-%' AND p.visibility = 'discoverable'"
+    " AND u.status = 'active' AND u.registered_at IS NOT NULL AND u.moderation_hold_at IS NULL"
+    " ORDER BY u.wechat_openid"
+)
+
+
+@pytest.fixture
+async def people(settings: Settings) -> tuple[Settings, str, dict[str, str]]:
+    settings = settings.model_copy(update={"report_path": True, "max_query_cost": 100_000})
+    app = create_app(settings)
+    async with running_app(app) as http:
+        async with app.state.services.sessionmaker() as session:
+            await seed_demo_users(
+                session, count=len(STANDINGS) * 2, seed=5, policy_version="2026-11"
+            )
+        gql = GraphQLClient(http)
+        login = await registered_user(gql, "viewer", birthDate="1999-12-31")
+        viewer = login["me"]["id"]
+        async with app.state.services.engine.connect() as conn:
+            listed = [str(row[0]) for row in await conn.execute(text(_LISTED))]
+        ids = {}
+        for n, (standing, statement) in enumerate(STANDINGS.items()):
+            uid = listed[n]
+            await sql(app, statement, u=uid, v=viewer)
+            ids[standing] = uid
+        # The viewer's own proposal, on their profile: they see it, others do not.
+        await sql(app, STANDINGS["own proposal"], u=viewer, v=viewer)
+        await sql(
+            app,
+            "UPDATE user_profiles SET institution_id = (SELECT institution_id FROM user_profiles"
+            " WHERE user_id = :v) WHERE user_id = :u",
+            u=ids["plain"],
+            v=viewer,
+        )
+        ids["viewer"], ids["missing"], ids["not a uuid"] = viewer, str(uuid.uuid4()), "x-1"
+    return settings, login["accessToken"], ids
+
+
+@pytest.mark.parametrize("standing", [*STANDINGS, "viewer", "missing", "not a uuid"])
+async def test_user_by_id_is_compiled_alike(people: tuple, standing: str) -> None:
+    settings, token, ids = people
+    body = {"query": PERSON, "variables": {"id": ids[standing]}, "operationName": "Person"}
+    fast, slow = await both(settings, token, body)
+    assert_compiled(settings, fast, slow)
+    found = fast["doc"]["data"]["user"]
+    hidden = {"hidden", "held", "banned", "deleted", "unregistered", "blocked by viewer"}
+    if standing in hidden | {"blocks viewer", "missing", "not a uuid"}:
+        assert found is None
+    else:
+        assert found["id"] == ids[standing]
+    if standing in ("pro", "pro expired", "pro ahead"):
+        assert found["isPro"] is (standing == "pro")
+
+
+async def test_me_is_compiled_alike(people: tuple) -> None:
+    settings, token, _ = people
+    fast, slow = await both(settings, token, {"query": ME})
+    assert_compiled(settings, fast, slow)
+    me = fast["doc"]["data"]["me"]
+    assert me["birthDate"] == "1999-12-31" and me["registered"] is True
+    assert me["profile"]["institution"] == {"name": "Their Lab", "verified": False}
+
+
+async def test_feed_beside_me_is_compiled_alike(people: tuple) -> None:
+    settings, token, ids = people
+    fast, slow = await both(settings, token, {"query": FEED_AND_ME})
+    assert_compiled(settings, fast, slow)
+    shown = {e["node"]["id"] for e in fast["doc"]["data"]["users"]["edges"]}
+    assert shown >= {ids["plain"], ids["pro"], ids["own proposal"]}
+    assert not shown & {ids[s] for s in ("hidden", "held", "banned", "deleted", "viewer")}
+    # Another's unapproved proposal is not shown to the viewer; the viewer's own is.
+    institutions = {
+        e["node"]["id"]: e["node"]["profile"]["institution"]
+        for e in fast["doc"]["data"]["users"]["edges"]
+    }
+    assert institutions[ids["own proposal"]] is None
+    assert institutions[ids["plain"]] == {"name": "Their Lab", "verified": False}
