@@ -84,6 +84,8 @@ OTHER_SHAPES = [
     _shape(
         "{ users(first: 3) { edges { node { ... { id } ... @include(if: true) { isPro } } } } }"
     ),
+    # a connection asked for nothing its rows give (found by tests/test_compiled_properties.py)
+    _shape("{ users(first: 3) { __typename edges @skip(if: true) { cursor } } }"),
     # the same response key from several places merges, in first-seen order
     _shape(
         "{ users(first: 4) { edges { node { id profile { nickname } ...F profile { city } } } } }"

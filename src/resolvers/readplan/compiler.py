@@ -182,7 +182,9 @@ class Compiler:
                 parts.append(self.page_info(child.children, page, first, field.order))
             else:
                 raise NotCompilable(child.name)
-        return select(func.json_build_object(*parts)).select_from(page).scalar_subquery()
+        # One row even when no field aggregates (only __typename, or everything skipped).
+        answer = select(func.json_build_object(*parts)).select_from(page).having(true())
+        return answer.scalar_subquery()
 
     def walk(
         self, field: Many, table: Table, parent: FromClause | None, first: Any, after: Any
