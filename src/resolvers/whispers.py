@@ -14,13 +14,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, tuple_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel import delete as sa_delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
 from src.models import User, Whisper, WhisperSenderBlock
+from src.models.rules import after as after_cursor
 from src.models.rules import shown_to_recipient
 from src.resolvers import idempotency, notify
 from src.resolvers.anonymity import can_whisper
@@ -269,7 +270,9 @@ async def received_after(
     `whisperReceived` subscription (so nothing is missed, nothing comes twice)."""
     query = select(Whisper).where(shown_to_recipient(viewer_id))
     if cursor is not None:
-        query = query.where(tuple_(col(Whisper.created_at), col(Whisper.id)) > tuple_(*cursor))
+        query = query.where(
+            after_cursor([col(Whisper.created_at), col(Whisper.id)], cursor, descending=False)
+        )
     query = query.order_by(col(Whisper.created_at), col(Whisper.id)).limit(LIVE_BATCH)
     return list(await session.exec(query))
 
