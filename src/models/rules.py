@@ -202,9 +202,7 @@ def counts_toward_hold(
 # --- pages -----------------------------------------------------------------------------------
 
 
-def after(
-    keys: Sequence[ColumnElement[Any]], cursor: Sequence[Any], *, descending: bool
-) -> ColumnElement[bool]:
+def after(keys: Sequence[Any], cursor: Sequence[Any], *, descending: bool) -> ColumnElement[bool]:
     """Keyset paging: the rows strictly after `cursor` in the order of `keys` (all ascending or
     all descending; the last key is unique, so no row is skipped or repeated)."""
     if len(keys) != len(cursor):
