@@ -3,7 +3,7 @@ compiled type — random fields, aliases, inline and named fragments, `__typenam
 @include/@skip, page sizes and cursors, several root fields — and both paths (COMPILED_QUERIES
 on and off) must answer each with byte-identical JSON, on people of every standing (the data
 of tests/test_compiled_reads.py: hidden, held, banned, deleted, unregistered, blocked either
-way, PRO now/expired/ahead, proposer-only institutions)."""
+way, PRO now/expired/ahead, proposer-only institutions, matches with each)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,11 @@ TYPES: dict[str, dict[str, str | None]] = {
     "UserConnection": {"edges": "UserEdge", "pageInfo": "PageInfo"},
     "UserEdge": {"cursor": None, "node": "User"},
     "PageInfo": {"hasNextPage": None, "endCursor": None},
+    "Match": {"id": None, "createdAt": None, "user": "User"},
+    "MatchConnection": {"edges": "MatchEdge", "pageInfo": "PageInfo"},
+    "MatchEdge": {"cursor": None, "node": "Match"},
 }
-CONNECTIONS = {"projects", "users"}
+CONNECTIONS = {"projects", "users", "matches"}
 _CONDITIONS = [" @include(if: $yes)", " @skip(if: $no)", " @skip(if: $yes)", " @include(if: true)"]
 # The variables a generated query may use, declared only when used (GraphQL refuses unused ones).
 _VARIABLES = {
@@ -114,15 +117,17 @@ def page_args(draw: st.DrawFn) -> str:
 @st.composite
 def queries(draw: st.DrawFn) -> str:
     query = Query()
-    roots = draw(
-        st.lists(st.sampled_from(["users", "user", "me"]), min_size=1, max_size=2, unique=True)
-    )
+    kinds = st.sampled_from(["users", "user", "me", "matches"])
+    roots = draw(st.lists(kinds, min_size=1, max_size=2, unique=True))
     parts = []
     for root in roots:
         if root == "users":
             parts.append(
                 "users" + draw(page_args()) + " " + draw(selection("UserConnection", query))
             )
+        elif root == "matches":
+            connection = draw(selection("MatchConnection", query))
+            parts.append("matches" + draw(page_args()) + " " + connection)
         elif root == "user":
             parts.append("user(id: $id) " + draw(selection("User", query)))
         else:
@@ -145,7 +150,8 @@ async def paths(people: tuple) -> AsyncIterator[dict[str, Any]]:  # noqa: F811
             fast_app,
             "SELECT json_agg(json_build_array(extract(epoch FROM at) * 1000000, id)) FROM"
             " (SELECT registered_at AS at, id FROM users WHERE registered_at IS NOT NULL"
-            " UNION ALL SELECT created_at, id FROM user_projects) x",
+            " UNION ALL SELECT created_at, id FROM user_projects"
+            " UNION ALL SELECT created_at, id FROM user_matches) x",
         )
         rows = orjson.loads(rows) if isinstance(rows, str) else rows
         cursors = [encode_cursor(*_key(row)) for row in rows]

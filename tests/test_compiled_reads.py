@@ -88,6 +88,18 @@ async def people(settings: Settings) -> tuple[Settings, str, dict[str, str]]:
             u=ids["plain"],
             v=viewer,
         )
+        # A match with each of them (one ended), made a minute apart, some in the same instant.
+        await sql(
+            app,
+            "INSERT INTO user_matches (id, user_a_id, user_b_id, ended_at, created_at)"
+            " SELECT gen_random_uuid(), least(u.id, CAST(:v AS uuid)),"
+            " greatest(u.id, CAST(:v AS uuid)), CASE WHEN n = 3 THEN now() END,"
+            " date_trunc('minute', now()) - (n / 2) * interval '1 minute'"
+            " + CASE WHEN n % 4 = 1 THEN interval '1 microsecond' ELSE interval '0' END"
+            " FROM (SELECT id, row_number() OVER (ORDER BY id) AS n FROM users"
+            " WHERE id <> CAST(:v AS uuid)) u",
+            v=viewer,
+        )
         ids["viewer"], ids["missing"], ids["not a uuid"] = viewer, str(uuid.uuid4()), "x-1"
     return settings, login["accessToken"], ids
 
@@ -131,3 +143,28 @@ async def test_feed_beside_me_is_compiled_alike(people: tuple) -> None:
     }
     assert institutions[ids["own proposal"]] is None
     assert institutions[ids["plain"]] == {"name": "Their Lab", "verified": False}
+
+
+MATCHES = """query Matches($n: Int, $after: String) { matches(first: $n, after: $after) {
+  edges { cursor node { __typename id createdAt user { __typename id isPro
+    profile { nickname institution { name } } projects(first: 2) { edges { node { title } } } }
+  } } pageInfo { hasNextPage endCursor } } }"""
+
+
+async def test_matches_are_compiled_alike(people: tuple) -> None:
+    """Every page of matches, the other person hidden or not, on both paths alike."""
+    settings, token, ids = people
+    after, seen = None, []
+    for _ in range(20):
+        variables = {"n": 4, "after": after}
+        fast, slow = await both(settings, token, {"query": MATCHES, "variables": variables})
+        assert_compiled(settings, fast, slow)
+        page = fast["doc"]["data"]["matches"]
+        seen += [edge["node"]["user"] for edge in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    by_id = {user["id"]: user for user in seen}
+    assert len(seen) == len(by_id) > len(STANDINGS)  # one ended match is not among them
+    assert by_id[ids["hidden"]]["profile"] is None and by_id[ids["plain"]]["profile"]
+    assert by_id[ids["pro"]]["isPro"] is True

@@ -7,10 +7,11 @@ from __future__ import annotations
 
 from src.resolvers.readplan import Catalog
 from src.schema.institutions import INSTITUTION_SOURCE
+from src.schema.matches import MATCH_ROOTS, MATCH_SOURCE
 from src.schema.me import ME_ROOTS, ME_SOURCE
 from src.schema.profiles import PROFILE_SOURCE
 from src.schema.projects import PROJECT_SOURCE
-from src.schema.users import USER_ROOTS, USER_SOURCE
+from src.schema.users import GUARDED_USER_SOURCE, USER_ROOTS, USER_SOURCE
 
 CATALOG = Catalog(
     types={
@@ -19,6 +20,9 @@ CATALOG = Catalog(
         "Project": PROJECT_SOURCE,
         "Institution": INSTITUTION_SOURCE,
         "Me": ME_SOURCE,
+        "Match": MATCH_SOURCE,
+        # not a GraphQL type: User where the viewer may not see them (see users.py)
+        "User (guarded)": GUARDED_USER_SOURCE,
     },
-    roots={**USER_ROOTS, **ME_ROOTS},
+    roots={**USER_ROOTS, **ME_ROOTS, **MATCH_ROOTS},
 )

@@ -3,9 +3,21 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import strawberry
-from sqlalchemy import ColumnElement, FromClause, and_, literal_column, select
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import rules
@@ -104,6 +116,50 @@ USER_SOURCE = Source(
             "Project",
             # A nested connection always has its parent row (None is for root connections).
             lambda user, project, _: project.c.user_id == user.c.id,  # type: ignore[union-attr]
+            order=("created_at", "id"),
+        ),
+    },
+)
+
+
+def _with_shown(scope: Scope) -> Select[Any]:
+    """Users with a column `shown`: whether the viewer may see them (`rules.visible_to`,
+    over their profile read by key; everyone sees themselves)."""
+    user = rules.USERS
+    profile = (
+        select(rules.PROFILES)
+        .where(rules.PROFILES.c.user_id == user.c.id)
+        .offset(literal_column("0"))
+        .lateral()
+    )
+    visible = rules.visible_to(scope.viewer, user=user, profile=profile)
+    shown = or_(user.c.id == scope.viewer, func.coalesce(visible, false()))
+    return select(*user.c, shown.label("shown")).select_from(user.outerjoin(profile, true()))
+
+
+def _if_shown(then: Any) -> Any:
+    return lambda row, scope: and_(row.c.shown, then(row, scope))
+
+
+# A User reached where the viewer may not see them (the other person of a match): only
+# the id when hidden — no profile, no projects, isPro false — as the User type answers.
+GUARDED_USER_SOURCE = Source(
+    table=rules.USERS,
+    rows=_with_shown,
+    fields={
+        "id": id_column(),
+        "isPro": Scalar(_if_shown(lambda row, scope: rules.is_pro(row.c.id, scope.now))),
+        "profile": One(
+            "Profile",
+            lambda user, profile, _: and_(user.c.shown, profile.c.user_id == user.c.id),
+        ),
+        "projects": Many(
+            "Project",
+            # A nested connection always has its parent row (None is for root connections).
+            lambda user, project, _: and_(
+                user.c.shown,  # type: ignore[union-attr]
+                project.c.user_id == user.c.id,  # type: ignore[union-attr]
+            ),
             order=("created_at", "id"),
         ),
     },

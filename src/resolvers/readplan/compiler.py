@@ -35,11 +35,11 @@ from sqlalchemy import (
     literal_column,
     select,
     true,
-    tuple_,
 )
 from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.types import DateTime
 
+from src.models import rules
 from src.resolvers.pagination import DEFAULT_PAGE
 from src.resolvers.readplan.model import (
     Catalog,
@@ -136,7 +136,11 @@ class Compiler:
         if sel.args:
             raise NotCompilable(f"{sel.name}: arguments")
         target = self.catalog.types[field.target]
-        child = target.table.alias(self._alias())
+        child = (
+            target.rows(self.scope).subquery(self._alias())
+            if target.rows is not None
+            else target.table.alias(self._alias())
+        )
         found = select(self.obj(sel.children, target, child)).where(
             field.link(row, child, self.scope)
         )
@@ -146,6 +150,8 @@ class Compiler:
         if set(sel.args) != ({field.arg} if field.arg else set()):
             raise NotCompilable(f"{sel.name}: arguments")
         target = self.catalog.types[field.target]
+        if target.rows is not None:
+            raise NotCompilable(f"{sel.name}: a lookup of derived rows")
         table = target.table
         wanted = self._arg("id", sel.args[field.arg], Uuid) if field.arg else self.scope.viewer
         rows = (
@@ -162,6 +168,8 @@ class Compiler:
         if field.rate_limit:
             self.rate_limits.append(field.rate_limit)
         target = self.catalog.types[field.target]
+        if target.rows is not None:
+            raise NotCompilable(f"{sel.name}: a connection over derived rows")
         table = target.table
         first = self._arg("first", sel.args.get("first", DEFAULT_PAGE), Integer)
         after = sel.args.get("after")
@@ -203,7 +211,10 @@ class Compiler:
             ts, ident = (row.c[name] for name in field.order)
             found = (
                 select(*row.c)
-                .where(field.link(parent, row, self.scope), tuple_(ts, ident) < tuple_(*below))
+                .where(
+                    field.link(parent, row, self.scope),
+                    rules.after((ts, ident), below, descending=True),
+                )
                 .order_by(ts.desc(), ident.desc())
                 .limit(literal_column("1"))
             )

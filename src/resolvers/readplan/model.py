@@ -9,7 +9,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Table, Text, cast, func, literal_column
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Integer,
+    Select,
+    Table,
+    Text,
+    case,
+    cast,
+    func,
+    literal_column,
+)
 
 
 class NotCompilable(Exception):
@@ -96,6 +107,9 @@ class Source:
 
     table: Table
     fields: dict[str, FieldSource]
+    # The rows as the fields read them, when more than the table (a column the fields share,
+    # computed once per row): a SELECT over `table`. Only for rows reached through One.
+    rows: Callable[[Scope], Select[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -123,3 +137,17 @@ def list_column(name: str) -> Scalar:
 def date_column(name: str) -> Scalar:
     """A date as YYYY-MM-DD (date.isoformat)."""
     return Scalar(lambda row, _: func.to_char(row.c[name], literal_column("'YYYY-MM-DD'")))
+
+
+def iso_datetime(name: str) -> Scalar:
+    """A timestamptz as Strawberry writes a UTC datetime (datetime.isoformat): microseconds
+    only when there are some, and +00:00."""
+
+    def expr(row: FromClause, _: Scope) -> ColumnElement[Any]:
+        utc = func.timezone(literal_column("'UTC'"), row.c[name])
+        seconds = func.to_char(utc, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'"))
+        micros = cast(func.date_part(literal_column("'microseconds'"), utc), Integer) % 1000000
+        fraction = case((micros != 0, func.to_char(utc, literal_column("'.US'"))), else_="")
+        return seconds.op("||")(fraction).op("||")(literal_column("'+00:00'"))
+
+    return Scalar(expr)
