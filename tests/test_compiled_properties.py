@@ -3,7 +3,8 @@ compiled type — random fields, aliases, inline and named fragments, `__typenam
 @include/@skip, page sizes and cursors, several root fields — and both paths (COMPILED_QUERIES
 on and off) must answer each with byte-identical JSON, on people of every standing (the data
 of tests/test_compiled_reads.py: hidden, held, banned, deleted, unregistered, blocked either
-way, PRO now/expired/ahead, proposer-only institutions, matches with each)."""
+way, PRO now/expired/ahead, proposer-only institutions, and with each of them a match and
+whispers both ways, anonymous or not, with replies)."""
 
 from __future__ import annotations
 
@@ -48,8 +49,17 @@ TYPES: dict[str, dict[str, str | None]] = {
     "Match": {"id": None, "createdAt": None, "user": "User"},
     "MatchConnection": {"edges": "MatchEdge", "pageInfo": "PageInfo"},
     "MatchEdge": {"cursor": None, "node": "Match"},
+    "Whisper": {
+        **dict.fromkeys(("id", "content", "createdAt", "readAt", "isAnonymous", "revealedAt")),
+        "isMine": None,
+        "sender": "User",
+        "recipient": "User",
+        "replyTo": "Whisper",
+    },
+    "WhisperConnection": {"edges": "WhisperEdge", "pageInfo": "PageInfo"},
+    "WhisperEdge": {"cursor": None, "node": "Whisper"},
 }
-CONNECTIONS = {"projects", "users", "matches"}
+CONNECTIONS = {"projects", "users", "matches", "whispersReceived", "whispersSent"}
 _CONDITIONS = [" @include(if: $yes)", " @skip(if: $no)", " @skip(if: $yes)", " @include(if: true)"]
 # The variables a generated query may use, declared only when used (GraphQL refuses unused ones).
 _VARIABLES = {
@@ -117,7 +127,7 @@ def page_args(draw: st.DrawFn) -> str:
 @st.composite
 def queries(draw: st.DrawFn) -> str:
     query = Query()
-    kinds = st.sampled_from(["users", "user", "me", "matches"])
+    kinds = st.sampled_from(["users", "user", "me", "matches", "whispersReceived", "whispersSent"])
     roots = draw(st.lists(kinds, min_size=1, max_size=2, unique=True))
     parts = []
     for root in roots:
@@ -125,9 +135,13 @@ def queries(draw: st.DrawFn) -> str:
             parts.append(
                 "users" + draw(page_args()) + " " + draw(selection("UserConnection", query))
             )
-        elif root == "matches":
-            connection = draw(selection("MatchConnection", query))
-            parts.append("matches" + draw(page_args()) + " " + connection)
+        elif root in ("matches", "whispersReceived", "whispersSent"):
+            of = "MatchConnection" if root == "matches" else "WhisperConnection"
+            args = draw(page_args())
+            if root == "whispersReceived" and draw(st.booleans()):
+                unread = draw(st.sampled_from(["true", "false", "null", "$yes"]))
+                args = f"(unreadOnly: {unread}{', ' + args[1:-1] if args else ''})"
+            parts.append(root + args + " " + draw(selection(of, query)))
         elif root == "user":
             parts.append("user(id: $id) " + draw(selection("User", query)))
         else:
@@ -151,7 +165,8 @@ async def paths(people: tuple) -> AsyncIterator[dict[str, Any]]:  # noqa: F811
             "SELECT json_agg(json_build_array(extract(epoch FROM at) * 1000000, id)) FROM"
             " (SELECT registered_at AS at, id FROM users WHERE registered_at IS NOT NULL"
             " UNION ALL SELECT created_at, id FROM user_projects"
-            " UNION ALL SELECT created_at, id FROM user_matches) x",
+            " UNION ALL SELECT created_at, id FROM user_matches"
+            " UNION ALL SELECT created_at, id FROM whispers) x",
         )
         rows = orjson.loads(rows) if isinstance(rows, str) else rows
         cursors = [encode_cursor(*_key(row)) for row in rows]

@@ -6,6 +6,7 @@ institutions only their proposer may see."""
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -100,8 +101,42 @@ async def people(settings: Settings) -> tuple[Settings, str, dict[str, str]]:
             " WHERE id <> CAST(:v AS uuid)) u",
             v=viewer,
         )
+        await whispers_between(app, viewer, list(ids.values()))
         ids["viewer"], ids["missing"], ids["not a uuid"] = viewer, str(uuid.uuid4()), "x-1"
     return settings, login["accessToken"], ids
+
+
+_WHISPER = (
+    "INSERT INTO whispers (id, sender_id, recipient_id, content, is_anonymous, revealed_at,"
+    " read_at, reply_to_id, withheld, created_at) VALUES (:id, :s, :r, :c, :anon,"
+    " CASE WHEN :revealed THEN now() END, CASE WHEN :read THEN now() END, :reply, :withheld,"
+    " date_trunc('second', now()) - :n * interval '1 second')"
+)
+
+
+async def whispers_between(app: Any, viewer: str, people: list[str]) -> None:
+    """With each person: a whisper to the viewer (anonymous or not, revealed or not, read or
+    not), one from the viewer, the viewer's reply to the first and their reply to the second;
+    a withheld reply and one from a since-deleted sender."""
+    n = 0
+
+    async def whisper(sender: str | None, recipient: str, **values: Any) -> str:
+        nonlocal n
+        n += 1
+        wid = str(uuid.uuid4())
+        values = {"reply": None, "withheld": False, "read": n % 3 == 0, **values}
+        await sql(app, _WHISPER, id=wid, s=sender, r=recipient, c=f"w{n}", n=n, **values)
+        return wid
+
+    for p, person in enumerate(people):
+        # by person: anonymous and unrevealed, anonymous and revealed, or signed
+        kind = {"anon": p % 3 != 2, "revealed": p % 3 == 1}
+        first = await whisper(person, viewer, **kind)
+        second = await whisper(viewer, person, **kind)
+        await whisper(viewer, person, reply=first, anon=p % 2 == 0, revealed=False)
+        await whisper(person, viewer, reply=second, anon=p % 2 == 1, revealed=False)
+    await whisper(people[0], viewer, withheld=True, anon=True, revealed=False)
+    await whisper(None, viewer, anon=False, revealed=False)
 
 
 @pytest.mark.parametrize("standing", [*STANDINGS, "viewer", "missing", "not a uuid"])
@@ -168,3 +203,60 @@ async def test_matches_are_compiled_alike(people: tuple) -> None:
     assert len(seen) == len(by_id) > len(STANDINGS)  # one ended match is not among them
     assert by_id[ids["hidden"]]["profile"] is None and by_id[ids["plain"]]["profile"]
     assert by_id[ids["pro"]]["isPro"] is True
+
+
+WHISPERS = """query Inbox($n: Int, $after: String, $unread: Boolean) {
+  received: whispersReceived(first: $n, after: $after, unreadOnly: $unread) { ...Page }
+  sent: whispersSent(first: $n, after: $after) { ...Page } }
+fragment Page on WhisperConnection { edges { cursor node { ...W replyTo { ...W
+  replyTo { id } } } } pageInfo { hasNextPage endCursor } }
+fragment W on Whisper { __typename id content createdAt readAt isAnonymous revealedAt isMine
+  sender { id profile { nickname } } recipient { id isPro } }"""
+ONE_WHISPER = """query One($id: ID!) { whisper(id: $id) { id content readAt isMine
+  sender { id } recipient { id } replyTo { id sender { id } } } }"""
+
+
+@pytest.mark.parametrize("unread", [None, False, True])
+async def test_whispers_are_compiled_alike(people: tuple, unread: bool | None) -> None:
+    """Inbox and outbox, page after page, and each whisper by id, on both paths alike: who
+    sent what stays hidden exactly where the interpreter hides it."""
+    settings, token, ids = people
+    after, seen = None, set()
+    for _ in range(40):
+        variables = {"n": 7, "after": after, "unread": unread}
+        fast, slow = await both(settings, token, {"query": WHISPERS, "variables": variables})
+        assert_compiled(settings, fast, slow)
+        data = fast["doc"]["data"]
+        seen |= {e["node"]["id"] for side in ("received", "sent") for e in data[side]["edges"]}
+        more = [data[side]["pageInfo"] for side in ("received", "sent")]
+        if not any(info["hasNextPage"] for info in more):
+            break
+        after = next(info["endCursor"] for info in more if info["hasNextPage"])
+    assert len(seen) > 20
+    if unread:
+        return
+    # Blocks act at send time: an anonymous, unrevealed whisper from someone who blocked the
+    # viewer stays, sender unknown; a signed one from someone the viewer blocked is gone. A
+    # banned sender's signed whisper stays, the sender hidden as user(id) hides them.
+    inbox = await inbox_by_content(settings, token)
+    order = list(STANDINGS)
+
+    def first_from(standing: str) -> Any:  # each person's first whisper to the viewer
+        return inbox.get(f"w{4 * order.index(standing) + 1}")
+
+    assert order.index("blocks viewer") % 3 == 0 and first_from("blocks viewer")["sender"] is None
+    assert order.index("blocked by viewer") % 3 == 2 and first_from("blocked by viewer") is None
+    assert order.index("banned") % 3 == 2 and first_from("banned")["sender"] is None
+    assert order.index("pro") % 3 == 1 and first_from("pro")["sender"] == {"id": ids["pro"]}
+    for wid in [*sorted(seen)[:12], str(uuid.uuid4())]:
+        fast, slow = await both(settings, token, {"query": ONE_WHISPER, "variables": {"id": wid}})
+        assert_compiled(settings, fast, slow)
+
+
+async def inbox_by_content(settings: Settings, token: str) -> dict[str, Any]:
+    inbox = "{ whispersReceived(first: 100) { edges { node { content sender { id } } } } }"
+    body = {"query": inbox}
+    fast, slow = await both(settings, token, body)
+    assert_compiled(settings, fast, slow)
+    edges = fast["doc"]["data"]["whispersReceived"]["edges"]
+    return {e["node"]["content"]: e["node"] for e in edges}

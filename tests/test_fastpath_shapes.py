@@ -46,7 +46,12 @@ async def both(settings: Settings, token: str, body: dict[str, Any]) -> list[dic
 def same_json(a: dict[str, Any], b: dict[str, Any]) -> None:
     """The same document to the byte once whitespace is normalized: keys in the same order,
     the same values and types (PostgreSQL writes `{"a" : 1}` where orjson writes `{"a":1}`)."""
-    assert orjson.dumps(a) == orjson.dumps(b)
+    x, y = orjson.dumps(a), orjson.dumps(b)
+    if x != y:  # show where they part: answers are long
+        i = next((i for i, pair in enumerate(zip(x, y, strict=False)) if pair[0] != pair[1]), 0)
+        print("compiled:   ", x[max(0, i - 300) : i + 200])
+        print("interpreted:", y[max(0, i - 300) : i + 200])
+    assert x == y
 
 
 def assert_compiled(settings: Settings, fast: dict[str, Any], slow: dict[str, Any]) -> None:

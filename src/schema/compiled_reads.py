@@ -12,6 +12,7 @@ from src.schema.me import ME_ROOTS, ME_SOURCE
 from src.schema.profiles import PROFILE_SOURCE
 from src.schema.projects import PROJECT_SOURCE
 from src.schema.users import GUARDED_USER_SOURCE, USER_ROOTS, USER_SOURCE
+from src.schema.whispers import WHISPER_ROOTS, WHISPER_SOURCE
 
 CATALOG = Catalog(
     types={
@@ -21,8 +22,9 @@ CATALOG = Catalog(
         "Institution": INSTITUTION_SOURCE,
         "Me": ME_SOURCE,
         "Match": MATCH_SOURCE,
+        "Whisper": WHISPER_SOURCE,
         # not a GraphQL type: User where the viewer may not see them (see users.py)
         "User (guarded)": GUARDED_USER_SOURCE,
     },
-    roots={**USER_ROOTS, **ME_ROOTS, **MATCH_ROOTS},
+    roots={**USER_ROOTS, **ME_ROOTS, **MATCH_ROOTS, **WHISPER_ROOTS},
 )

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     ColumnElement,
     Date,
     FromClause,
@@ -33,6 +34,7 @@ from sqlalchemy import (
     extract,
     func,
     literal_column,
+    or_,
     select,
     true,
 )
@@ -163,7 +165,7 @@ class Compiler:
         return select(self.obj(sel.children, target, rows)).select_from(rows).scalar_subquery()
 
     def connection(self, sel: Sel, field: Many, parent: FromClause | None) -> ColumnElement[Any]:
-        if set(sel.args) - {"first", "after"}:
+        if set(sel.args) - {"first", "after", *field.flags}:
             raise NotCompilable(f"{sel.name}: arguments")
         if field.rate_limit:
             self.rate_limits.append(field.rate_limit)
@@ -175,7 +177,8 @@ class Compiler:
         after = sel.args.get("after")
         at = self._arg("after_at", after, DateTime(timezone=True))
         last = self._arg("after_id", after, Uuid)
-        page = self.walk(field, table, parent, first, (at, last))
+        flags = {name: self._arg("flag", sel.args.get(name), Boolean) for name in field.flags}
+        page = self.walk(field, table, parent, first, (at, last), flags)
         in_page = page.c.rn <= first
         parts: list[Any] = []
         for child in sel.children:
@@ -195,7 +198,13 @@ class Compiler:
         return answer.scalar_subquery()
 
     def walk(
-        self, field: Many, table: Table, parent: FromClause | None, first: Any, after: Any
+        self,
+        field: Many,
+        table: Table,
+        parent: FromClause | None,
+        first: Any,
+        after: Any,
+        flags: dict[str, Any],
     ) -> FromClause:
         """The page's rows, numbered in `rn`, plus one to tell whether more follow.
 
@@ -228,6 +237,8 @@ class Compiler:
         rows = select(*walked.c, func.row_number().over().label("rn"))
         if field.rule is not None:
             rows = rows.where(field.rule(walked, self.scope))
+        for name, flag in flags.items():
+            rows = rows.where(or_(~flag, field.flags[name](walked)))
         return rows.limit(first + literal_column("1")).subquery(self._alias())
 
     def edge(

@@ -82,6 +82,8 @@ class Many:
     link: Callable[[FromClause | None, FromClause, Scope], ColumnElement[bool]]
     order: tuple[str, str]  # (timestamp column, id column), both descending, as an index has
     rule: Callable[[FromClause, Scope], ColumnElement[bool]] | None = None
+    # Boolean arguments narrowing the rows when true (whispersReceived's unreadOnly).
+    flags: dict[str, Callable[[FromClause], ColumnElement[bool]]] = field(default_factory=dict)
     # The resolver's rate limit, counted by the statement (the feed's `feed:user`).
     rate_limit: str | None = None
 
@@ -140,14 +142,15 @@ def date_column(name: str) -> Scalar:
 
 
 def iso_datetime(name: str) -> Scalar:
-    """A timestamptz as Strawberry writes a UTC datetime (datetime.isoformat): microseconds
-    only when there are some, and +00:00."""
+    """A timestamptz column as Strawberry writes a UTC datetime (datetime.isoformat)."""
+    return Scalar(lambda row, _: iso_text(row.c[name]))
 
-    def expr(row: FromClause, _: Scope) -> ColumnElement[Any]:
-        utc = func.timezone(literal_column("'UTC'"), row.c[name])
-        seconds = func.to_char(utc, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'"))
-        micros = cast(func.date_part(literal_column("'microseconds'"), utc), Integer) % 1000000
-        fraction = case((micros != 0, func.to_char(utc, literal_column("'.US'"))), else_="")
-        return seconds.op("||")(fraction).op("||")(literal_column("'+00:00'"))
 
-    return Scalar(expr)
+def iso_text(moment: ColumnElement[Any]) -> ColumnElement[Any]:
+    """datetime.isoformat of a UTC timestamptz: microseconds only when there are some, and
+    +00:00; null stays null."""
+    utc = func.timezone(literal_column("'UTC'"), moment)
+    seconds = func.to_char(utc, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'"))
+    micros = cast(func.date_part(literal_column("'microseconds'"), utc), Integer) % 1000000
+    fraction = case((micros != 0, func.to_char(utc, literal_column("'.US'"))), else_="")
+    return seconds.op("||")(fraction).op("||")(literal_column("'+00:00'"))

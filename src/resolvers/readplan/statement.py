@@ -132,6 +132,10 @@ def bind_args(plan: ReadPlan, values: dict[str, Any]) -> dict[str, Any]:
             bound[name] = position[0] if kind == "after_at" else position[1]
         elif kind == "id":
             bound[name] = _uuid_or_none(value)
+        elif kind == "flag":
+            if value is not None and not isinstance(value, bool):
+                raise Refused(kind)
+            bound[name] = bool(value)  # null means false, as the resolvers read it
         else:
             raise NotCompilable(kind)
     return bound
