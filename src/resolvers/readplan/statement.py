@@ -26,7 +26,7 @@ from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.sql.visitors import cloned_traverse
 from sqlalchemy.types import DateTime
 
-from src.models import AuthSession, RateLimitCounter, User
+from src.models import RateLimitCounter, rules
 from src.resolvers.errors import BadArgument
 from src.resolvers.pagination import DEFAULT_PAGE, MAX_PAGE, MIN_PAGE, decode_cursor
 from src.resolvers.readplan.compiler import Compiler, text_literal
@@ -60,16 +60,13 @@ def compile_read(catalog: Catalog, roots: tuple[Sel, ...], *, count_hit: bool) -
     if len(compiler.rate_limits) > 1:
         raise NotCompilable("several rate-limited fields")  # each is counted by the resolver
     limit = compiler.rate_limits[0] if compiler.rate_limits else None
-    users, sessions = User.__table__, AuthSession.__table__  # type: ignore[attr-defined]
-    # The interpreter's require_viewer: a session not revoked, of an active user.
+    # The interpreter's require_viewer: a live login of an active user (the rule book's).
     viewer = (
-        select(users.c.id)
-        .join(sessions, sessions.c.user_id == users.c.id)
+        select(rules.USERS.c.id)
         .where(
-            users.c.id == bindparam("viewer_id", type_=Uuid),
-            sessions.c.id == bindparam("session_id", type_=Uuid),
-            sessions.c.revoked_at.is_(None),
-            users.c.status == "active",
+            rules.login_valid(
+                bindparam("viewer_id", type_=Uuid), bindparam("session_id", type_=Uuid)
+            )
         )
         .cte("viewer")
     )
