@@ -4,9 +4,6 @@
 --   BENCH_BODY  the JSON request body
 --   BENCH_AUTH  optional value of the Authorization header ("Bearer ...")
 --
---   BENCH_BODIES_FILE  optional: a file of JSON bodies, one a line, sent in turn by each
---                      connection (a session of different requests) instead of BENCH_BODY
---
 -- Every response is checked: a status outside 2xx counts as `non2xx`, a 2xx body containing
 -- "errors" counts as `gql_errors`. At the end one line starting with BENCH_RESULT carries the
 -- totals and latency percentiles (microseconds) as JSON, for the harness to parse.
@@ -20,23 +17,6 @@ if auth and auth ~= "" then
 end
 
 local threads = {}
-
-local bodies = {}
-local bodies_file = os.getenv("BENCH_BODIES_FILE")
-if bodies_file and bodies_file ~= "" then
-  for line in io.lines(bodies_file) do
-    if line ~= "" then table.insert(bodies, line) end
-  end
-end
-local turn = 0
-
-function request()
-  if #bodies == 0 then
-    return wrk.format()
-  end
-  turn = turn % #bodies + 1
-  return wrk.format(nil, nil, nil, bodies[turn])
-end
 
 function setup(thread)
   table.insert(threads, thread)
