@@ -17,7 +17,7 @@ from src.schema.projects import ProjectConnection, project_connection
 
 
 async def shown(info: Info, uid: uuid.UUID) -> bool:
-    """Whether the viewer may see this person (`profiles.visible_to`): the one rule for every
+    """Whether the viewer may see this person (`rules.visible_to`): the one rule for every
     path that reaches a `User` — whisper senders and recipients, matches, reports, discovery."""
     claims = info.context.claims
     if claims is None:
