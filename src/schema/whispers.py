@@ -43,8 +43,7 @@ class Whisper:
         "anonymous, unrevealed whisper: that would tell whom it reached."
     )
     async def read_at(self, info: Info) -> datetime | None:
-        original = await self._original(info)
-        return whispers.read_at_visible(self.row, original, self.viewer_id)
+        return (await self._view(info)).read_at
 
     @strawberry.field(description="Sent anonymously.")
     def is_anonymous(self) -> bool:
@@ -59,7 +58,7 @@ class Whisper:
         "Never leaks otherwise. Null too when the sender is hidden from you, as `user(id)`."
     )
     async def sender(self, info: Info) -> User | None:
-        return await user_or_none(info, whispers.sender_visible(self.row, self.viewer_id))
+        return await user_or_none(info, (await self._view(info)).sender_id)
 
     @strawberry.field(
         description="Null for the writer of a reply to an anonymous, unrevealed whisper: "
@@ -67,9 +66,7 @@ class Whisper:
         "you, as `user(id)`."
     )
     async def recipient(self, info: Info) -> User | None:
-        original = await self._original(info)
-        uid = whispers.recipient_visible(self.row, original, self.viewer_id)
-        return await user_or_none(info, uid)
+        return await user_or_none(info, (await self._view(info)).recipient_id)
 
     @strawberry.field(description="True when the viewer wrote it.")
     def is_mine(self) -> bool:
@@ -81,6 +78,12 @@ class Whisper:
         if original is None or self.viewer_id not in (original.sender_id, original.recipient_id):
             return None
         return Whisper(row=original, viewer_id=self.viewer_id)
+
+    async def _view(self, info: Info) -> whispers.WhisperView:
+        """What the viewer may know of its people and reading (`rules`, in SQL)."""
+        return await info.context.loaders.whisper_view_by_viewer_and_id.load(
+            (self.viewer_id, self.row.id)
+        )
 
     async def _original(self, info: Info) -> WhisperRow | None:
         if self.row.reply_to_id is None:
