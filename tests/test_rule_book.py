@@ -197,8 +197,6 @@ async def test_is_pro_now(world: World) -> None:
 
 
 async def test_is_pro_follows_the_injected_clock(world: World) -> None:
-    if world.compiled:
-        pytest.xfail("the compiled feed (feed_sql.py, helper 2's) still reads PostgreSQL now()")
     services = world.app.state.services
     later = datetime.now(UTC) + timedelta(days=2)
     world.app.state.services = dataclasses.replace(services, clock=lambda: later)

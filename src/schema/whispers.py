@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlalchemy import ColumnElement, FromClause, and_, case, exists, null, or_
+from sqlalchemy import ColumnElement, FromClause, and_, case, literal_column, null, or_, select
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import Whisper as WhisperRow
@@ -91,54 +91,34 @@ class Whisper:
         return await info.context.loaders.whisper_by_id.load(self.row.reply_to_id)
 
 
-# Where a Whisper's fields live, for the compiled reads (src/resolvers/readplan): the same
-# answers as whispers.sender_visible / recipient_visible / read_at_visible, in SQL over the
-# rule book's sender_hidden; the people through the guarded User source, null when hidden.
+# Where a Whisper's fields live, for the compiled reads (src/resolvers/readplan). What the
+# viewer may know of its people and reading is the rule book's (sender_shown, recipient_shown,
+# read_at_shown); the people come through the guarded User source, null when hidden.
 
 
 def _sender_known(row: FromClause, scope: Scope) -> ColumnElement[Any]:
-    """whispers.sender_visible: the viewer's own id for their whispers; null while anonymous
-    and unrevealed (and for a deleted sender)."""
-    return case(
-        (row.c.sender_id == scope.viewer, row.c.sender_id),
-        (rules.sender_hidden(whisper=row), null()),
-        else_=row.c.sender_id,
-    )
+    return case((rules.sender_shown(scope.viewer, whisper=row), row.c.sender_id), else_=null())
 
 
-def _answers_hidden_sender(row: FromClause, scope: Scope) -> ColumnElement[bool]:
-    """The whisper answers one whose sender the viewer does not know (sender_visible of the
-    original is null): replying never reveals whom it goes to."""
+def _with_original(
+    row: FromClause, scope: Scope, rule: Any, value: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """`value` where `rule` (over the whisper LEFT JOIN the one it replies to) lets the
+    viewer know it, else null: one row per whisper, read by key."""
     original = rules.WHISPERS.alias()
-    unknown = or_(rules.sender_hidden(whisper=original), original.c.sender_id.is_(None))
+    one = select(literal_column("1").label("one")).subquery()
+    joined = one.outerjoin(original, original.c.id == row.c.reply_to_id)
+    known = case((rule(scope.viewer, whisper=row, original=original), value), else_=null())
     # Correlated by name: inside a person's subquery the whisper row is an outer query's.
-    return (
-        exists()
-        .where(
-            original.c.id == row.c.reply_to_id,
-            original.c.sender_id.is_distinct_from(scope.viewer),
-            unknown,
-        )
-        .correlate(row)
-    )
+    return select(known).select_from(joined).correlate(row).scalar_subquery()
 
 
 def _recipient_known(row: FromClause, scope: Scope) -> ColumnElement[Any]:
-    """whispers.recipient_visible."""
-    return case(
-        (row.c.recipient_id == scope.viewer, row.c.recipient_id),
-        (_answers_hidden_sender(row, scope), null()),
-        else_=row.c.recipient_id,
-    )
+    return _with_original(row, scope, rules.recipient_shown, row.c.recipient_id)
 
 
 def _read_at(row: FromClause, scope: Scope) -> ColumnElement[Any]:
-    """whispers.read_at_visible."""
-    hidden = and_(
-        row.c.recipient_id.is_distinct_from(scope.viewer),
-        _recipient_known(row, scope).is_(None),
-    )
-    return iso_text(case((hidden, null()), else_=row.c.read_at))
+    return iso_text(_with_original(row, scope, rules.read_at_shown, row.c.read_at))
 
 
 def _person(known: Any) -> One:
