@@ -8,6 +8,7 @@ whispers both ways, anonymous or not, with replies)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -58,8 +59,10 @@ TYPES: dict[str, dict[str, str | None]] = {
     },
     "WhisperConnection": {"edges": "WhisperEdge", "pageInfo": "PageInfo"},
     "WhisperEdge": {"cursor": None, "node": "Whisper"},
+    "InstitutionConnection": {"edges": "InstitutionEdge", "pageInfo": "PageInfo"},
+    "InstitutionEdge": {"cursor": None, "node": "Institution"},
 }
-CONNECTIONS = {"projects", "users", "matches", "whispersReceived", "whispersSent"}
+CONNECTIONS = {"projects", "users", "matches", "whispersReceived", "whispersSent", "institutions"}
 _CONDITIONS = [" @include(if: $yes)", " @skip(if: $no)", " @skip(if: $yes)", " @include(if: true)"]
 # The variables a generated query may use, declared only when used (GraphQL refuses unused ones).
 _VARIABLES = {
@@ -127,13 +130,26 @@ def page_args(draw: st.DrawFn) -> str:
 @st.composite
 def queries(draw: st.DrawFn) -> str:
     query = Query()
-    kinds = st.sampled_from(["users", "user", "me", "matches", "whispersReceived", "whispersSent"])
+    kinds = st.sampled_from(
+        ["users", "user", "me", "matches", "whispersReceived", "whispersSent", "institutions"]
+    )
     roots = draw(st.lists(kinds, min_size=1, max_size=2, unique=True))
     parts = []
     for root in roots:
         if root == "users":
             parts.append(
                 "users" + draw(page_args()) + " " + draw(selection("UserConnection", query))
+            )
+        elif root == "institutions":
+            args = [a for a in (draw(page_args())[1:-1],) if a]
+            if draw(st.booleans()):
+                term = draw(st.sampled_from(["清华", "tsinghua", " THU ", "", "%", "a_", "Their"]))
+                args.append(f"search: {json.dumps(term)}")
+            if draw(st.booleans()):
+                args.append(f"kind: {draw(st.sampled_from(['COMPANY', 'UNIVERSITY', 'OTHER']))}")
+            text = f"({', '.join(args)})" if args else ""
+            parts.append(
+                "institutions" + text + " " + draw(selection("InstitutionConnection", query))
             )
         elif root in ("matches", "whispersReceived", "whispersSent"):
             of = "MatchConnection" if root == "matches" else "WhisperConnection"
@@ -168,8 +184,11 @@ async def paths(people: tuple) -> AsyncIterator[dict[str, Any]]:  # noqa: F811
             " UNION ALL SELECT created_at, id FROM user_matches"
             " UNION ALL SELECT created_at, id FROM whispers) x",
         )
+        names = await sql(fast_app, "SELECT json_agg(json_build_array(name, id)) FROM institutions")
         rows = orjson.loads(rows) if isinstance(rows, str) else rows
         cursors = [encode_cursor(*_key(row)) for row in rows]
+        names = orjson.loads(names) if isinstance(names, str) else names
+        cursors += [encode_cursor(name, ident) for name, ident in names[::7]]
         yield {"fast": fast, "slow": slow, "token": token, "ids": ids, "cursors": cursors}
 
 
@@ -199,4 +218,6 @@ async def test_generated_reads_answer_alike(paths: dict[str, Any], query: str, d
         answers.append((doc.get("extensions", {}).pop("path", None), doc))
     (fast_path, fast), (_, slow) = answers
     assert orjson.dumps(fast) == orjson.dumps(slow), query
-    assert fast_path == "compiled", (query, fast)
+    # A cursor of another connection (a name where a time is expected) is an error, which the
+    # interpreter words; any answer without errors must come from the compiled path.
+    assert fast_path == "compiled" or "errors" in fast, (query, fast)

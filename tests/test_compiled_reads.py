@@ -260,3 +260,44 @@ async def inbox_by_content(settings: Settings, token: str) -> dict[str, Any]:
     assert_compiled(settings, fast, slow)
     edges = fast["doc"]["data"]["whispersReceived"]["edges"]
     return {e["node"]["content"]: e["node"] for e in edges}
+
+
+INSTITUTIONS = """query Search($s: String, $kind: InstitutionKind, $n: Int, $after: String) {
+  institutions(search: $s, kind: $kind, first: $n, after: $after) { __typename
+    edges { cursor node { __typename id name kind city verified } }
+    pageInfo { hasNextPage endCursor } } }"""
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        {},
+        {"s": "清华"},
+        {"s": "tsinghua", "n": 3},
+        {"s": " THU  "},
+        {"s": "  "},
+        {"s": "Their"},  # the viewer's own proposal and another's of the same name
+        {"s": "%"},
+        {"s": "_a"},
+        {"kind": "COMPANY", "n": 100},
+        {"kind": "UNIVERSITY", "s": "大学", "n": 7},
+    ],
+)
+async def test_institution_search_is_compiled_alike(people: tuple, variables: dict) -> None:
+    settings, token, _ = people
+    after, pages = None, 0
+    while pages < 30:
+        body = {"query": INSTITUTIONS, "variables": {**variables, "after": after}}
+        fast, slow = await both(settings, token, body)
+        assert_compiled(settings, fast, slow)
+        info = fast["doc"]["data"]["institutions"]["pageInfo"]
+        pages += 1
+        if not info["hasNextPage"]:
+            break
+        after = info["endCursor"]
+    if variables.get("s") == "Their":
+        names = [
+            (e["node"]["name"], e["node"]["verified"])
+            for e in fast["doc"]["data"]["institutions"]["edges"]
+        ]
+        assert names == [("Their Lab", False)]  # the viewer's own; the other proposal is not

@@ -7,14 +7,24 @@ from datetime import datetime
 from typing import Any
 
 import strawberry
-from sqlalchemy import ColumnElement, FromClause, and_, case, literal_column, null, or_, select
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    FromClause,
+    and_,
+    case,
+    literal_column,
+    null,
+    or_,
+    select,
+)
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import Whisper as WhisperRow
 from src.models import rules
 from src.resolvers import notify, whispers
 from src.resolvers.pagination import Page
-from src.resolvers.readplan import Lookup, Many, One, Scalar, Scope, Source
+from src.resolvers.readplan import Filter, Lookup, Many, One, Scalar, Scope, Source
 from src.resolvers.readplan.model import FieldSource, column, id_column, iso_datetime, iso_text
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
@@ -121,6 +131,16 @@ def _read_at(row: FromClause, scope: Scope) -> ColumnElement[Any]:
     return iso_text(_with_original(row, scope, rules.read_at_shown, row.c.read_at))
 
 
+def _only_if_true(value: Any) -> bool | None:
+    """A boolean argument that narrows when true (null means false, as the resolver reads it)."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(value)
+    return True if value else None
+
+
+_UNREAD = Filter(_only_if_true, lambda row, _: row.c.read_at.is_(None), Boolean)
+
+
 def _person(known: Any) -> One:
     """A person as `user_or_none` gives them: null when unknown or hidden from the viewer."""
     return One(
@@ -159,7 +179,9 @@ WHISPER_ROOTS: dict[str, FieldSource] = {
         lambda _, row, scope: row.c.recipient_id == scope.viewer,
         order=("created_at", "id"),
         rule=lambda row, scope: rules.shown_to_recipient(scope.viewer, whisper=row),
-        flags={"unreadOnly": lambda row: row.c.read_at.is_(None)},
+        filters={
+            "unreadOnly": Filter(_only_if_true, lambda row, _: row.c.read_at.is_(None), Boolean)
+        },
     ),
     "whispersSent": Many(
         "Whisper",

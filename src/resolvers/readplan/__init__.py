@@ -2,6 +2,7 @@
 
 from src.resolvers.readplan.model import (
     Catalog,
+    Filter,
     Lookup,
     Many,
     NotCompilable,
@@ -15,6 +16,7 @@ from src.resolvers.readplan.statement import ReadPlan, Refused, bind_args, compi
 
 __all__ = [
     "Catalog",
+    "Filter",
     "Lookup",
     "Many",
     "NotCompilable",

@@ -20,7 +20,6 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
-    Boolean,
     ColumnElement,
     Date,
     FromClause,
@@ -65,10 +64,13 @@ def text_literal(value: str) -> ColumnElement[Any]:
     return literal_column(f"'{value}'::text")
 
 
-def cursor_of(ts: ColumnElement[Any], ident: ColumnElement[Any]) -> ColumnElement[Any]:
-    """pagination.encode_cursor in SQL: base64url, unpadded, of "<epoch µs>\\x1f<uuid>"."""
-    micros = cast(cast(extract("epoch", ts) * 1000000, BigInteger), Text)
-    raw = micros.op("||")(func.chr(31)).op("||")(cast(ident, Text))
+def cursor_of(
+    key: ColumnElement[Any], ident: ColumnElement[Any], text_key: bool = False
+) -> ColumnElement[Any]:
+    """pagination.encode_cursor in SQL: base64url, unpadded, of "<key>\\x1f<uuid>", a time
+    key as epoch microseconds."""
+    first = key if text_key else cast(cast(extract("epoch", key) * 1000000, BigInteger), Text)
+    raw = first.op("||")(func.chr(31)).op("||")(cast(ident, Text))
     b64 = func.encode(func.convert_to(raw, literal_column("'UTF8'")), literal_column("'base64'"))
     return func.translate(b64, literal_column("'+/=' || chr(10)"), literal_column("'-_'"))
 
@@ -165,7 +167,7 @@ class Compiler:
         return select(self.obj(sel.children, target, rows)).select_from(rows).scalar_subquery()
 
     def connection(self, sel: Sel, field: Many, parent: FromClause | None) -> ColumnElement[Any]:
-        if set(sel.args) - {"first", "after", *field.flags}:
+        if set(sel.args) - {"first", "after", *field.filters}:
             raise NotCompilable(f"{sel.name}: arguments")
         if field.rate_limit:
             self.rate_limits.append(field.rate_limit)
@@ -175,10 +177,17 @@ class Compiler:
         table = target.table
         first = self._arg("first", sel.args.get("first", DEFAULT_PAGE), Integer)
         after = sel.args.get("after")
-        at = self._arg("after_at", after, DateTime(timezone=True))
-        last = self._arg("after_id", after, Uuid)
-        flags = {name: self._arg("flag", sel.args.get(name), Boolean) for name in field.flags}
-        page = self.walk(field, table, parent, first, (at, last), flags)
+        if field.text_key:
+            at = self._arg("after_text", after, Text)
+            last = self._arg("after_text_id", after, Uuid)
+        else:
+            at = self._arg("after_at", after, DateTime(timezone=True))
+            last = self._arg("after_id", after, Uuid)
+        filters = {
+            name: self._arg("filter", (sel.args.get(name), spec.prepare), spec.type_)
+            for name, spec in field.filters.items()
+        }
+        page = self.walk(field, table, parent, first, (at, last), filters)
         in_page = page.c.rn <= first
         parts: list[Any] = []
         for child in sel.children:
@@ -186,11 +195,11 @@ class Compiler:
             if child.name == "__typename":
                 parts.append(text_literal(child.on))
             elif child.name == "edges":
-                edge = self.edge(child.children, target, page, field.order)
+                edge = self.edge(child.children, target, page, field)
                 edges = func.json_agg(aggregate_order_by(edge, page.c.rn)).filter(in_page)
                 parts.append(func.coalesce(edges, literal_column("'[]'::json")))
             elif child.name == "pageInfo":
-                parts.append(self.page_info(child.children, page, first, field.order))
+                parts.append(self.page_info(child.children, page, first, field))
             else:
                 raise NotCompilable(child.name)
         # One row even when no field aggregates (only __typename, or everything skipped).
@@ -204,7 +213,7 @@ class Compiler:
         parent: FromClause | None,
         first: Any,
         after: Any,
-        flags: dict[str, Any],
+        filters: dict[str, Any],
     ) -> FromClause:
         """The page's rows, numbered in `rn`, plus one to tell whether more follow.
 
@@ -215,6 +224,34 @@ class Compiler:
         `WHERE rule ORDER BY ... LIMIT` lets a planner that thinks the table tiny read and sort
         all of it (issue 17, item 5)."""
 
+        descending = not field.ascending
+
+        def ordered(row: FromClause) -> tuple[Any, Any]:
+            keys = [row.c[name] for name in field.order]
+            return tuple(key.desc() if descending else key.asc() for key in keys)  # type: ignore[return-value]
+
+        def narrowed(rows: Select[Any], row: FromClause) -> Select[Any]:
+            if field.rule is not None:
+                rows = rows.where(field.rule(row, self.scope))
+            for name, value in filters.items():
+                rows = rows.where(or_(value.is_(None), field.filters[name].where(row, value)))
+            return rows
+
+        if not field.walk:
+            keys = [table.c[name] for name in field.order]
+            plain = (
+                select(*table.c, func.row_number().over(order_by=ordered(table)).label("rn"))
+                .where(
+                    field.link(parent, table, self.scope),
+                    rules.after(keys, after, descending=descending),
+                )
+                .order_by(*ordered(table))
+            )
+            if parent is not None:
+                plain = plain.correlate(parent)
+            limited = narrowed(plain, table).limit(first + literal_column("1"))
+            return limited.subquery(self._alias())
+
         def step(below: tuple[Any, Any], *outer: FromClause) -> Select[Any]:
             row = table.alias(self._alias())
             ts, ident = (row.c[name] for name in field.order)
@@ -222,9 +259,9 @@ class Compiler:
                 select(*row.c)
                 .where(
                     field.link(parent, row, self.scope),
-                    rules.after((ts, ident), below, descending=True),
+                    rules.after((ts, ident), below, descending=descending),
                 )
-                .order_by(ts.desc(), ident.desc())
+                .order_by(*ordered(row))
                 .limit(literal_column("1"))
             )
             outer += (parent,) if parent is not None else ()
@@ -234,15 +271,11 @@ class Compiler:
         below = (start.c[field.order[0]], start.c[field.order[1]])
         following = step(below, start).lateral(self._alias())
         walked = start.union_all(select(*following.c).select_from(start).join(following, true()))
-        rows = select(*walked.c, func.row_number().over().label("rn"))
-        if field.rule is not None:
-            rows = rows.where(field.rule(walked, self.scope))
-        for name, flag in flags.items():
-            rows = rows.where(or_(~flag, field.flags[name](walked)))
+        rows = narrowed(select(*walked.c, func.row_number().over().label("rn")), walked)
         return rows.limit(first + literal_column("1")).subquery(self._alias())
 
     def edge(
-        self, sels: tuple[Sel, ...], target: Source, page: FromClause, order: tuple[str, str]
+        self, sels: tuple[Sel, ...], target: Source, page: FromClause, field: Many
     ) -> ColumnElement[Any]:
         parts: list[Any] = []
         for sel in sels:
@@ -250,15 +283,19 @@ class Compiler:
             if sel.name == "__typename":
                 parts.append(text_literal(sel.on))
             elif sel.name == "cursor":
-                parts.append(cursor_of(page.c[order[0]], page.c[order[1]]))
+                parts.append(self.cursor(page, field))
             elif sel.name == "node":
                 parts.append(self.obj(sel.children, target, page))
             else:
                 raise NotCompilable(sel.name)
         return func.json_build_object(*parts)
 
+    def cursor(self, page: FromClause, field: Many) -> ColumnElement[Any]:
+        key, ident = (page.c[name] for name in field.order)
+        return cursor_of(key, ident, field.text_key)
+
     def page_info(
-        self, sels: tuple[Sel, ...], page: FromClause, first: Any, order: tuple[str, str]
+        self, sels: tuple[Sel, ...], page: FromClause, first: Any, field: Many
     ) -> ColumnElement[Any]:
         parts: list[Any] = []
         for sel in sels:
@@ -268,7 +305,7 @@ class Compiler:
             elif sel.name == "hasNextPage":
                 parts.append(func.count() > first)
             elif sel.name == "endCursor":
-                cursor = cursor_of(page.c[order[0]], page.c[order[1]])
+                cursor = self.cursor(page, field)
                 newest_last = aggregate_order_by(cursor, page.c.rn.desc())
                 cursors = func.array_agg(newest_last).filter(page.c.rn <= first)
                 parts.append(cursors[1])

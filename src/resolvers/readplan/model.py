@@ -80,12 +80,27 @@ class Many:
 
     target: str
     link: Callable[[FromClause | None, FromClause, Scope], ColumnElement[bool]]
-    order: tuple[str, str]  # (timestamp column, id column), both descending, as an index has
+    order: tuple[str, str]  # (timestamp or name column, id column), as an index has them
     rule: Callable[[FromClause, Scope], ColumnElement[bool]] | None = None
-    # Boolean arguments narrowing the rows when true (whispersReceived's unreadOnly).
-    flags: dict[str, Callable[[FromClause], ColumnElement[bool]]] = field(default_factory=dict)
+    # Arguments narrowing the rows (whispersReceived's unreadOnly, institutions' search).
+    filters: dict[str, Filter] = field(default_factory=dict)
+    ascending: bool = False  # oldest (or A to Z) first instead
+    text_key: bool = False  # the first order column is text (a name), not a timestamp
+    # False for a small reference table: a plain ORDER BY ... LIMIT over it (no index to walk).
+    walk: bool = True
     # The resolver's rate limit, counted by the statement (the feed's `feed:user`).
     rate_limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Filter:
+    """An argument narrowing a connection: `prepare` turns its value into the bound parameter
+    (None: no narrowing; raise ValueError where the interpreter answers an error), and
+    `where` is the condition over a row with that parameter."""
+
+    prepare: Callable[[Any], Any]
+    where: Callable[[FromClause, Any], ColumnElement[bool]]
+    type_: Any
 
 
 @dataclass(frozen=True)

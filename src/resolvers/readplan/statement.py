@@ -118,7 +118,7 @@ def bind_args(plan: ReadPlan, values: dict[str, Any]) -> dict[str, Any]:
     Refused where the interpreter would answer an error."""
     bound: dict[str, Any] = {}
     for name, (kind, source) in plan.args.items():
-        value = resolve(source, values)
+        value = None if kind == "filter" else resolve(source, values)
         if kind == "first":
             value = DEFAULT_PAGE if value is None else value
             if not page_size_ok(value):
@@ -129,10 +129,15 @@ def bind_args(plan: ReadPlan, values: dict[str, Any]) -> dict[str, Any]:
             bound[name] = position[0] if kind == "after_at" else position[1]
         elif kind == "id":
             bound[name] = _uuid_or_none(value)
-        elif kind == "flag":
-            if value is not None and not isinstance(value, bool):
-                raise Refused(kind)
-            bound[name] = bool(value)  # null means false, as the resolvers read it
+        elif kind in ("after_text", "after_text_id"):
+            at, ident = _text_position(value)
+            bound[name] = at if kind == "after_text" else ident
+        elif kind == "filter":
+            raw, prepare = source
+            try:
+                bound[name] = prepare(resolve(raw, values))
+            except ValueError:
+                raise Refused(kind) from None
         else:
             raise NotCompilable(kind)
     return bound
@@ -156,6 +161,18 @@ def _position(cursor: Any) -> tuple[datetime, uuid.UUID]:
         raise Refused("after")
     try:
         return decode_cursor(cursor, datetime, uuid.UUID)
+    except BadArgument:
+        raise Refused("after") from None
+
+
+def _text_position(cursor: Any) -> tuple[str, uuid.UUID]:
+    """A (name, id) cursor; without one, a position before every row (names are not empty)."""
+    if cursor is None:
+        return "", uuid.UUID(int=0)
+    if not isinstance(cursor, str):
+        raise Refused("after")
+    try:
+        return decode_cursor(cursor, str, uuid.UUID)
     except BadArgument:
         raise Refused("after") from None
 
