@@ -25,7 +25,14 @@ from src.models import rules
 from src.resolvers import notify, whispers
 from src.resolvers.pagination import Page
 from src.resolvers.readplan import Filter, Lookup, Many, One, Scalar, Scope, Source
-from src.resolvers.readplan.model import FieldSource, column, id_column, iso_datetime, iso_text
+from src.resolvers.readplan.model import (
+    FieldSource,
+    column,
+    id_column,
+    iso_datetime,
+    iso_text,
+    only_if_true,
+)
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.users import User, user_or_none
@@ -131,14 +138,7 @@ def _read_at(row: FromClause, scope: Scope) -> ColumnElement[Any]:
     return iso_text(_with_original(row, scope, rules.read_at_shown, row.c.read_at))
 
 
-def _only_if_true(value: Any) -> bool | None:
-    """A boolean argument that narrows when true (null means false, as the resolver reads it)."""
-    if value is not None and not isinstance(value, bool):
-        raise ValueError(value)
-    return True if value else None
-
-
-_UNREAD = Filter(_only_if_true, lambda row, _: row.c.read_at.is_(None), Boolean)
+_UNREAD = Filter(only_if_true, lambda row, _: row.c.read_at.is_(None), Boolean)
 
 
 def _person(known: Any) -> One:
@@ -179,9 +179,7 @@ WHISPER_ROOTS: dict[str, FieldSource] = {
         lambda _, row, scope: row.c.recipient_id == scope.viewer,
         order=("created_at", "id"),
         rule=lambda row, scope: rules.shown_to_recipient(scope.viewer, whisper=row),
-        filters={
-            "unreadOnly": Filter(_only_if_true, lambda row, _: row.c.read_at.is_(None), Boolean)
-        },
+        filters={"unreadOnly": _UNREAD},
     ),
     "whispersSent": Many(
         "Whisper",

@@ -103,6 +103,14 @@ class Filter:
     type_: Any
 
 
+def only_if_true(value: Any) -> bool | None:
+    """Filter.prepare of a boolean argument that narrows when true (null means false, as the
+    resolvers read it)."""
+    if value is not None and not isinstance(value, bool):
+        raise ValueError(value)
+    return True if value else None
+
+
 @dataclass(frozen=True)
 class Lookup:
     """A root field answering the one row of `target` whose `key` column equals the argument
