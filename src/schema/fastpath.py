@@ -38,7 +38,7 @@ from src.resolvers.readplan import NotCompilable, ReadPlan, Refused, bind_args, 
 from src.schema.compiled_reads import CATALOG
 from src.schema.cost import operation_cost
 from src.schema.documents import DocumentChecker
-from src.schema.extensions import OutcomeUnknown, is_statement_timeout
+from src.schema.extensions import OperationTimeout, OutcomeUnknown, is_statement_timeout
 from src.schema.fastpath_send import Fallback as _Fallback
 from src.schema.fastpath_send import SendPlan, answer_send, compile_send
 from src.schema.selections import Shape, selections, shape_of
@@ -57,6 +57,8 @@ def _error(message: str, code: str) -> bytes:
 # A write that may have been committed (the connection broke, or the deadline struck, mid-COMMIT):
 # the interpreter's TransactionPerOperation answers the same (src/schema/extensions.py).
 _UNKNOWN = _error(str(OutcomeUnknown()), OutcomeUnknown.code)
+# PostgreSQL's statement_timeout: the interpreter's answer (TransactionPerOperation).
+_STATEMENT_TIMEOUT = _error(str(OperationTimeout()), OperationTimeout.code)
 
 
 class CompiledQueries:
@@ -261,7 +263,7 @@ class FastPathApp:
                 await self.inner(scope, _replay(body), send)
                 return
             log.warning("compiled operation timed out")
-            answer = compiled.timed_out
+            answer = compiled.timed_out if isinstance(exc, TimeoutError) else _STATEMENT_TIMEOUT
         await Response(answer, media_type="application/json")(scope, receive, send)
 
 
