@@ -197,8 +197,6 @@ async def test_is_pro_now(world: World) -> None:
 
 
 async def test_is_pro_follows_the_injected_clock(world: World) -> None:
-    if world.compiled:
-        pytest.xfail("the compiled feed (feed_sql.py, helper 2's) still reads PostgreSQL now()")
     services = world.app.state.services
     later = datetime.now(UTC) + timedelta(days=2)
     world.app.state.services = dataclasses.replace(services, clock=lambda: later)
@@ -383,3 +381,63 @@ async def test_is_pro_raises_the_send_quota(world: World) -> None:
         "pro_expired": ["QUOTA_EXCEEDED"],
         "pro_future": ["QUOTA_EXCEEDED"],
     }
+
+
+SENT = """{ whispersSent(first: 10) {
+  edges { node { content sender { id } recipient { id } readAt } } } }"""
+RECEIVED = """{ whispersReceived(first: 10) { edges { node { content sender { id } } } } }"""
+READ = "mutation ($id: ID!) { markWhisperRead(id: $id) { whisper { id } } }"
+
+
+async def _send(world: World, who: str, **data: Any) -> str:
+    answer = await world.post(SEND, {"input": data}, who)
+    payload = answer["data"]["sendWhisper"]
+    assert payload["errors"] == [], payload
+    whisper_id: str = payload["whisper"]["id"]
+    return whisper_id
+
+
+async def test_whisper_exposure(world: World) -> None:
+    """sender_shown, recipient_shown, read_at_shown: V replies to an anonymous whisper and to
+    a named one; the replies are read. V never learns whom the first reply reached, nor that
+    it was read."""
+    anonymous = await _send(world, "plain", recipientId=world.ids["V"], content="anon")
+    named = await _send(
+        world, "pro_now", recipientId=world.ids["V"], content="named", anonymous=False
+    )
+    first = await _send(world, "V", replyToId=anonymous, content="re anon", anonymous=False)
+    second = await _send(world, "V", replyToId=named, content="re named", anonymous=False)
+    for reader, whisper in (("plain", first), ("pro_now", second)):
+        read = await world.post(READ, {"id": whisper}, reader)
+        assert read["data"]["markWhisperRead"]["whisper"] == {"id": whisper}
+    names = {v: k for k, v in world.ids.items()}
+
+    def who(user: dict[str, str] | None) -> str | None:
+        return user and names[user["id"]]
+
+    sent = (await world.post(SENT, {}, "V"))["data"]["whispersSent"]["edges"]
+    assert [
+        (
+            e["node"]["content"],
+            who(e["node"]["sender"]),
+            who(e["node"]["recipient"]),
+            e["node"]["readAt"] is not None,
+        )
+        for e in sent[:2]  # (then V's earlier "hi")
+    ] == [("re named", "V", "pro_now", True), ("re anon", "V", None, False)]
+    received = (await world.post(RECEIVED, {}, "V"))["data"]["whispersReceived"]["edges"]
+    assert [(e["node"]["content"], who(e["node"]["sender"])) for e in received] == [
+        ("named", "pro_now"),
+        ("anon", None),
+    ]
+    # The other side: the writer of the anonymous whisper knows it is theirs and whom it
+    # reached, and who answered.
+    theirs = (await world.post(SENT, {}, "plain"))["data"]["whispersSent"]["edges"]
+    assert [(who(e["node"]["sender"]), who(e["node"]["recipient"])) for e in theirs] == [
+        ("plain", "V")
+    ]
+    (mcp,) = await mcp_calls(world.server, world.tokens["V"], [("list_whispers", {"box": "sent"})])
+    assert [
+        (w["content"], w["recipientId"] and names[w["recipientId"]], w["readAt"] is not None)
+        for w in mcp["whispers"][:2]
+    ] == [("re named", "pro_now", True), ("re anon", None, False)]

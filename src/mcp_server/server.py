@@ -219,7 +219,8 @@ def build_mcp_server(
             row = await whispers.send_whisper(session, services(), viewer, data)
             if notice := whispers.delivery_notice(services(), row):
                 later.append(notice)
-            return await _whisper_view(session, row, viewer.id)
+            (view,) = await _whisper_views(session, [row], viewer.id)
+            return view
 
         return await run(work)
 
@@ -248,7 +249,7 @@ def build_mcp_server(
                     session, viewer.id, unread_only=unreadOnly, first=first, after=after
                 )
             return {
-                "whispers": [await _whisper_view(session, w, viewer.id) for _, w in page.items],
+                "whispers": await _whisper_views(session, [w for _, w in page.items], viewer.id),
                 "hasNextPage": page.has_next,
                 "endCursor": page.end_cursor,
             }
@@ -320,28 +321,39 @@ async def _own_profile(session: AsyncSession, viewer: User) -> dict[str, Any]:
     return camel_keys(data)
 
 
-async def _whisper_view(
-    session: AsyncSession, row: Whisper, viewer_id: uuid.UUID
-) -> dict[str, Any]:
-    """A whisper as `viewer_id` may see it (the GraphQL `Whisper` rules): a sender or
-    recipient hidden from the viewer is null, as `user(id)` would be."""
-    original = await session.get(Whisper, row.reply_to_id) if row.reply_to_id else None
-    sender = whispers.sender_visible(row, viewer_id)
-    recipient = whispers.recipient_visible(row, original, viewer_id)
-    others = [u for u in (sender, recipient) if u is not None and u != viewer_id]
-    shown = {viewer_id, *await visible_ids(session, viewer_id, others)}
-    took_part = original is not None and viewer_id in (original.sender_id, original.recipient_id)
-    return plain(
-        {
-            "id": row.id,
-            "content": row.content,
-            "createdAt": row.created_at,
-            "readAt": whispers.read_at_visible(row, original, viewer_id),
-            "isAnonymous": row.is_anonymous,
-            "revealedAt": row.revealed_at,
-            "senderId": sender if sender in shown else None,
-            "recipientId": recipient if recipient in shown else None,
-            "isMine": row.sender_id == viewer_id,
-            "replyToId": original.id if took_part and original else None,
-        }
-    )
+async def _whisper_views(
+    session: AsyncSession, rows: list[Whisper], viewer_id: uuid.UUID
+) -> list[dict[str, Any]]:
+    """Whispers as `viewer_id` may see them (the GraphQL `Whisper` rules, decided in SQL by
+    `whispers.whisper_views`): a sender or recipient hidden from the viewer is null, as
+    `user(id)` would be."""
+    views = await whispers.whisper_views(session, viewer_id, [row.id for row in rows])
+    originals = [await session.get(Whisper, row.reply_to_id) for row in rows if row.reply_to_id]
+    took_part = {w.id for w in originals if w and viewer_id in (w.sender_id, w.recipient_id)}
+    people = [
+        u
+        for view in views.values()
+        for u in (view.sender_id, view.recipient_id)
+        if u is not None and u != viewer_id
+    ]
+    shown = {viewer_id, *await visible_ids(session, viewer_id, people)}
+    out = []
+    for row in rows:
+        view = views[row.id]
+        out.append(
+            plain(
+                {
+                    "id": row.id,
+                    "content": row.content,
+                    "createdAt": row.created_at,
+                    "readAt": view.read_at,
+                    "isAnonymous": row.is_anonymous,
+                    "revealedAt": row.revealed_at,
+                    "senderId": view.sender_id if view.sender_id in shown else None,
+                    "recipientId": view.recipient_id if view.recipient_id in shown else None,
+                    "isMine": row.sender_id == viewer_id,
+                    "replyToId": row.reply_to_id if row.reply_to_id in took_part else None,
+                }
+            )
+        )
+    return out

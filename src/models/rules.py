@@ -199,6 +199,42 @@ def may_whisper(sender: Any, *, user: FromClause = USERS) -> ColumnElement[bool]
     )
 
 
+def sender_shown(viewer: Any, *, whisper: FromClause = WHISPERS) -> ColumnElement[bool]:
+    """Over Whisper: the viewer may know who sent it — they wrote it, or it is not anonymous
+    and unrevealed. (The id shown may still be NULL: a deleted sender.)"""
+    return or_(whisper.c.sender_id == viewer, ~sender_hidden(whisper=whisper))
+
+
+def recipient_shown(
+    viewer: Any, *, whisper: FromClause = WHISPERS, original: FromClause
+) -> ColumnElement[bool]:
+    """Over Whisper LEFT JOIN `original` (the whisper it replies to): the viewer may know whom
+    it went to — they received it, or it replies to nothing, or they know who sent what it
+    replies to. The writer of a reply to an anonymous, unrevealed whisper never learns whom
+    the reply reached: replying never reveals who it goes to."""
+    return or_(
+        whisper.c.recipient_id == viewer,
+        original.c.id.is_(None),
+        and_(sender_shown(viewer, whisper=original), original.c.sender_id.is_not(None)),
+    )
+
+
+def read_at_shown(
+    viewer: Any, *, whisper: FromClause = WHISPERS, original: FromClause
+) -> ColumnElement[bool]:
+    """Over Whisper LEFT JOIN `original`: the viewer may know when it was read — they are its
+    recipient, or may know its recipient. Never for the writer of a reply to an anonymous,
+    unrevealed whisper: that the reply was read would tell it was delivered, which depends on
+    who its hidden recipient is."""
+    return or_(
+        whisper.c.recipient_id == viewer,
+        and_(
+            recipient_shown(viewer, whisper=whisper, original=original),
+            whisper.c.recipient_id.is_not(None),
+        ),
+    )
+
+
 # --- reports ---------------------------------------------------------------------------------
 
 

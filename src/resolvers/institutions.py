@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import uuid
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, update
 from sqlalchemy.dialects.postgresql import insert
@@ -34,13 +35,20 @@ def _escape_like(term: str) -> str:
     return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def _name_matches(term: str) -> ColumnElement[bool]:
-    pattern = f"%{_escape_like(term.lower())}%"
+def search_pattern(search: str | None) -> str | None:
+    """The LIKE pattern a search asks for (trimmed, at most 100 characters, any case), or None
+    for no search."""
+    term = (search or "").strip()[:100]
+    return f"%{_escape_like(term.lower())}%" if term else None
+
+
+def name_like(pattern: Any) -> ColumnElement[bool]:
+    """Over Institution: its name or an alias matches the LIKE `pattern`."""
     aliases = func.lower(func.array_to_string(col(Institution.aliases), " "))
     return or_(func.lower(col(Institution.name)).like(pattern), aliases.like(pattern))
 
 
-def shown_to(viewer_id: uuid.UUID | None) -> ColumnElement[bool]:
+def shown_to(viewer_id: uuid.UUID | ColumnElement[Any] | None) -> ColumnElement[bool]:
     """Listed (verified) institutions and the viewer's own proposals."""
     listed = col(Institution.verified).is_(True)
     return (
@@ -68,9 +76,9 @@ async def search_institutions(
     query = select(Institution).where(
         col(Institution.verified).is_(False) if pending else shown_to(viewer_id)
     )
-    term = (search or "").strip()[:100]
-    if term:
-        query = query.where(_name_matches(term))
+    pattern = search_pattern(search)
+    if pattern:
+        query = query.where(name_like(pattern))
     if kind:
         query = query.where(col(Institution.kind) == kind)
     if after:

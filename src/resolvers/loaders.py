@@ -18,9 +18,11 @@ from src.models.rules import pro_period
 from src.resolvers.pagination import Page
 from src.resolvers.profiles import visible_ids
 from src.resolvers.projects import project_pages
+from src.resolvers.whispers import WhisperView, whisper_views
 
 ProjectPageKey = tuple[uuid.UUID, int, str | None]  # (owner, first, after)
 VisibleKey = tuple[uuid.UUID, uuid.UUID]  # (viewer, person)
+ViewKey = tuple[uuid.UUID, uuid.UUID]  # (viewer, whisper)
 
 
 class Loaders:
@@ -56,6 +58,21 @@ class Loaders:
     @cached_property
     def visible_by_viewer_and_user(self) -> DataLoader[VisibleKey, bool]:
         return DataLoader(self._visible)
+
+    @cached_property
+    def whisper_view_by_viewer_and_id(self) -> DataLoader[ViewKey, WhisperView]:
+        return DataLoader(self._whisper_views)
+
+    async def _whisper_views(self, keys: Sequence[ViewKey]) -> list[WhisperView]:
+        by_viewer: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+        for viewer, whisper in keys:
+            by_viewer[viewer].append(whisper)
+        views = {
+            (viewer, whisper): view
+            for viewer, ids in by_viewer.items()
+            for whisper, view in (await whisper_views(self._session(), viewer, ids)).items()
+        }
+        return [views[key] for key in keys]
 
     async def _visible(self, keys: Sequence[VisibleKey]) -> list[bool]:
         by_viewer: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)

@@ -43,7 +43,7 @@ def to_micros(moment: datetime) -> int:
 
 def encode_cursor(*key: object) -> str:
     """base64url (unpadded) of the key's parts joined by \\x1f, times as epoch microseconds —
-    a form PostgreSQL can also produce (see feed_sql)."""
+    a form PostgreSQL can also produce (readplan.compiler.cursor_of)."""
     parts = [str(to_micros(k)) if isinstance(k, datetime) else str(k) for k in key]
     return base64.urlsafe_b64encode(SEPARATOR.join(parts).encode()).decode().rstrip("=")
 

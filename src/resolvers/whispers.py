@@ -2,8 +2,9 @@
 
 The recipient of an anonymous, unrevealed whisper must never learn its sender: not from a
 field, an id, a cursor, an error, an ordering, an event, or the effect of their own blocks.
-The rules live in `anonymity` (inbox, send-time blocks); `sender_visible`,
-`recipient_visible` and `read_at_visible` decide every exposure of one whisper.
+The rules live in the rule book, `src/models/rules.py` (inbox, send-time blocks, and
+`sender_shown`, `recipient_shown`, `read_at_shown`: every exposure of one whisper, which
+`whisper_views` evaluates in SQL).
 """
 
 from __future__ import annotations
@@ -14,15 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, update
+from sqlalchemy import ColumnElement, FromClause, and_, case, or_, update
 from sqlmodel import col, select
 from sqlmodel import delete as sa_delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
 from src.models import User, Whisper, WhisperSenderBlock
+from src.models.rules import (
+    WHISPERS,
+    read_at_shown,
+    recipient_shown,
+    sender_shown,
+    shown_to_recipient,
+)
 from src.models.rules import after as after_cursor
-from src.models.rules import shown_to_recipient
 from src.resolvers import idempotency, notify
 from src.resolvers.anonymity import can_whisper
 from src.resolvers.auth import rate_limit
@@ -102,7 +109,8 @@ async def send_whisper(
             raise NotFound("No such whisper.", field="replyToId")
         recipient_id: uuid.UUID | None = original.sender_id
         field, reply_to = "replyToId", original.id
-        blind = sender_visible(original, sender.id) is None
+        seen = await whisper_views(session, sender.id, [original.id])
+        blind = seen[original.id].sender_id is None
     elif data.recipient_id is not None:
         recipient_id, field, reply_to = _uuid(data.recipient_id, "recipientId"), "recipientId", None
     else:
@@ -146,40 +154,46 @@ def delivery_notice(services: Services, whisper: Whisper) -> Callable[[], Awaita
     return notify.offline_notice_job(services, whisper.recipient_id)
 
 
-def sender_visible(whisper: Whisper, viewer_id: uuid.UUID) -> uuid.UUID | None:
-    """The sender as `viewer_id` may know them: null while anonymous and unrevealed for the
-    recipient, null for a deleted sender."""
-    if whisper.sender_id == viewer_id:
-        return viewer_id
-    if whisper.is_anonymous and whisper.revealed_at is None:
-        return None
-    return whisper.sender_id
+@dataclass(frozen=True)
+class WhisperView:
+    """What one viewer may know of a whisper's sender, recipient and reading (null: nothing),
+    decided in SQL by `rules.sender_shown`, `recipient_shown` and `read_at_shown`."""
+
+    sender_id: uuid.UUID | None
+    recipient_id: uuid.UUID | None
+    read_at: datetime | None
 
 
-def recipient_visible(
-    whisper: Whisper, original: Whisper | None, viewer_id: uuid.UUID
-) -> uuid.UUID | None:
-    """The recipient as `viewer_id` may know them: for the writer of a reply to an anonymous,
-    unrevealed whisper, null — replying never reveals who it goes to."""
-    if whisper.recipient_id == viewer_id:
-        return viewer_id
-    if original is not None and sender_visible(original, viewer_id) is None:
-        return None
-    return whisper.recipient_id
+UNKNOWN = WhisperView(None, None, None)
 
 
-def read_at_visible(
-    whisper: Whisper, original: Whisper | None, viewer_id: uuid.UUID
-) -> datetime | None:
-    """When the recipient read it, as `viewer_id` may know: never for the writer of a reply
-    to an anonymous, unrevealed whisper — that the reply was read would tell that it was
-    delivered, which depends on who its hidden recipient is."""
-    if (
-        whisper.recipient_id != viewer_id
-        and recipient_visible(whisper, original, viewer_id) is None
-    ):
-        return None
-    return whisper.read_at
+def view_columns(viewer: Any, w: FromClause, original: FromClause) -> list[ColumnElement[Any]]:
+    """A `WhisperView` as three columns over `w` LEFT JOIN `original` (its reply_to)."""
+    return [
+        case((sender_shown(viewer, whisper=w), w.c.sender_id)).label("shown_sender_id"),
+        case((recipient_shown(viewer, whisper=w, original=original), w.c.recipient_id)).label(
+            "shown_recipient_id"
+        ),
+        case((read_at_shown(viewer, whisper=w, original=original), w.c.read_at)).label(
+            "shown_read_at"
+        ),
+    ]
+
+
+async def whisper_views(
+    session: AsyncSession, viewer_id: uuid.UUID, ids: list[uuid.UUID]
+) -> dict[uuid.UUID, WhisperView]:
+    """Each whisper of `ids` as `viewer_id` may see it, in one statement."""
+    if not ids:
+        return {}
+    w, original = WHISPERS.alias("w"), WHISPERS.alias("original")
+    query = (
+        select(w.c.id, *view_columns(viewer_id, w, original))
+        .select_from(w.outerjoin(original, original.c.id == w.c.reply_to_id))
+        .where(w.c.id.in_(ids))
+    )
+    found = {r[0]: WhisperView(r[1], r[2], r[3]) for r in await session.exec(query)}
+    return {i: found.get(i, UNKNOWN) for i in ids}
 
 
 async def visible_whisper(
@@ -208,8 +222,8 @@ async def reveal(session: AsyncSession, services: Services, viewer: User, raw_id
         # cannot receive, never sees a reveal: the whisper stays anonymous for them, as it
         # would from anyone else. The writer of a reply to an anonymous whisper does not know
         # whom it reached: for them a reveal always succeeds (a refusal would tell).
-        original = await session.get(Whisper, whisper.reply_to_id) if whisper.reply_to_id else None
-        knows_recipient = recipient_visible(whisper, original, viewer.id) is not None
+        view = (await whisper_views(session, viewer.id, [whisper.id]))[whisper.id]
+        knows_recipient = view.recipient_id is not None
         if knows_recipient and not await can_whisper(session, viewer.id, whisper.recipient_id):
             raise _unreachable("id")
         whisper.revealed_at = services.clock()
@@ -293,12 +307,11 @@ async def export_whispers(session: AsyncSession, user_id: uuid.UUID) -> dict[str
         )
     )
     originals = {w.id: w for w in rows}
+    views = await whisper_views(session, user_id, list(originals))
     out = []
     for w in rows:
-        original = originals.get(w.reply_to_id) if w.reply_to_id else None
-        sender = sender_visible(w, user_id)
-        recipient = recipient_visible(w, original, user_id)
-        read_at = read_at_visible(w, original, user_id)
+        view = views[w.id]
+        sender, recipient, read_at = view.sender_id, view.recipient_id, view.read_at
         out.append(
             {
                 "id": str(w.id),

@@ -3,17 +3,24 @@
 from __future__ import annotations
 
 from enum import Enum
+from typing import Any
 
 import strawberry
+from sqlalchemy import Text
 
 from src.auth.permissions import AUTHENTICATED, MODERATOR
 from src.models import Institution as InstitutionRow
 from src.resolvers.institutions import (
+    name_like,
     propose_institution,
     review_institution,
     search_institutions,
+    search_pattern,
+    shown_to,
 )
 from src.resolvers.pagination import Page
+from src.resolvers.readplan import Filter, Many, Source
+from src.resolvers.readplan.model import FieldSource, column, id_column
 from src.resolvers.users import require_registered
 from src.schema.common import PageInfo, UserError, run_mutation
 from src.schema.context import Info
@@ -48,6 +55,49 @@ class Institution:
             city=row.city,
             verified=row.verified,
         )
+
+
+# Where an Institution's fields live, for the compiled reads (src/resolvers/readplan).
+INSTITUTION_SOURCE = Source(
+    table=InstitutionRow.__table__,  # type: ignore[attr-defined]  # SQLModel sets it
+    fields={
+        "id": id_column(),
+        "name": column("name"),
+        "kind": column("kind"),
+        "city": column("city"),
+        "verified": column("verified"),
+    },
+)
+
+
+def _search(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(value)
+    return search_pattern(value)
+
+
+def _kind(value: Any) -> str | None:
+    if value is not None and not isinstance(value, str):
+        raise ValueError(value)
+    return value
+
+
+# `institutions`: search_institutions in one statement. A small reference table, read in name
+# order (no index walk: there is no index on the name to walk).
+INSTITUTION_ROOTS: dict[str, FieldSource] = {
+    "institutions": Many(
+        "Institution",
+        lambda _, __, scope: shown_to(scope.viewer),
+        order=("name", "id"),
+        ascending=True,
+        text_key=True,
+        walk=False,
+        filters={
+            "search": Filter(_search, lambda _, pattern: name_like(pattern), Text),
+            "kind": Filter(_kind, lambda row, kind: row.c.kind == kind, Text),
+        },
+    )
+}
 
 
 @strawberry.type(description="An institution and its cursor.")

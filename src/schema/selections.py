@@ -20,6 +20,7 @@ from typing import Any
 from graphql import (
     BooleanValueNode,
     DocumentNode,
+    EnumValueNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -41,7 +42,7 @@ from graphql import (
     value_from_ast,
 )
 
-from src.resolvers.feed_sql import NotCompilable, Sel
+from src.resolvers.readplan import NotCompilable, Sel
 
 _CONDITIONS = ("include", "skip")
 
@@ -220,8 +221,8 @@ def _value(node: ValueNode) -> Any:
         return ("$", node.name.value)
     if isinstance(node, IntValueNode):
         return int(node.value)
-    if isinstance(node, StringValueNode | BooleanValueNode):
-        return node.value
+    if isinstance(node, StringValueNode | BooleanValueNode | EnumValueNode):
+        return node.value  # an enum by its GraphQL name, as a variable would carry it
     if isinstance(node, NullValueNode):
         return None
     raise NotCompilable("argument value")

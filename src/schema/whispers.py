@@ -4,13 +4,35 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    FromClause,
+    and_,
+    case,
+    literal_column,
+    null,
+    or_,
+    select,
+)
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import Whisper as WhisperRow
+from src.models import rules
 from src.resolvers import notify, whispers
 from src.resolvers.pagination import Page
+from src.resolvers.readplan import Filter, Lookup, Many, One, Scalar, Scope, Source
+from src.resolvers.readplan.model import (
+    FieldSource,
+    column,
+    id_column,
+    iso_datetime,
+    iso_text,
+    only_if_true,
+)
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.users import User, user_or_none
@@ -38,8 +60,7 @@ class Whisper:
         "anonymous, unrevealed whisper: that would tell whom it reached."
     )
     async def read_at(self, info: Info) -> datetime | None:
-        original = await self._original(info)
-        return whispers.read_at_visible(self.row, original, self.viewer_id)
+        return (await self._view(info)).read_at
 
     @strawberry.field(description="Sent anonymously.")
     def is_anonymous(self) -> bool:
@@ -54,7 +75,7 @@ class Whisper:
         "Never leaks otherwise. Null too when the sender is hidden from you, as `user(id)`."
     )
     async def sender(self, info: Info) -> User | None:
-        return await user_or_none(info, whispers.sender_visible(self.row, self.viewer_id))
+        return await user_or_none(info, (await self._view(info)).sender_id)
 
     @strawberry.field(
         description="Null for the writer of a reply to an anonymous, unrevealed whisper: "
@@ -62,9 +83,7 @@ class Whisper:
         "you, as `user(id)`."
     )
     async def recipient(self, info: Info) -> User | None:
-        original = await self._original(info)
-        uid = whispers.recipient_visible(self.row, original, self.viewer_id)
-        return await user_or_none(info, uid)
+        return await user_or_none(info, (await self._view(info)).recipient_id)
 
     @strawberry.field(description="True when the viewer wrote it.")
     def is_mine(self) -> bool:
@@ -77,10 +96,106 @@ class Whisper:
             return None
         return Whisper(row=original, viewer_id=self.viewer_id)
 
+    async def _view(self, info: Info) -> whispers.WhisperView:
+        """What the viewer may know of its people and reading (`rules`, in SQL)."""
+        return await info.context.loaders.whisper_view_by_viewer_and_id.load(
+            (self.viewer_id, self.row.id)
+        )
+
     async def _original(self, info: Info) -> WhisperRow | None:
         if self.row.reply_to_id is None:
             return None
         return await info.context.loaders.whisper_by_id.load(self.row.reply_to_id)
+
+
+# Where a Whisper's fields live, for the compiled reads (src/resolvers/readplan). What the
+# viewer may know of its people and reading is the rule book's (sender_shown, recipient_shown,
+# read_at_shown); the people come through the guarded User source, null when hidden.
+
+
+def _sender_known(row: FromClause, scope: Scope) -> ColumnElement[Any]:
+    return case((rules.sender_shown(scope.viewer, whisper=row), row.c.sender_id), else_=null())
+
+
+def _with_original(
+    row: FromClause, scope: Scope, rule: Any, value: ColumnElement[Any]
+) -> ColumnElement[Any]:
+    """`value` where `rule` (over the whisper LEFT JOIN the one it replies to) lets the
+    viewer know it, else null: one row per whisper, read by key."""
+    original = rules.WHISPERS.alias()
+    one = select(literal_column("1").label("one")).subquery()
+    joined = one.outerjoin(original, original.c.id == row.c.reply_to_id)
+    known = case((rule(scope.viewer, whisper=row, original=original), value), else_=null())
+    # Correlated by name: inside a person's subquery the whisper row is an outer query's.
+    return select(known).select_from(joined).correlate(row).scalar_subquery()
+
+
+def _recipient_known(row: FromClause, scope: Scope) -> ColumnElement[Any]:
+    return _with_original(row, scope, rules.recipient_shown, row.c.recipient_id)
+
+
+def _read_at(row: FromClause, scope: Scope) -> ColumnElement[Any]:
+    return iso_text(_with_original(row, scope, rules.read_at_shown, row.c.read_at))
+
+
+_UNREAD = Filter(only_if_true, lambda row, _: row.c.read_at.is_(None), Boolean)
+
+
+def _person(known: Any) -> One:
+    """A person as `user_or_none` gives them: null when unknown or hidden from the viewer."""
+    return One(
+        "User (guarded)",
+        lambda whisper, user, scope: and_(user.c.id == known(whisper, scope), user.c.shown),
+    )
+
+
+WHISPER_SOURCE = Source(
+    table=rules.WHISPERS,
+    fields={
+        "id": id_column(),
+        "content": column("content"),
+        "createdAt": iso_datetime("created_at"),
+        "readAt": Scalar(_read_at),
+        "isAnonymous": column("is_anonymous"),
+        "revealedAt": iso_datetime("revealed_at"),
+        "sender": _person(_sender_known),
+        "recipient": _person(_recipient_known),
+        "isMine": Scalar(lambda row, scope: row.c.sender_id.is_not_distinct_from(scope.viewer)),
+        "replyTo": One(
+            "Whisper",
+            lambda whisper, original, scope: and_(
+                original.c.id == whisper.c.reply_to_id,
+                or_(
+                    original.c.sender_id == scope.viewer,
+                    original.c.recipient_id == scope.viewer,
+                ),
+            ),
+        ),
+    },
+)
+WHISPER_ROOTS: dict[str, FieldSource] = {
+    "whispersReceived": Many(
+        "Whisper",
+        lambda _, row, scope: row.c.recipient_id == scope.viewer,
+        order=("created_at", "id"),
+        rule=lambda row, scope: rules.shown_to_recipient(scope.viewer, whisper=row),
+        filters={"unreadOnly": _UNREAD},
+    ),
+    "whispersSent": Many(
+        "Whisper",
+        lambda _, row, scope: row.c.sender_id == scope.viewer,
+        order=("created_at", "id"),
+    ),
+    "whisper": Lookup(
+        "Whisper",
+        arg="id",
+        key="id",
+        rule=lambda row, scope: or_(
+            row.c.sender_id == scope.viewer, rules.shown_to_recipient(scope.viewer, whisper=row)
+        ),
+        rows=lambda: rules.WHISPERS,
+    ),
+}
 
 
 @strawberry.type(description="A whisper and its cursor.")
