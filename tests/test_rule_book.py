@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +23,7 @@ from starlette.applications import Starlette
 from src import events
 from src.app import create_app
 from src.config import Settings
+from src.resolvers.ai_data import popular_interests
 from tests.helpers import (
     GraphQLClient,
     LiveServer,
@@ -441,3 +443,16 @@ async def test_whisper_exposure(world: World) -> None:
         (w["content"], w["recipientId"] and names[w["recipientId"]], w["readAt"] is not None)
         for w in mcp["whispers"][:2]
     ] == [("re named", "pro_now", True), ("re anon", None, False)]
+
+
+async def test_popular_interests_are_of_people_in_discovery(world: World) -> None:
+    for name, tag in (("plain", "chess"), ("held", "knitting"), ("hidden", "karate")):
+        await sql(
+            world.app,
+            "UPDATE user_profiles SET interests = ARRAY[:t] WHERE user_id = :id",
+            t=tag,
+            id=world.ids[name],
+        )
+    async with world.app.state.services.sessionmaker() as session:
+        popular = await popular_interests(session, uuid.UUID(world.ids["V"]), at_least=1)
+    assert popular == [("chess", 1)]

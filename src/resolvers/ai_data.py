@@ -6,32 +6,36 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, distinct, func, true
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai.suggestions import ProfileFacts, ProjectFacts
-from src.models import Institution, User, UserProfile, UserProject
+from src.models import Institution, User, UserProfile, UserProject, rules
 from src.models.rules import visible_to
 from src.resolvers.errors import UserFacingError
 from src.resolvers.profiles import age_on, today
 
 MAX_BIO_IN_CARD = 300
 
-_POPULAR = text(
-    """
-    SELECT mode() WITHIN GROUP (ORDER BY tag) AS tag, count(DISTINCT p.user_id) AS people
-    FROM user_profiles p
-    JOIN users u ON u.id = p.user_id
-    CROSS JOIN LATERAL unnest(p.interests) AS tag
-    WHERE u.status = 'active' AND u.registered_at IS NOT NULL
-      AND p.visibility = 'discoverable' AND u.id <> :viewer
-    GROUP BY lower(tag)
-    HAVING count(DISTINCT p.user_id) >= :at_least
-    ORDER BY people DESC, lower(tag)
-    LIMIT :limit
-    """
-)
+
+def _popular() -> Any:
+    """Interests by how many people anyone may find (`rules.in_discovery`) list them."""
+    u, p = rules.USERS.alias("u"), rules.PROFILES.alias("p")
+    tags = func.unnest(p.c.interests).table_valued("tag").render_derived("t")
+    people = func.count(distinct(p.c.user_id))
+    return (
+        select(func.mode().within_group(tags.c.tag).label("tag"), people.label("people"))
+        .select_from(p.join(u, u.c.id == p.c.user_id).join(tags, true()))
+        .where(rules.in_discovery(user=u, profile=p), u.c.id != bindparam("viewer"))
+        .group_by(func.lower(tags.c.tag))
+        .having(people >= bindparam("at_least"))
+        .order_by(people.desc(), func.lower(tags.c.tag))
+        .limit(bindparam("limit"))
+    )
+
+
+_POPULAR = _popular()
 
 
 async def profile_facts(session: AsyncSession, user_id: uuid.UUID) -> ProfileFacts:
@@ -109,12 +113,10 @@ def card(profile: UserProfile, institution: str | None) -> dict[str, Any]:
 async def popular_interests(
     session: AsyncSession, viewer_id: uuid.UUID, *, limit: int = 10, at_least: int = 2
 ) -> list[tuple[str, int]]:
-    """The interests most registered, discoverable people list (case-insensitively), with how
+    """The interests most people in discovery (registered, active, discoverable, not held)
+    list (case-insensitively), with how
     many people list each; only those at least `at_least` people share."""
-    # sqlmodel's exec() runs text() (it hands any statement to SQLAlchemy) but its overloads
-    # list only select/update/delete, and its execute() is deprecated.
     rows = await session.exec(
-        _POPULAR,  # type: ignore[call-overload]
-        params={"viewer": viewer_id, "limit": limit, "at_least": at_least},
+        _POPULAR, params={"viewer": viewer_id, "limit": limit, "at_least": at_least}
     )
     return [(str(tag), int(n)) for tag, n in rows]
