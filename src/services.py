@@ -152,7 +152,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         sessionmaker=create_sessionmaker(engine),
         http=http,
         tokens=TokenService(settings),
-        wechat=WechatClient(settings, http, side),
+        wechat=WechatClient(settings, side),
         sms=build_sms_provider(settings, http),
         pay=WechatPayClient(settings, http) if settings.wechat_pay_configured else None,
         hub=EventHub(url, side, max_sockets_per_user=settings.ws_max_sockets_per_user),
@@ -173,6 +173,7 @@ async def close_services(services: Services) -> None:
     await services.hub.stop()
     await services.vectors.close()
     await services.http.aclose()
+    await services.wechat.aclose()
     if services.llm is not None:
         await services.llm.aclose()
     if services.rate_limiter.redis is not None:
