@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,18 +125,7 @@ def build_llm(settings: Settings) -> LLMClient | None:
     )
 
 
-def _no_sniffio_rescans() -> None:
-    """httpcore imports `sniffio` each time it takes a lock (several times a request); not
-    installed (anyio 4 no longer needs it), every attempt searched all of sys.path again:
-    ~40% of a server's CPU per whisper once WeChat checked each one (11.6 -> 6.8 ms of CPU a
-    send, bench.delivery --production). A None entry in sys.modules makes the import fail at
-    once, as the import system documents."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
-    _no_sniffio_rescans()
     # One pooled HTTP client for every outgoing call; each call sets its own timeouts.
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False)
     url = engine.url.render_as_string(hide_password=False)
