@@ -1,17 +1,32 @@
-"""The keep-alive client under WeChat's calls (src/auth/wechat_http.py), against a raw TCP server
-on 127.0.0.1 that answers exactly the bytes each test gives it: framing, connection reuse, a
-server closing idle connections, cut and missing answers."""
+"""The keep-alive client under WeChat's calls (src/auth/wechat_http.py): against a raw TCP server
+on 127.0.0.1 that answers exactly the bytes each test gives it (framing, connection reuse, a
+server closing idle connections, cut, missing, oversized answers, redirects), and against the
+fake WeChat served over TLS with a throwaway certificate."""
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
+import uvicorn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from pydantic import SecretStr
+from starlette.applications import Starlette
 
+from src.auth.wechat import WechatClient, WechatError
 from src.auth.wechat_http import HttpTimeout, HttpTransportError, KeepAliveClient, Timeouts
+from src.config import Settings
+from tests.fakes.wechat import FakeWechat
+from tests.helpers import free_port
 
 TIMEOUTS = Timeouts(connect=2, read=2, pool=2)
 OK = b'HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 11\r\n\r\n{"ok":true}'
@@ -140,3 +155,152 @@ async def test_an_unreachable_server_is_a_transport_error() -> None:
     client = KeepAliveClient(f"http://127.0.0.1:{port}")
     with pytest.raises(HttpTransportError):
         await client.request("GET", "/a", None, TIMEOUTS)
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nX-Endless: " + b"a" * (200 * 1024),
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        + b"".join(b"10000\r\n" + b"b" * 0x10000 + b"\r\n" for _ in range(24)),
+        b"HTTP/1.1 200 OK\r\nContent-Length: 3000000\r\n\r\n" + b"c" * 3_000_000,
+    ],
+    ids=["endless-header", "endless-chunks", "huge-body"],
+)
+async def test_oversized_answers_are_cut_off(reply: bytes) -> None:
+    server = RawServer(lambda _n: reply)
+    async with raw_server(server) as client:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(HttpTransportError, match="too large"):
+            await client.request("GET", "/a", None, Timeouts(connect=2, read=10, pool=2))
+        assert asyncio.get_running_loop().time() - started < 5  # not the read timeout
+        assert client._idle == []
+
+
+def wechat_client(base_url: str) -> WechatClient:
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None,
+        wechat_app_id="wx-fake-app",
+        wechat_app_secret=SecretStr("wx-fake-secret"),
+        wechat_api_base=base_url,
+    )
+    return WechatClient(settings, engine=None)  # type: ignore[arg-type] # login needs no token
+
+
+async def test_a_redirect_is_not_followed() -> None:
+    moved = (
+        b"HTTP/1.1 302 Found\r\nLocation: http://127.0.0.1:1/elsewhere\r\n"
+        b'Content-Type: application/json\r\nContent-Length: 18\r\n\r\n{"openid":"wrong"}'
+    )
+    server = RawServer(lambda _n: moved)
+    async with raw_server(server):
+        client = wechat_client(f"http://127.0.0.1:{server.port}")
+        with pytest.raises(WechatError) as failed:
+            await client.code_to_session("code")
+        await client.aclose()
+    assert failed.value.kind == "unavailable"
+    assert len(server.requests) == 1  # neither followed nor retried
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A throwaway certificate for 127.0.0.1 and its key, as PEM files."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "qiaoqiao test")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert_file, key_file
+
+
+@asynccontextmanager
+async def tls_fake_wechat(directory: Path) -> AsyncIterator[tuple[FakeWechat, Path]]:
+    """The fake WeChat served over TLS on 127.0.0.1; yields it and its certificate."""
+    cert_file, key_file = self_signed(directory)
+    fake = FakeWechat()
+    port = free_port()
+    config = uvicorn.Config(
+        fake.app(),
+        host="127.0.0.1",
+        port=port,
+        log_config=None,
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.025)
+        fake.url = f"https://127.0.0.1:{port}"
+        yield fake, cert_file
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def test_https_with_the_trusted_certificate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with tls_fake_wechat(tmp_path) as (fake, cert_file):
+        fake.add_login("code-1", "openid-tls")
+        # How production is pointed at a private CA: the variable httpx reads too.
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_file))
+        client = wechat_client(fake.url)
+        try:
+            assert (await client.code_to_session("code-1")).openid == "openid-tls"
+        finally:
+            await client.aclose()
+
+
+async def test_https_with_an_untrusted_certificate_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with tls_fake_wechat(tmp_path) as (fake, _cert_file):
+        fake.add_login("code-1", "openid-tls")
+        monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+        monkeypatch.delenv("SSL_CERT_DIR", raising=False)
+        client = wechat_client(fake.url)  # trusts certifi's roots only
+        try:
+            with pytest.raises(WechatError) as failed:
+                await client.code_to_session("code-1")
+        finally:
+            await client.aclose()
+    assert failed.value.kind == "unavailable"
+    assert fake.calls_to("/sns/jscode2session") == 0  # nothing was sent over it
+
+
+async def test_shutdown_closes_wechat_connections(
+    wx_app: Starlette, fake_wechat: FakeWechat
+) -> None:
+    fake_wechat.add_login("code-1", "openid-1")
+    async with wx_app.router.lifespan_context(wx_app):
+        wechat = wx_app.state.services.wechat
+        await wechat.code_to_session("code-1")
+        kept = list(wechat.http._idle)
+        assert len(kept) == 1 and not kept[0].closed
+    assert kept[0].closed and kept[0].transport is not None and kept[0].transport.is_closing()
+    assert wechat.http._idle == []

@@ -100,6 +100,8 @@ class WechatClient:
                             await asyncio.sleep(0.1 * (attempt + 1))
                             continue
                         raise WechatError("unavailable")
+                    if 300 <= answer.status < 400:  # never followed: WeChat does not redirect
+                        raise WechatError("unavailable")
                     try:
                         body = orjson.loads(answer.body)
                     except orjson.JSONDecodeError:

@@ -24,6 +24,10 @@ import httpx
 
 # How long an unused connection is kept (httpx's default): WeChat's servers close idle ones.
 KEEPALIVE_S = 5.0
+# WeChat's answers are small JSON documents: anything past these is cut off as an error rather
+# than held in memory.
+MAX_HEADER_BYTES = 64 * 1024
+MAX_BODY_BYTES = 1024 * 1024
 
 
 class HttpTimeout(Exception):
@@ -55,6 +59,9 @@ class _Connection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.waiter: asyncio.Future[Answer] | None = None
         self.chunks: list[bytes] = []
+        self.in_head = True  # the answer's status line and headers are not all read yet
+        self.head_bytes = 0
+        self.body_bytes = 0
         self.closed = False
         self.reusable = False
         self.idle_since = 0.0
@@ -64,11 +71,23 @@ class _Connection(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
+        if self.in_head:
+            self.head_bytes += len(data)
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self._fail(HttpTransportError(f"malformed answer: {exc}"))
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            self._fail(HttpTransportError(f"malformed answer: {exc!r}"))
             self.close()
+            return
+        # httptools buffers a header until it ends: bound what it may hold, and the body.
+        if self._too_large():
+            self._fail(HttpTransportError("answer too large"))
+            self.close()
+
+    def _too_large(self) -> bool:
+        return (self.in_head and self.head_bytes > MAX_HEADER_BYTES) or (
+            self.body_bytes > MAX_BODY_BYTES
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
@@ -77,11 +96,20 @@ class _Connection(asyncio.Protocol):
     # httptools callbacks
     def on_message_begin(self) -> None:
         self.chunks = []
+        self.body_bytes = 0
+
+    def on_headers_complete(self) -> None:
+        self.in_head = False
 
     def on_body(self, body: bytes) -> None:
-        self.chunks.append(body)
+        self.body_bytes += len(body)
+        if self.body_bytes <= MAX_BODY_BYTES:  # past it, data_received ends the connection
+            self.chunks.append(body)
 
     def on_message_complete(self) -> None:
+        self.in_head, self.head_bytes = True, 0  # for the next answer on this connection
+        if self.body_bytes > MAX_BODY_BYTES:
+            return  # data_received fails the request
         self.reusable = self.parser.should_keep_alive()
         answer = Answer(self.parser.get_status_code(), b"".join(self.chunks))
         self.chunks = []
