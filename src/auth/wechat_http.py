@@ -155,9 +155,8 @@ class KeepAliveClient:
         default_port = self.port == (443 if url.scheme == "https" else 80)
         self.host_header = url.netloc.rpartition("@")[2] if not default_port else self.host
         self.prefix = url.path.rstrip("/")
-        self._ssl: ssl.SSLContext | None = (
-            httpx.create_ssl_context() if url.scheme == "https" else None
-        )
+        self.tls = url.scheme == "https"
+        self._ssl: ssl.SSLContext | None = None  # made on first use: loading it takes ~40 ms
         self._idle: list[_Connection] = []
         self._slots = asyncio.Semaphore(max_connections)
 
@@ -207,6 +206,8 @@ class KeepAliveClient:
 
     async def _connect(self, seconds: float) -> _Connection:
         loop = asyncio.get_running_loop()
+        if self.tls and self._ssl is None:
+            self._ssl = httpx.create_ssl_context()
         try:
             async with asyncio.timeout(seconds):
                 _, conn = await loop.create_connection(
@@ -214,7 +215,7 @@ class KeepAliveClient:
                     self.host,
                     self.port,
                     ssl=self._ssl,
-                    server_hostname=self.host if self._ssl else None,
+                    server_hostname=self.host if self.tls else None,
                 )
         except TimeoutError:
             raise HttpTimeout("no connection within the connect timeout") from None
