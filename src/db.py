@@ -9,13 +9,17 @@ import logging
 import os
 import re
 import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import asyncpg
+from sqlalchemy.dialects.postgresql.asyncpg import dialect as asyncpg_dialect
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.config import Settings, reveal
@@ -175,6 +179,33 @@ def numbered_params(sql: str) -> tuple[str, tuple[str, ...]]:
         return f"${order.index(match.group(1)) + 1}"
 
     return _NAMED_PARAM.sub(number, sql), tuple(order)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A SQLAlchemy Core statement compiled once for asyncpg: its $n text, and which named
+    parameter goes in each position (constants of the statement, such as a rule's 'active',
+    are parameters too, with their values kept here)."""
+
+    sql: str
+    names: tuple[str, ...]
+    constants: dict[str, Any]
+
+    def args(self, params: Mapping[str, Any]) -> list[Any]:
+        """The positional arguments for `params` (every named bindparam of the statement)."""
+        return [params[n] if n in params else self.constants[n] for n in self.names]
+
+
+def prepare(statement: ClauseElement) -> Prepared:
+    """Compile `statement` (built from the rule book) to asyncpg's SQL, once, at import."""
+    compiled = cast(SQLCompiler, statement.compile(dialect=asyncpg_dialect()))
+    # A bindparam the caller names has no value (required); the statement's constants do.
+    constants = {
+        name: bind.effective_value
+        for bind, name in compiled.bind_names.items()
+        if not bind.required
+    }
+    return Prepared(str(compiled), tuple(compiled.positiontup or ()), constants)
 
 
 class CommitUncertain(Exception):

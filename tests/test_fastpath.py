@@ -31,7 +31,7 @@ ALIASED = """{ feed: users(first: 3) { pageInfo { more: hasNextPage end: endCurs
 NOT_COMPILED = [
     "{ __typename users(first: 2) { edges { node { id } } } }",
     "query ($s: Boolean!) { users(first: 2) { edges { node { id @skip(if: $s) } } } }",
-    "{ users(first: 2) { edges { node { id } } } me { id } }",
+    "{ users(first: 2) { edges { node { id } } } appConfig { minAge } }",
 ]
 
 

@@ -12,8 +12,9 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai.suggestions import ProfileFacts, ProjectFacts
 from src.models import Institution, User, UserProfile, UserProject
+from src.models.rules import visible_to
 from src.resolvers.errors import UserFacingError
-from src.resolvers.profiles import age_on, today, visible_to
+from src.resolvers.profiles import age_on, today
 
 MAX_BIO_IN_CARD = 300
 
@@ -81,7 +82,7 @@ async def people_cards(
             & (col(Institution.verified) | (col(Institution.proposed_by_id) == viewer_id)),
             isouter=True,
         )
-        .where(col(UserProfile.user_id).in_(ids), *visible_to(viewer_id))
+        .where(col(UserProfile.user_id).in_(ids), visible_to(viewer_id))
     )
     found = {p.user_id: card(p, name) for p, name in rows}
     return [found[i] for i in ids if i in found]

@@ -22,6 +22,7 @@ from src.auth.sms import SmsDeliveryError
 from src.auth.tokens import derive_key, hash_refresh_token, new_refresh_token
 from src.auth.wechat import WechatError
 from src.models import AuthSession, RefreshToken, SmsCode, User, utcnow
+from src.models.rules import login_valid
 from src.resolvers.errors import InvalidInput, RateLimited, UserFacingError
 from src.services import Services
 
@@ -286,15 +287,8 @@ async def refresh(session: AsyncSession, services: Services, *, token: str, ip: 
     if session_id is None:
         await _revoke_if_reused(services, token_hash)
         raise _invalid_refresh()
-    user = await session.scalar(
-        select(User)
-        .join(AuthSession, col(AuthSession.user_id) == col(User.id))
-        .where(
-            col(AuthSession.id) == session_id,
-            col(AuthSession.revoked_at).is_(None),
-            col(User.status) == "active",
-        )
-    )
+    # Whoever the login belongs to: the row is its own viewer.
+    user = await session.scalar(select(User).where(login_valid(col(User.id), session_id)))
     if user is None:
         raise _invalid_refresh()
     new_token = await _add_refresh_token(session, services, session_id)

@@ -3,7 +3,7 @@
 whispering the blocker again, and changes nothing the blocker sees.
 
 Neither changes the blocker's view of anonymous whispers already received: blocks act when a
-whisper is sent (`anonymity.may_whisper`), so blocking one suspect after another tells nothing
+whisper is sent (`rules.may_whisper`), so blocking one suspect after another tells nothing
 about who sent what.
 """
 

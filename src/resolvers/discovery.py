@@ -18,11 +18,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.ai.vector_store import SearchFilter
 from src.models import Institution, User, UserBlock, UserProfile, UserSwipe
+from src.models.rules import visible_to
 from src.resolvers.auth import rate_limit
 from src.resolvers.errors import BadArgument, InvalidInput
 from src.resolvers.indexing import CITY_NAMES, index_behind, normalize_city, profile_docs
 from src.resolvers.pagination import check_first
-from src.resolvers.profiles import today, visible_to
+from src.resolvers.profiles import today
 from src.resolvers.quotas import consume
 from src.resolvers.users import require_registered
 from src.services import Services
@@ -207,7 +208,7 @@ async def _still_visible(session: AsyncSession, viewer_id: uuid.UUID, hits: list
         await session.exec(
             select(col(User.id))
             .join(UserProfile, col(UserProfile.user_id) == col(User.id))
-            .where(col(User.id).in_([h.user_id for h in hits]), *visible_to(viewer_id))
+            .where(col(User.id).in_([h.user_id for h in hits]), visible_to(viewer_id))
         )
     )
     return [h for h in hits if h.user_id in ids]
@@ -252,7 +253,7 @@ async def _fallback(
         select(col(User.id), cast(score, Float))
         .join(UserProfile, col(UserProfile.user_id) == col(User.id))
         .join(Institution, col(Institution.id) == col(UserProfile.institution_id), isouter=True)
-        .where(*visible_to(viewer_id), col(User.id).not_in(flt.exclude_ids))
+        .where(visible_to(viewer_id), col(User.id).not_in(flt.exclude_ids))
     )
     if flt.city:
         query = query.where(

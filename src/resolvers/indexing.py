@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, text, update
+from sqlalchemy import delete, func, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -31,6 +31,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 from src.ai.index import VectorIndex
 from src.ai.vector_store import ProfilePoint
 from src.models import Institution, User, UserProfile, UserProject, VectorOutbox, utcnow
+from src.models.rules import in_discovery
 from src.services import Services
 
 log = logging.getLogger(__name__)
@@ -95,16 +96,6 @@ async def enqueue(session: AsyncSession, *user_ids: uuid.UUID) -> int | None:
     return last
 
 
-def indexable() -> Any:
-    """Who has a point: registered, active, not held, discoverable (User joined UserProfile)."""
-    return and_(
-        col(User.status) == "active",
-        col(User.registered_at).is_not(None),
-        col(User.moderation_hold_at).is_(None),
-        col(UserProfile.visibility) == "discoverable",
-    )
-
-
 @dataclass(frozen=True)
 class ProfileDoc:
     point: ProfilePoint | None  # None: not indexable (hidden, held, banned, deleted, unregistered)
@@ -146,7 +137,8 @@ async def profile_docs(
     """What each user's point should be now, read from PostgreSQL."""
     rows = (
         await session.exec(
-            select(User, UserProfile, Institution)
+            # Who has a point is `rules.in_discovery` (with no profile: null, so no point).
+            select(User, UserProfile, Institution, in_discovery())
             .join(UserProfile, col(UserProfile.user_id) == col(User.id), isouter=True)
             .join(Institution, col(Institution.id) == col(UserProfile.institution_id), isouter=True)
             .where(col(User.id).in_(user_ids))
@@ -160,15 +152,8 @@ async def profile_docs(
     ):
         projects.setdefault(project.user_id, []).append(project)
     docs = {}
-    for user, profile, institution in rows:
-        keep = (
-            profile is not None
-            and user.status == "active"
-            and user.registered_at is not None
-            and user.moderation_hold_at is None
-            and profile.visibility == "discoverable"
-        )
-        if not keep:
+    for user, profile, institution, keep in rows:
+        if not keep or profile is None:
             docs[user.id] = ProfileDoc(None, "")
             continue
         text = document_text(
@@ -298,7 +283,7 @@ async def reconcile(services: Services) -> int:
             await session.exec(
                 select(col(User.id))
                 .join(UserProfile, col(UserProfile.user_id) == col(User.id))
-                .where(indexable())
+                .where(in_discovery())
             )
         )
         wrong = sorted((wanted - in_index) | (in_index - wanted))

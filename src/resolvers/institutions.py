@@ -11,13 +11,14 @@ import json
 import uuid
 from pathlib import Path
 
-from sqlalchemy import ColumnElement, delete, func, or_, tuple_, update
+from sqlalchemy import ColumnElement, delete, func, or_, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Institution, User, UserProfile
 from src.models.institutions import INSTITUTION_KINDS
+from src.models.rules import after as after_cursor
 from src.resolvers.auth import rate_limit
 from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
@@ -75,7 +76,9 @@ async def search_institutions(
     if after:
         name, last_id = decode_cursor(after, str, uuid.UUID)
         query = query.where(
-            tuple_(col(Institution.name), col(Institution.id)) > tuple_(name, last_id)
+            after_cursor(
+                [col(Institution.name), col(Institution.id)], [name, last_id], descending=False
+            )
         )
     query = query.order_by(col(Institution.name), col(Institution.id)).limit(limit + 1)
     rows = list(await session.exec(query))

@@ -4,41 +4,49 @@ Every event re-authorizes its subscriber and reads what is new. Through the ORM 
 pooled checkout with its ping, BEGIN, the viewer, the feed and ROLLBACK: five round trips and
 about half of a server's CPU under workload C. Here it is one autocommit statement on the
 compiled operations' pool — one snapshot in which the login is checked and the rows after the
-cursor are read — with exactly the conditions of `users.load_viewer` and
-`whispers.received_after`, i.e. `anonymity.shown_to_recipient` (tests/test_live_sql.py holds the
-two paths to the same rows; tests/test_two_worlds.py runs the subscription through both).
+cursor are read — built from the same rules as `users.load_viewer` and
+`whispers.received_after` — `rules.login_valid` and `rules.shown_to_recipient` — compiled once
+(tests/test_live_sql.py holds the two paths to the same rows; tests/test_two_worlds.py runs the
+subscription through both).
 """
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
-from src.models import Whisper
+from sqlalchemy import DateTime, Integer, Select, Uuid, bindparam, exists, select, true
+
+from src.db import prepare
+from src.models import Whisper, rules
 from src.resolvers.whispers import LIVE_BATCH
 from src.services import Services
 
-_SQL = """
-SELECT v.ok, w.*
-FROM (
-    SELECT EXISTS (
-        SELECT 1 FROM users u JOIN auth_sessions s ON s.user_id = u.id
-        WHERE u.id = $1 AND u.status = 'active' AND s.id = $2 AND s.revoked_at IS NULL
-    ) AS ok
-) v
-LEFT JOIN LATERAL (
-    SELECT w.* FROM whispers w
-    WHERE v.ok AND w.recipient_id = $1 AND (w.created_at, w.id) > ($3, $4)
-      AND NOT w.withheld
-      -- anonymity.shown_to_recipient: blocks hide only senders the viewer knows
-      AND ((w.is_anonymous AND w.revealed_at IS NULL) OR w.sender_id IS NULL OR NOT EXISTS (
-          SELECT 1 FROM user_blocks b
-          WHERE (b.blocker_id = $1 AND b.blocked_id = w.sender_id)
-             OR (b.blocker_id = w.sender_id AND b.blocked_id = $1)))
-    ORDER BY w.created_at, w.id
-    LIMIT $5
-) w ON true
-"""
+
+def _statement() -> Select[Any]:
+    u, w = rules.USERS.alias("u"), rules.WHISPERS.alias("w")
+    viewer = bindparam("viewer", type_=Uuid)
+    login = exists(
+        select(u.c.id).where(rules.login_valid(viewer, bindparam("session", type_=Uuid), user=u))
+    )
+    v = select(login.label("ok")).subquery("v")
+    cursor = [bindparam("at", type_=DateTime(timezone=True)), bindparam("last", type_=Uuid)]
+    page = (
+        select(w)
+        .where(
+            v.c.ok,
+            rules.shown_to_recipient(viewer, whisper=w),
+            rules.after([w.c.created_at, w.c.id], cursor, descending=False),
+        )
+        .order_by(w.c.created_at, w.c.id)
+        .limit(bindparam("limit", type_=Integer))
+        .lateral("page")
+    )
+    return select(v.c.ok, page).select_from(v.outerjoin(page, true()))
+
+
+_READ = prepare(_statement())
 
 _COLUMNS = tuple(Whisper.model_fields)
 
@@ -51,7 +59,14 @@ async def received_after(
 ) -> list[Whisper] | None:
     """Whispers to the viewer after `cursor`, oldest first; None when the login has ended
     (revoked, banned, deleted)."""
-    records = await services.read_pool.fetch(_SQL, viewer_id, session_id, *cursor, LIVE_BATCH)
+    params = {
+        "viewer": viewer_id,
+        "session": session_id,
+        "at": cursor[0],
+        "last": cursor[1],
+        "limit": LIVE_BATCH,
+    }
+    records = await services.read_pool.fetch(_READ.sql, *_READ.args(params))
     if not records or not records[0]["ok"]:
         return None
     return [Whisper(**{c: r[c] for c in _COLUMNS}) for r in records if r["id"] is not None]

@@ -6,13 +6,15 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from functools import cached_property
 
 from aiodataloader import DataLoader
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import Institution, Membership, UserProfile, UserProject, Whisper, utcnow
+from src.models import Institution, Membership, UserProfile, UserProject, Whisper
+from src.models.rules import pro_period
 from src.resolvers.pagination import Page
 from src.resolvers.profiles import visible_ids
 from src.resolvers.projects import project_pages
@@ -24,8 +26,9 @@ VisibleKey = tuple[uuid.UUID, uuid.UUID]  # (viewer, person)
 class Loaders:
     """Every loader of one request, sharing that request's session."""
 
-    def __init__(self, session: Callable[[], AsyncSession]):
+    def __init__(self, session: Callable[[], AsyncSession], clock: Callable[[], datetime]):
         self._session = session
+        self._clock = clock  # services.clock: PRO is decided against the one injected clock
 
     # Built on first use: a subscription gets fresh loaders for every event and each open
     # socket keeps its last set, so unused loaders would be ~30 objects per socket for the
@@ -95,13 +98,9 @@ class Loaders:
         return [found.get(i) for i in ids]
 
     async def _is_pro(self, ids: Sequence[uuid.UUID]) -> list[bool]:
-        now = utcnow()
         rows = await self._session().exec(
             select(col(Membership.user_id)).where(
-                col(Membership.user_id).in_(ids),
-                col(Membership.plan) == "PRO",
-                col(Membership.valid_from) <= now,
-                col(Membership.valid_until) > now,
+                col(Membership.user_id).in_(ids), pro_period(self._clock())
             )
         )
         pro = set(rows)

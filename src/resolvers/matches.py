@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, or_, text, tuple_, update
+from sqlalchemy import ColumnElement, or_, text, update
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel import delete as sa_delete
@@ -14,11 +14,12 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
 from src.models import User, UserMatch, UserProfile, UserSwipe
+from src.models.rules import after as after_cursor
+from src.models.rules import visible_to
 from src.models.swipes import SWIPE_ACTIONS
 from src.resolvers.auth import rate_limit
 from src.resolvers.errors import InvalidInput, NotFound
 from src.resolvers.pagination import Page, newest_first
-from src.resolvers.profiles import visible_to
 from src.resolvers.quotas import consume, quota_day
 from src.resolvers.users import require_registered
 from src.services import Services
@@ -45,7 +46,7 @@ async def swipe(
     visible = await session.scalar(
         select(col(User.id))
         .join(UserProfile, col(UserProfile.user_id) == col(User.id))
-        .where(col(User.id) == target, col(User.id) != viewer.id, *visible_to(viewer.id))
+        .where(col(User.id) == target, col(User.id) != viewer.id, visible_to(viewer.id))
     )
     if visible is None:
         raise NotFound("No such user.", field="targetUserId")
@@ -154,7 +155,9 @@ async def matches_after(
     query = (
         select(UserMatch)
         .where(*_live_for(viewer_id))
-        .where(tuple_(col(UserMatch.created_at), col(UserMatch.id)) > tuple_(*cursor))
+        .where(
+            after_cursor([col(UserMatch.created_at), col(UserMatch.id)], cursor, descending=False)
+        )
         .order_by(col(UserMatch.created_at), col(UserMatch.id))
         .limit(100)
     )

@@ -13,6 +13,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Membership, User
+from src.models.rules import is_pro, pro_period
 
 
 @dataclass(frozen=True)
@@ -25,16 +26,13 @@ async def pro_until(session: AsyncSession, user_id: uuid.UUID, now: datetime) ->
     """The end of the user's PRO time if it covers `now`, else None."""
     return await session.scalar(
         select(func.max(col(Membership.valid_until))).where(
-            col(Membership.user_id) == user_id,
-            col(Membership.plan) == "PRO",
-            col(Membership.valid_from) <= now,
-            col(Membership.valid_until) > now,
+            col(Membership.user_id) == user_id, pro_period(now)
         )
     )
 
 
 async def current_plan(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> str:
-    return "PRO" if await pro_until(session, user_id, now) else "BASIC"
+    return "PRO" if await session.scalar(select(is_pro(user_id, now))) else "BASIC"
 
 
 async def membership_state(

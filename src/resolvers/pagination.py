@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
-from sqlalchemy import tuple_
 from sqlmodel.ext.asyncio.session import AsyncSession
 
+from src.models.rules import after as after_cursor
 from src.resolvers.errors import BadArgument
 
 T = TypeVar("T")
@@ -43,7 +43,7 @@ def to_micros(moment: datetime) -> int:
 
 def encode_cursor(*key: object) -> str:
     """base64url (unpadded) of the key's parts joined by \\x1f, times as epoch microseconds —
-    a form PostgreSQL can also produce (see feed_sql)."""
+    a form PostgreSQL can also produce (readplan.compiler.cursor_of)."""
     parts = [str(to_micros(k)) if isinstance(k, datetime) else str(k) for k in key]
     return base64.urlsafe_b64encode(SEPARATOR.join(parts).encode()).decode().rstrip("=")
 
@@ -90,7 +90,7 @@ async def newest_first(
     limit = check_first(first)
     if after:
         at, last = decode_cursor(after, datetime, uuid.UUID)
-        query = query.where(tuple_(model.created_at, model.id) < tuple_(at, last))
+        query = query.where(after_cursor([model.created_at, model.id], [at, last], descending=True))
     query = query.order_by(model.created_at.desc(), model.id.desc()).limit(limit + 1)
     rows = list(await session.exec(query))
     return Page(

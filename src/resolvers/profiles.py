@@ -9,11 +9,12 @@ from typing import Any
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, exists, or_, tuple_
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import Institution, User, UserBlock, UserProfile, UserProject, utcnow
+from src.models import Institution, User, UserProfile, UserProject, utcnow
+from src.models.rules import after as after_cursor
+from src.models.rules import visible_to
 from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, NotFound
 from src.resolvers.indexing import enqueue
@@ -161,34 +162,6 @@ async def _existing_institution(
     return institution_id
 
 
-def blocked_between(viewer_id: uuid.UUID, other: Any) -> ColumnElement[bool]:
-    """SQL: a block exists between the viewer and `other`, in either direction."""
-    return exists().where(
-        or_(
-            and_(col(UserBlock.blocker_id) == viewer_id, col(UserBlock.blocked_id) == other),
-            and_(col(UserBlock.blocker_id) == other, col(UserBlock.blocked_id) == viewer_id),
-        )
-    )
-
-
-def visible_to(viewer_id: uuid.UUID) -> list[ColumnElement[bool]]:
-    """SQL conditions (over User joined with UserProfile) for "the viewer may see this person":
-    registered, active, discoverable, not held back by moderation (many reports), not
-    blocked either way. Everyone sees themselves."""
-    return [
-        col(User.status) == "active",
-        col(User.registered_at).is_not(None),
-        or_(
-            col(User.id) == viewer_id,
-            and_(
-                col(UserProfile.visibility) == "discoverable",
-                col(User.moderation_hold_at).is_(None),
-                ~blocked_between(viewer_id, col(User.id)),
-            ),
-        ),
-    ]
-
-
 async def visible_user(
     session: AsyncSession, viewer_id: uuid.UUID, raw_id: str
 ) -> uuid.UUID | None:
@@ -201,7 +174,7 @@ async def visible_user(
     query = (
         select(col(User.id))
         .join(UserProfile, col(UserProfile.user_id) == col(User.id))
-        .where(col(User.id) == user_id, *visible_to(viewer_id))
+        .where(col(User.id) == user_id, visible_to(viewer_id))
     )
     return await session.scalar(query)
 
@@ -209,7 +182,7 @@ async def visible_user(
 async def visible_ids(
     session: AsyncSession, viewer_id: uuid.UUID, ids: list[uuid.UUID]
 ) -> set[uuid.UUID]:
-    """Which of `ids` the viewer may see (`visible_to`): every path that leads to a person —
+    """Which of `ids` the viewer may see (`rules.visible_to`): every path that leads to a person —
     whisper senders and recipients, matches, reports, MCP — shows the others as `user(id)`
     shows them, as missing."""
     if not ids:
@@ -217,7 +190,7 @@ async def visible_ids(
     rows = await session.exec(
         select(col(User.id))
         .join(UserProfile, col(UserProfile.user_id) == col(User.id))
-        .where(col(User.id).in_(ids), *visible_to(viewer_id))
+        .where(col(User.id).in_(ids), visible_to(viewer_id))
     )
     return set(rows)
 
@@ -230,12 +203,14 @@ async def browse_users(
     query = (
         select(col(User.id), col(User.registered_at))
         .join(UserProfile, col(UserProfile.user_id) == col(User.id))
-        .where(col(User.id) != viewer_id, *visible_to(viewer_id))
+        .where(col(User.id) != viewer_id, visible_to(viewer_id))
     )
     if after:
         registered_at, last_id = decode_cursor(after, datetime, uuid.UUID)
         query = query.where(
-            tuple_(col(User.registered_at), col(User.id)) < tuple_(registered_at, last_id)
+            after_cursor(
+                [col(User.registered_at), col(User.id)], [registered_at, last_id], descending=True
+            )
         )
     query = query.order_by(col(User.registered_at).desc(), col(User.id).desc()).limit(limit + 1)
     rows = (await session.exec(query)).all()

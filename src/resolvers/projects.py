@@ -6,12 +6,13 @@ import uuid
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import ARRAY, Uuid, cast, func, true, tuple_
+from sqlalchemy import ARRAY, Uuid, cast, func, true
 from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import User, UserProject, utcnow
+from src.models.rules import after as after_cursor
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
 from src.resolvers.indexing import enqueue
 from src.resolvers.pagination import Page, decode_cursor, encode_cursor
@@ -117,7 +118,11 @@ async def project_pages(
     per_owner = select(UserProject).where(col(UserProject.user_id) == owner.c.id)
     if after_at is not None:
         per_owner = per_owner.where(
-            tuple_(col(UserProject.created_at), col(UserProject.id)) < tuple_(after_at, after_id)
+            after_cursor(
+                [col(UserProject.created_at), col(UserProject.id)],
+                [after_at, after_id],
+                descending=True,
+            )
         )
     lateral = (
         per_owner.order_by(col(UserProject.created_at).desc(), col(UserProject.id).desc())

@@ -21,7 +21,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import ModerationAction, User, UserReport, Whisper, utcnow
 from src.models.reports import REPORT_REASONS, REPORT_STATUSES
-from src.resolvers.anonymity import counts_toward_hold
+from src.models.rules import counts_toward_hold
 from src.resolvers.auth import rate_limit
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
 from src.resolvers.images import CleanImage, clean_image
@@ -244,10 +244,10 @@ async def _discard(services: Services, keys: list[str]) -> None:
 async def _hold_if_reported_by_many(
     session: AsyncSession, services: Services, target: uuid.UUID
 ) -> None:
-    """Enough distinct established reporters (`anonymity.counts_toward_hold`) with pending
+    """Enough distinct established reporters (`rules.counts_toward_hold`) with pending
     reports within 24 h hide the person from discovery until a moderator decides (their own
     `discoverable` choice is left alone)."""
-    now = utcnow()
+    now = services.clock()
     settings = services.settings
     reporters = await session.scalar(
         select(func.count(func.distinct(col(UserReport.reporter_id))))
@@ -256,7 +256,7 @@ async def _hold_if_reported_by_many(
             col(UserReport.reported_id) == target,
             col(UserReport.status) == "PENDING",
             col(UserReport.created_at) > now - HOLD_WINDOW,
-            *counts_toward_hold(now, settings.report_hold_min_account_age_h),
+            counts_toward_hold(now, settings.report_hold_min_account_age_h),
         )
     )
     if (reporters or 0) < services.settings.report_hold_threshold:

@@ -1,4 +1,3 @@
-# ruff: noqa: S608 - SQL assembled from fixed fragments; every value is a bound parameter.
 """sendWhisper's common case as one SQL statement, for the compiled fast path.
 
 A plain send — recipientId and content, no reply, no idempotency key — with rate limits kept in
@@ -12,7 +11,8 @@ lets the interpreter answer, which gives the exact error and counts the hit once
 differential test holds both paths to the same answers and rows.
 
 With WeChat configured a read-only statement first asks whether the send would go through (the
-same viewer, recipient, rate-limit and quota conditions, from the same SQL text): a send the
+same viewer, recipient, rate-limit and quota conditions, built by the same function from the
+rule book, `src/models/rules.py`): a send the
 interpreter would refuse before its content check never reaches WeChat from here either (a
 rate-limited sender cannot spend WeChat calls). Only a `pass` verdict goes on; `risky`,
 `review` and an unavailable checker go to the interpreter, which asks again and answers (the
@@ -25,83 +25,163 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import orjson
+from sqlalchemy import (
+    CTE,
+    Boolean,
+    Date,
+    DateTime,
+    Integer,
+    Select,
+    Text,
+    Uuid,
+    and_,
+    bindparam,
+    case,
+    exists,
+    false,
+    func,
+    literal,
+    select,
+    true,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlmodel import SQLModel
 
 from src import events
-from src.db import numbered_params
+from src.db import prepare
+from src.models import rules
 from src.resolvers.content import SCENE_SOCIAL, text_passes
 from src.resolvers.quotas import daily_limit, quota_day
 from src.resolvers.whispers import MAX_LENGTH
 from src.services import Services
 
-# Who may send and to whom, and what the plan allows today: shared by the pre-check and the
-# send so the two cannot disagree.
-_CHECKS = """
-viewer AS (
-    SELECT u.id, u.wechat_openid FROM users u JOIN auth_sessions s ON s.user_id = u.id
-    WHERE u.id = :viewer AND s.id = :session AND s.revoked_at IS NULL
-      AND u.status = 'active' AND u.registered_at IS NOT NULL
-), recipient AS (
-    -- anonymity.may_whisper; `shown`: profiles.visible_to for the answer's recipient
-    SELECT r.id, (p.visibility = 'discoverable' AND r.moderation_hold_at IS NULL) AS shown
-    FROM users r LEFT JOIN user_profiles p ON p.user_id = r.id
-    WHERE r.id = :recipient AND r.id <> :viewer AND r.status = 'active'
-      AND r.registered_at IS NOT NULL
-      AND NOT EXISTS (
-          SELECT 1 FROM user_blocks b
-          WHERE (b.blocker_id = :viewer AND b.blocked_id = r.id)
-             OR (b.blocker_id = r.id AND b.blocked_id = :viewer))
-      AND NOT EXISTS (
-          SELECT 1 FROM whisper_sender_blocks k
-          WHERE k.blocker_id = r.id AND k.sender_id = :viewer)
-), plan AS (
-    SELECT CASE WHEN EXISTS (
-        SELECT 1 FROM memberships m
-        WHERE m.user_id = :viewer AND m.plan = 'PRO' AND m.valid_from <= :now
-          AND m.valid_until > :now
-    ) THEN :pro_limit::int ELSE :basic_limit::int END AS daily_limit
-)"""
+# Every value the statements take, by name (Uuid/DateTime/... so asyncpg is told each type).
+_VIEWER = bindparam("viewer", type_=Uuid)
+_SESSION = bindparam("session", type_=Uuid)
+_RECIPIENT = bindparam("recipient", type_=Uuid)
+_NOW = bindparam("now", type_=DateTime(timezone=True))
+_HIT_KEY = bindparam("hit_key", type_=Text)
+_HIT_START = bindparam("hit_start", type_=DateTime(timezone=True))
+_HIT_EXPIRES = bindparam("hit_expires", type_=DateTime(timezone=True))
+_ALLOWED = bindparam("allowed", type_=Integer)
+_DAY = bindparam("day", type_=Date)
 
-_SEND = f"""
-WITH {_CHECKS}, hit AS (
-    INSERT INTO rate_limit_counters (key, window_start, hits, expires_at)
-    SELECT :hit_key, :hit_start, 1, :hit_expires FROM viewer, recipient
-    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1
-    RETURNING hits
-), quota AS (
-    INSERT INTO user_quotas (user_id, day, kind, used, daily_limit)
-    SELECT :viewer, :day, 'WHISPER', 1, plan.daily_limit FROM hit, plan
-    WHERE hit.hits <= :allowed AND plan.daily_limit >= 1
-    ON CONFLICT (user_id, day, kind) DO UPDATE
-        SET used = user_quotas.used + 1, daily_limit = EXCLUDED.daily_limit
-        WHERE user_quotas.used + 1 <= EXCLUDED.daily_limit
-    RETURNING used
-), sent AS (
-    INSERT INTO whispers (id, sender_id, recipient_id, content, is_anonymous, created_at)
-    SELECT :whisper, :viewer, :recipient, :content, :anonymous, :now FROM quota
-    RETURNING id
-)
-SELECT EXISTS (SELECT 1 FROM sent) AS sent, (SELECT pg_notify(:channel, :event) FROM sent)
-       AS notified, coalesce((SELECT shown FROM recipient), false) AS shown
-"""
-
-# The send's conditions without writing anything: whether it would go through now, and the
-# sender's openid for the content check.
-_READY = f"""
-WITH {_CHECKS}
-SELECT (SELECT wechat_openid FROM viewer) AS openid,
-       EXISTS (SELECT 1 FROM viewer, recipient)
-       AND coalesce((SELECT hits FROM rate_limit_counters
-                     WHERE key = :hit_key AND window_start = :hit_start), 0) < :allowed
-       AND coalesce((SELECT used FROM user_quotas
-                     WHERE user_id = :viewer AND day = :day AND kind = 'WHISPER'), 0)
-           < (SELECT daily_limit FROM plan) AS ready
-"""
+_COUNTERS = SQLModel.metadata.tables["rate_limit_counters"]
+_QUOTAS = SQLModel.metadata.tables["user_quotas"]
 
 
-_SEND_SQL, _SEND_ORDER = numbered_params(_SEND)
-_READY_SQL, _READY_ORDER = numbered_params(_READY)
+def _checks() -> tuple[CTE, CTE, CTE]:
+    """Who may send and to whom, and what the plan allows today — all from the rule book, and
+    shared by the pre-check and the send so the two cannot disagree."""
+    u, r, p = rules.USERS.alias("u"), rules.USERS.alias("r"), rules.PROFILES.alias("p")
+    viewer = (
+        select(u.c.id, u.c.wechat_openid)
+        .where(rules.login_valid(_VIEWER, _SESSION, user=u), rules.registered(user=u))
+        .cte("viewer")
+    )
+    recipient = (
+        # `shown`: whether the answer may name its recipient to the sender.
+        select(r.c.id, rules.visible_to(_VIEWER, user=r, profile=p).label("shown"))
+        .select_from(r.outerjoin(p, p.c.user_id == r.c.id))
+        .where(r.c.id == _RECIPIENT, rules.may_whisper(_VIEWER, user=r))
+        .cte("recipient")
+    )
+    plan = select(
+        case(
+            (rules.is_pro(_VIEWER, _NOW), bindparam("pro_limit", type_=Integer)),
+            else_=bindparam("basic_limit", type_=Integer),
+        ).label("daily_limit")
+    ).cte("plan")
+    return viewer, recipient, plan
+
+
+def _send() -> Select[Any]:
+    viewer, recipient, plan = _checks()
+    counters, quotas = _COUNTERS, _QUOTAS
+    hit_row = insert(counters).from_select(
+        ["key", "window_start", "hits", "expires_at"],
+        select(
+            _HIT_KEY,
+            _HIT_START,
+            literal(1),
+            bindparam("hit_expires", type_=DateTime(timezone=True)),
+        ).select_from(viewer.join(recipient, true())),
+        include_defaults=False,
+    )
+    hit = (
+        hit_row.on_conflict_do_update(
+            index_elements=["key", "window_start"], set_={"hits": counters.c.hits + 1}
+        )
+        .returning(counters.c.hits)
+        .cte("hit")
+    )
+    quota_row = insert(quotas).from_select(
+        ["user_id", "day", "kind", "used", "daily_limit"],
+        select(_VIEWER, _DAY, literal("WHISPER"), literal(1), plan.c.daily_limit)
+        .select_from(hit.join(plan, true()))
+        .where(hit.c.hits <= _ALLOWED, plan.c.daily_limit >= 1),
+    )
+    quota = (
+        quota_row.on_conflict_do_update(
+            index_elements=["user_id", "day", "kind"],
+            set_={"used": quotas.c.used + 1, "daily_limit": quota_row.excluded.daily_limit},
+            where=quotas.c.used + 1 <= quota_row.excluded.daily_limit,
+        )
+        .returning(quotas.c.used)
+        .cte("quota")
+    )
+    whispers = rules.WHISPERS
+    sent = (
+        insert(whispers)
+        .from_select(
+            ["id", "sender_id", "recipient_id", "content", "is_anonymous", "created_at"],
+            select(
+                bindparam("whisper", type_=Uuid),
+                _VIEWER,
+                _RECIPIENT,
+                bindparam("content", type_=Text),
+                bindparam("anonymous", type_=Boolean),
+                _NOW,
+            ).select_from(quota),
+            include_defaults=False,  # `withheld` keeps its server default (false)
+        )
+        .returning(whispers.c.id)
+        .cte("sent")
+    )
+    notify = func.pg_notify(bindparam("channel", type_=Text), bindparam("event", type_=Text))
+    return select(
+        exists(select(sent.c.id)).label("sent"),
+        select(notify).select_from(sent).scalar_subquery().label("notified"),
+        func.coalesce(select(recipient.c.shown).scalar_subquery(), false()).label("shown"),
+    )
+
+
+def _ready() -> Select[Any]:
+    """The send's conditions without writing anything: whether it would go through now, and
+    the sender's openid for the content check."""
+    viewer, recipient, plan = _checks()
+    counters, quotas = _COUNTERS, _QUOTAS
+    hits = select(counters.c.hits).where(
+        counters.c.key == _HIT_KEY, counters.c.window_start == _HIT_START
+    )
+    used = select(quotas.c.used).where(
+        quotas.c.user_id == _VIEWER, quotas.c.day == _DAY, quotas.c.kind == "WHISPER"
+    )
+    return select(
+        select(viewer.c.wechat_openid).scalar_subquery().label("openid"),
+        and_(
+            exists(select(viewer.c.id).select_from(viewer.join(recipient, true()))),
+            func.coalesce(hits.scalar_subquery(), 0) < _ALLOWED,
+            func.coalesce(used.scalar_subquery(), 0) < select(plan.c.daily_limit).scalar_subquery(),
+        ).label("ready"),
+    )
+
+
+_SEND = prepare(_send())
+_READY = prepare(_ready())
 
 
 @dataclass(frozen=True)
@@ -160,15 +240,13 @@ async def send_plain(services: Services, send: PlainSend) -> Sent | None:
     }
     if settings.wechat_configured:
         # Checked before the send's transaction opens: no connection waits on WeChat.
-        ready = await services.read_pool.fetchrow(
-            _READY_SQL, *(params[name] for name in _READY_ORDER)
-        )
+        ready = await services.read_pool.fetchrow(_READY.sql, *_READY.args(params))
         if ready is None or not ready["ready"]:
             return None
         if not await text_passes(services, ready["openid"], content, scene=SCENE_SOCIAL):
             return None
     row = await services.read_pool.write(
-        _SEND_SQL, *(params[name] for name in _SEND_ORDER), keep=lambda r: bool(r["sent"])
+        _SEND.sql, *_SEND.args(params), keep=lambda r: bool(r["sent"])
     )
     if row is None:
         return None

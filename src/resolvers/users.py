@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import col, select
+from sqlmodel import select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import AuthSession, User
+from src.models import User
+from src.models.rules import login_valid
 from src.resolvers.errors import UserFacingError
 
 
@@ -18,17 +19,7 @@ async def load_viewer(
 
     Loaded once per request, so a ban, logout or deletion takes effect at the next request.
     """
-    query = (
-        select(User)
-        .join(AuthSession, col(AuthSession.user_id) == col(User.id))
-        .where(
-            col(User.id) == user_id,
-            col(User.status) == "active",
-            col(AuthSession.id) == session_id,
-            col(AuthSession.revoked_at).is_(None),
-        )
-    )
-    return (await session.exec(query)).first()
+    return (await session.exec(select(User).where(login_valid(user_id, session_id)))).first()
 
 
 def require_registered(user: User) -> None:

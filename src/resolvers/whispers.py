@@ -14,15 +14,17 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, tuple_, update
+from sqlalchemy import and_, or_, update
 from sqlmodel import col, select
 from sqlmodel import delete as sa_delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
 from src.models import User, Whisper, WhisperSenderBlock
+from src.models.rules import after as after_cursor
+from src.models.rules import shown_to_recipient
 from src.resolvers import idempotency, notify
-from src.resolvers.anonymity import can_whisper, shown_to_recipient
+from src.resolvers.anonymity import can_whisper
 from src.resolvers.auth import rate_limit
 from src.resolvers.content import SCENE_SOCIAL, check_text
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
@@ -61,7 +63,7 @@ def _unreachable(field: str) -> UserFacingError:
 async def received_whisper(
     session: AsyncSession, viewer_id: uuid.UUID, whisper_id: uuid.UUID
 ) -> Whisper | None:
-    """A whisper in the viewer's inbox (`anonymity.shown_to_recipient`), else None."""
+    """A whisper in the viewer's inbox (`rules.shown_to_recipient`), else None."""
     found = await session.exec(
         select(Whisper).where(col(Whisper.id) == whisper_id, *shown_to_recipient(viewer_id))
     )
@@ -75,7 +77,7 @@ async def send_whisper(
 
     A reply to an anonymous, unrevealed whisper goes through whatever its hidden sender's
     state: the same checks, quota, row and answer. It is delivered only when they may receive
-    it (`anonymity.may_whisper`); otherwise it is stored withheld, and the replier cannot tell.
+    it (`rules.may_whisper`); otherwise it is stored withheld, and the replier cannot tell.
     """
     require_registered(sender)
     await rate_limit(services, "whisper:user", str(sender.id))
@@ -191,7 +193,7 @@ async def visible_whisper(
     found = await session.exec(
         select(Whisper).where(
             col(Whisper.id) == whisper_id,
-            or_(col(Whisper.sender_id) == viewer_id, and_(*shown_to_recipient(viewer_id))),
+            or_(col(Whisper.sender_id) == viewer_id, shown_to_recipient(viewer_id)),
         )
     )
     return found.first()
@@ -238,7 +240,7 @@ async def received(
     after: str | None,
 ) -> Page[Whisper]:
     """The viewer's inbox, newest first."""
-    query = select(Whisper).where(*shown_to_recipient(viewer_id))
+    query = select(Whisper).where(shown_to_recipient(viewer_id))
     if unread_only:
         query = query.where(col(Whisper.read_at).is_(None))
     return await _page(session, query, first, after)
@@ -266,9 +268,11 @@ async def received_after(
 ) -> list[Whisper]:
     """What arrived after `cursor`, oldest first: the catch-up and live feed of the
     `whisperReceived` subscription (so nothing is missed, nothing comes twice)."""
-    query = select(Whisper).where(*shown_to_recipient(viewer_id))
+    query = select(Whisper).where(shown_to_recipient(viewer_id))
     if cursor is not None:
-        query = query.where(tuple_(col(Whisper.created_at), col(Whisper.id)) > tuple_(*cursor))
+        query = query.where(
+            after_cursor([col(Whisper.created_at), col(Whisper.id)], cursor, descending=False)
+        )
     query = query.order_by(col(Whisper.created_at), col(Whisper.id)).limit(LIVE_BATCH)
     return list(await session.exec(query))
 

@@ -52,7 +52,7 @@ class Context:
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:
-        self.loaders = Loaders(lambda: self.session)
+        self.loaders = Loaders(lambda: self.session, lambda: self.services.clock())
 
     @property
     def session(self) -> AsyncSession:
@@ -101,7 +101,7 @@ class Context:
         """Forget the viewer, session and loader caches: each subscription event is a request
         of its own, re-authorized and read anew (a socket may live for hours)."""
         self._viewer = _UNSET
-        self.loaders = Loaders(lambda: self.session)
+        self.loaders = Loaders(lambda: self.session, lambda: self.services.clock())
 
     async def finish(self, *, commit: bool) -> None:
         """End the operation's transaction: commit when it succeeded, else roll back."""

@@ -1,10 +1,11 @@
 """Compiled plans for hot operations.
 
-A POSTed query whose whole selection the feed compiler understands (the `users` browse feed
-with profiles, institutions and projects) is answered by one SQL statement that builds the JSON
-response in PostgreSQL; a plain `sendWhisper` by one statement that does the whole send
-(fastpath_send). Everything else — other fields, fragments, directives, bad arguments, a
-missing or refused token, any refusal — goes to Strawberry, which answers exactly as before;
+A POSTed query whose whole selection the read compiler covers (the types and root fields
+declared in compiled_reads.CATALOG: the `users` feed, `user(id)`, with profiles, institutions
+and projects) is answered by one SQL statement that builds the JSON response in PostgreSQL;
+a plain `sendWhisper` by one statement that does the whole send (fastpath_send). Everything
+else — other fields, fragments on abstract types, other directives, bad arguments, a missing
+or refused token, any refusal — goes to Strawberry, which answers exactly as before;
 differential tests hold both paths to the same output.
 
 Plans are cached by query text after full validation against the schema and its limits.
@@ -15,11 +16,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -33,10 +32,10 @@ from starlette.types import Message, Receive, Scope, Send
 
 from src.auth.ratelimit import LimitExceeded
 from src.auth.tokens import InvalidToken
-from src.db import CommitUncertain, numbered_params
-from src.resolvers.errors import BadArgument
-from src.resolvers.feed_sql import FeedPlan, NotCompilable, compile_feed, page_size_ok
-from src.resolvers.pagination import DEFAULT_PAGE, decode_cursor, to_micros
+from src.db import CommitUncertain
+from src.resolvers.profiles import SHANGHAI
+from src.resolvers.readplan import NotCompilable, ReadPlan, Refused, bind_args, compile_read
+from src.schema.compiled_reads import CATALOG
 from src.schema.cost import operation_cost
 from src.schema.documents import DocumentChecker
 from src.schema.extensions import OutcomeUnknown, is_statement_timeout
@@ -123,10 +122,10 @@ class CompiledQueries:
     def _compile(self, shape: Shape, values: dict[str, Any]) -> _Compiled | None:
         try:
             roots = selections(self.schema, shape, values)
-            plan = compile_feed(roots, count_hit=self.hits_in_sql)
+            plan = compile_read(CATALOG, roots, count_hit=self.hits_in_sql)
         except NotCompilable:
             return None
-        return _Compiled.of(plan, shape.document, shape.defaults)
+        return _Compiled(plan, shape.document, shape.defaults)
 
     async def answer(self, services: Services, request: Request, body: dict[str, Any]) -> bytes:
         """The response body, or raise _Fallback."""
@@ -151,28 +150,38 @@ class CompiledQueries:
         if isinstance(compiled, SendPlan):
             answer = await answer_send(services, compiled, variables, claims)
             return self._with_extensions(answer, cost)
-        params: dict[str, Any] = {"viewer_id": claims.user_id, "session_id": claims.session_id}
-        # The `users` resolver's rate limit (a compiled feed has that one root field): counted
-        # by the statement itself when the counters are in PostgreSQL, else here. Over it, the
-        # interpreter counts it again and answers RATE_LIMITED.
-        limiter = services.rate_limiter
-        window = limiter.window("feed:user", str(claims.user_id), time.time())
-        if self.hits_in_sql:
-            params.update(
-                hit_key=window.key, hit_start=window.starts_at, hit_expires=window.ends_at
-            )
-        else:
-            try:
-                await limiter.hit("feed:user", str(claims.user_id))
-            except LimitExceeded:
-                raise _Fallback from None
-        params.update(_bind(compiled.plan, {**compiled.defaults, **variables}))
-        row = await services.read_pool.fetchrow(
-            compiled.sql, *(params[name] for name in compiled.order)
+        plan = compiled.plan
+        try:
+            params = bind_args(plan, {**compiled.defaults, **variables})
+        except Refused:
+            raise _Fallback from None  # the interpreter refuses it with a readable error
+        now = services.clock()  # the one clock: PRO periods and ages, as the resolvers read it
+        params.update(
+            viewer_id=claims.user_id,
+            session_id=claims.session_id,
+            now=now,
+            today=now.astimezone(SHANGHAI).date(),
         )
+        # The resolver's rate limit (the feed's): counted by the statement itself when the
+        # counters are in PostgreSQL, else here. Over it, the interpreter counts it again and
+        # answers RATE_LIMITED.
+        limiter = services.rate_limiter
+        counted = plan.rate_limit is not None and self.hits_in_sql
+        if plan.rate_limit is not None:
+            window = limiter.window(plan.rate_limit, str(claims.user_id), time.time())
+            if counted:
+                params.update(
+                    hit_key=window.key, hit_start=window.starts_at, hit_expires=window.ends_at
+                )
+            else:
+                try:
+                    await limiter.hit(plan.rate_limit, str(claims.user_id))
+                except LimitExceeded:
+                    raise _Fallback from None
+        row = await services.read_pool.fetchrow(plan.sql, *(params[name] for name in plan.order))
         if row is None or not row["ok"]:
             raise _Fallback  # revoked or banned: the interpreter says UNAUTHENTICATED
-        if self.hits_in_sql and row["hits"] > window.allowed:
+        if counted and row["hits"] > window.allowed:
             raise _Fallback
         return self._with_extensions(str(row["body"]).encode(), cost)
 
@@ -189,19 +198,12 @@ class CompiledQueries:
 
 @dataclass(frozen=True)
 class _Compiled:
-    plan: FeedPlan
-    sql: str  # with asyncpg's $n placeholders
-    order: tuple[str, ...]  # parameter names by position
+    plan: ReadPlan
     document: DocumentNode  # for the cost, which depends on variables
     defaults: dict[str, Any]  # the operation's variable defaults
 
-    @classmethod
-    def of(cls, plan: FeedPlan, document: DocumentNode, defaults: dict[str, Any]) -> _Compiled:
-        sql, order = numbered_params(plan.sql)
-        return cls(plan=plan, sql=sql, order=order, document=document, defaults=defaults)
 
-
-# What a query text compiles to: the feed's SQL, or sendWhisper's plan.
+# What a query text compiles to: a read's statement, or sendWhisper's plan.
 _Plan = _Compiled | SendPlan
 
 
@@ -214,37 +216,6 @@ def _cached(cache: OrderedDict[Any, Any], key: Any, size: int, make: Any, *args:
     if len(cache) > size:
         cache.popitem(last=False)
     return value
-
-
-def _resolve(source: Any, variables: dict[str, Any], default: Any) -> Any:
-    """An argument's value; an unset variable means the argument's default (GraphQL spec)."""
-    if isinstance(source, tuple) and source[:1] == ("$",):
-        return variables.get(source[1], default)
-    return source
-
-
-def _bind(plan: FeedPlan, variables: dict[str, Any]) -> dict[str, Any]:
-    bound: dict[str, Any] = {}
-    for name, source in plan.params.items():
-        if isinstance(source, tuple) and source[:1] == ("cursor",):
-            cursor = _resolve(source[1], variables, None)
-            bound[f"{name}_ts"], bound[f"{name}_id"] = None, None
-            if cursor is None:
-                continue
-            if not isinstance(cursor, str):
-                raise _Fallback
-            try:
-                moment, ident = decode_cursor(cursor, datetime, uuid.UUID)
-            except BadArgument:
-                raise _Fallback from None
-            bound[f"{name}_ts"] = to_micros(moment)
-            bound[f"{name}_id"] = ident
-        else:
-            value = _resolve(source, variables, DEFAULT_PAGE)
-            if not page_size_ok(value):
-                raise _Fallback  # the interpreter refuses it with a readable error
-            bound[name] = value
-    return bound
 
 
 class FastPathApp:

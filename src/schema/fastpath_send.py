@@ -18,8 +18,8 @@ import orjson
 from graphql import DocumentNode, FieldNode, OperationDefinitionNode, VariableNode
 
 from src.db import CommitUncertain
-from src.resolvers.feed_sql import NotCompilable
 from src.resolvers.notify import offline_notice_job
+from src.resolvers.readplan import NotCompilable
 from src.resolvers.send_sql import PlainSend, Sent, send_plain
 from src.schema.context import run_in_background
 from src.services import Services

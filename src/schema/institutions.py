@@ -14,6 +14,8 @@ from src.resolvers.institutions import (
     search_institutions,
 )
 from src.resolvers.pagination import Page
+from src.resolvers.readplan import Source
+from src.resolvers.readplan.model import column, id_column
 from src.resolvers.users import require_registered
 from src.schema.common import PageInfo, UserError, run_mutation
 from src.schema.context import Info
@@ -48,6 +50,19 @@ class Institution:
             city=row.city,
             verified=row.verified,
         )
+
+
+# Where an Institution's fields live, for the compiled reads (src/resolvers/readplan).
+INSTITUTION_SOURCE = Source(
+    table=InstitutionRow.__table__,  # type: ignore[attr-defined]  # SQLModel sets it
+    fields={
+        "id": id_column(),
+        "name": column("name"),
+        "kind": column("kind"),
+        "city": column("city"),
+        "verified": column("verified"),
+    },
+)
 
 
 @strawberry.type(description="An institution and its cursor.")

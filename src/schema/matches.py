@@ -7,10 +7,13 @@ from datetime import datetime
 from enum import Enum
 
 import strawberry
+from sqlalchemy import and_, case, or_
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import UserMatch
 from src.resolvers import matches
+from src.resolvers.readplan import Many, One, Source
+from src.resolvers.readplan.model import FieldSource, id_column, iso_datetime
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.users import User
@@ -39,6 +42,37 @@ class Match:
     @strawberry.field(description="When the second like made it.")
     def created_at(self) -> datetime:
         return self.row.created_at
+
+
+# Where a Match's fields live, for the compiled reads (src/resolvers/readplan). The other
+# person may be hidden from the viewer: the guarded User source answers as User does.
+MATCH_SOURCE = Source(
+    table=UserMatch.__table__,  # type: ignore[attr-defined]  # SQLModel sets it
+    fields={
+        "id": id_column(),
+        "user": One(
+            "User (guarded)",
+            lambda match, user, scope: (
+                user.c.id
+                == case(
+                    (match.c.user_a_id == scope.viewer, match.c.user_b_id), else_=match.c.user_a_id
+                )
+            ),
+        ),
+        "createdAt": iso_datetime("created_at"),
+    },
+)
+# `matches`: the viewer's live matches, newest first (matches._live_for).
+MATCH_ROOTS: dict[str, FieldSource] = {
+    "matches": Many(
+        "Match",
+        lambda _, match, scope: and_(
+            or_(match.c.user_a_id == scope.viewer, match.c.user_b_id == scope.viewer),
+            match.c.ended_at.is_(None),
+        ),
+        order=("created_at", "id"),
+    )
+}
 
 
 @strawberry.type(description="A match and its cursor.")

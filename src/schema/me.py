@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import strawberry
+from sqlalchemy import func, literal_column, select, true
 
 from src.auth.permissions import AUTHENTICATED
-from src.models import User
+from src.models import User, rules
 from src.resolvers import media_checks, profiles, reports
 from src.resolvers.errors import Unauthenticated
+from src.resolvers.readplan import Lookup, Many, One, Scalar, Source
+from src.resolvers.readplan.model import FieldSource, column, id_column
 from src.resolvers.users import require_registered
 from src.schema.common import UserError, run_mutation
 from src.schema.context import Context, Info
@@ -73,6 +78,39 @@ class Me:
             info.context.session, self.row.id, first=first, after=after
         )
         return report_connection(page, for_moderator=False)
+
+
+def _birth_date(row: Any, _: Any) -> Any:
+    """The viewer's birth date from their profile row, YYYY-MM-DD (date.isoformat)."""
+    profile = rules.PROFILES.alias()
+    shown = func.to_char(profile.c.birth_date, literal_column("'YYYY-MM-DD'"))
+    return select(shown).where(profile.c.user_id == row.c.id).scalar_subquery()
+
+
+# Where Me's fields live, for the compiled reads (src/resolvers/readplan). The membership,
+# quotas and reports are not declared (computed in Python): a `me` asking them is interpreted.
+ME_SOURCE = Source(
+    table=rules.USERS,
+    fields={
+        "id": id_column(),
+        "registered": Scalar(lambda row, _: rules.registered(user=row)),
+        "phone": column("phone"),
+        "hasWechat": Scalar(lambda row, _: row.c.wechat_openid.is_not(None)),
+        "role": column("role"),
+        "profile": One("Profile", lambda user, profile, _: profile.c.user_id == user.c.id),
+        "birthDate": Scalar(_birth_date),
+        "projects": Many(
+            "Project",
+            # A nested connection always has its parent row (None is for root connections).
+            lambda user, project, _: project.c.user_id == user.c.id,  # type: ignore[union-attr]
+            order=("created_at", "id"),
+        ),
+    },
+)
+# `me`: the viewer's own row (the statement has already checked their login).
+ME_ROOTS: dict[str, FieldSource] = {
+    "me": Lookup("Me", arg=None, key="id", rule=lambda _, __: true(), rows=lambda: rules.USERS)
+}
 
 
 @strawberry.type(description="The logged-in user after a change.")

@@ -6,10 +6,13 @@ from enum import Enum
 from typing import Any
 
 import strawberry
+from sqlalchemy import Integer, and_, cast, func, literal_column, or_
 
 from src.models import UserProfile
 from src.resolvers import profiles
 from src.resolvers.institutions import is_shown
+from src.resolvers.readplan import One, Scalar, Source
+from src.resolvers.readplan.model import column, list_column
 from src.schema.context import Info
 from src.schema.institutions import Institution
 
@@ -75,6 +78,37 @@ class Profile:
     @strawberry.field(description="False when the user hides from discovery and others' views.")
     def discoverable(self) -> bool:
         return self.row.visibility == "discoverable"
+
+
+# Where a Profile's fields live, for the compiled reads (src/resolvers/readplan). Ages are on
+# the Asia/Shanghai date of the one clock (bound as `today`), as profiles.age_on counts them.
+PROFILE_SOURCE = Source(
+    table=UserProfile.__table__,  # type: ignore[attr-defined]  # SQLModel sets it
+    fields={
+        "nickname": column("nickname"),
+        "avatarUrl": column("avatar_url"),
+        "gender": column("gender"),
+        "age": Scalar(
+            lambda row, scope: cast(
+                func.date_part(literal_column("'year'"), func.age(scope.today, row.c.birth_date)),
+                Integer,
+            )
+        ),
+        "city": column("city"),
+        "bio": column("bio"),
+        "interests": list_column("interests"),
+        "lookingFor": column("looking_for"),
+        "institution": One(
+            "Institution",
+            # A proposal not yet approved shows to its proposer only (institutions.is_shown).
+            lambda profile, inst, scope: and_(
+                inst.c.id == profile.c.institution_id,
+                or_(inst.c.verified, inst.c.proposed_by_id == scope.viewer),
+            ),
+        ),
+        "discoverable": Scalar(lambda row, _: row.c.visibility == "discoverable"),
+    },
+)
 
 
 @strawberry.input(

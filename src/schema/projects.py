@@ -10,6 +10,8 @@ from src.auth.permissions import AUTHENTICATED
 from src.models import UserProject
 from src.resolvers import projects
 from src.resolvers.pagination import check_first
+from src.resolvers.readplan import Source
+from src.resolvers.readplan.model import column, date_column, id_column, list_column
 from src.resolvers.users import require_registered
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
@@ -38,6 +40,22 @@ class Project:
             started_on=row.started_on.isoformat() if row.started_on else None,
             ended_on=row.ended_on.isoformat() if row.ended_on else None,
         )
+
+
+# Where a Project's fields live, for the compiled reads (src/resolvers/readplan).
+PROJECT_SOURCE = Source(
+    table=UserProject.__table__,  # type: ignore[attr-defined]  # SQLModel sets it
+    fields={
+        "id": id_column(),
+        "title": column("title"),
+        "description": column("description"),
+        "role": column("role"),
+        "link": column("link"),
+        "tags": list_column("tags"),
+        "startedOn": date_column("started_on"),
+        "endedOn": date_column("ended_on"),
+    },
+)
 
 
 @strawberry.type(description="A project and its cursor.")

@@ -41,7 +41,7 @@ from graphql import (
     value_from_ast,
 )
 
-from src.resolvers.feed_sql import NotCompilable, Sel
+from src.resolvers.readplan import NotCompilable, Sel
 
 _CONDITIONS = ("include", "skip")
 

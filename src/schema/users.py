@@ -3,13 +3,29 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 import strawberry
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Select,
+    and_,
+    false,
+    func,
+    literal_column,
+    or_,
+    select,
+    true,
+)
 
 from src.auth.permissions import AUTHENTICATED
+from src.models import rules
 from src.resolvers import blocks, profiles
 from src.resolvers.auth import rate_limit
 from src.resolvers.pagination import check_first
+from src.resolvers.readplan import Lookup, Many, One, Scalar, Scope, Source
+from src.resolvers.readplan.model import FieldSource, id_column
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.profiles import Profile
@@ -17,7 +33,7 @@ from src.schema.projects import ProjectConnection, project_connection
 
 
 async def shown(info: Info, uid: uuid.UUID) -> bool:
-    """Whether the viewer may see this person (`profiles.visible_to`): the one rule for every
+    """Whether the viewer may see this person (`rules.visible_to`): the one rule for every
     path that reaches a `User` — whisper senders and recipients, matches, reports, discovery."""
     claims = info.context.claims
     if claims is None:
@@ -85,6 +101,105 @@ class User:
         if not await self._shown(info):
             return False
         return await info.context.loaders.is_pro_by_user_id.load(self.uid)
+
+
+# Where a User's fields live, for the compiled reads (src/resolvers/readplan). Every compiled
+# path to a User finds it through `rules.visible_to` (below), so its fields are those of a
+# shown person.
+USER_SOURCE = Source(
+    table=rules.USERS,
+    fields={
+        "id": id_column(),
+        "isPro": Scalar(lambda row, scope: rules.is_pro(row.c.id, scope.now)),
+        "profile": One("Profile", lambda user, profile, _: profile.c.user_id == user.c.id),
+        "projects": Many(
+            "Project",
+            # A nested connection always has its parent row (None is for root connections).
+            lambda user, project, _: project.c.user_id == user.c.id,  # type: ignore[union-attr]
+            order=("created_at", "id"),
+        ),
+    },
+)
+
+
+def _with_shown(scope: Scope) -> Select[Any]:
+    """Users with a column `shown`: whether the viewer may see them (`rules.visible_to`,
+    over their profile read by key; everyone sees themselves)."""
+    user = rules.USERS
+    profile = (
+        select(rules.PROFILES)
+        .where(rules.PROFILES.c.user_id == user.c.id)
+        .offset(literal_column("0"))
+        .lateral()
+    )
+    visible = rules.visible_to(scope.viewer, user=user, profile=profile)
+    shown = or_(user.c.id == scope.viewer, func.coalesce(visible, false()))
+    return select(*user.c, shown.label("shown")).select_from(user.outerjoin(profile, true()))
+
+
+def _if_shown(then: Any) -> Any:
+    return lambda row, scope: and_(row.c.shown, then(row, scope))
+
+
+# A User reached where the viewer may not see them (the other person of a match): only
+# the id when hidden — no profile, no projects, isPro false — as the User type answers.
+GUARDED_USER_SOURCE = Source(
+    table=rules.USERS,
+    rows=_with_shown,
+    fields={
+        "id": id_column(),
+        "isPro": Scalar(_if_shown(lambda row, scope: rules.is_pro(row.c.id, scope.now))),
+        "profile": One(
+            "Profile",
+            lambda user, profile, _: and_(user.c.shown, profile.c.user_id == user.c.id),
+        ),
+        "projects": Many(
+            "Project",
+            # A nested connection always has its parent row (None is for root connections).
+            lambda user, project, _: and_(
+                user.c.shown,  # type: ignore[union-attr]
+                project.c.user_id == user.c.id,  # type: ignore[union-attr]
+            ),
+            order=("created_at", "id"),
+        ),
+    },
+)
+# The people a viewer may see, joined with the profile the rule reads.
+_PEOPLE = rules.USERS.join(rules.PROFILES, rules.PROFILES.c.user_id == rules.USERS.c.id)
+
+
+def _others_visible(user: FromClause, scope: Scope) -> ColumnElement[bool]:
+    """The feed's rule on one walked row: someone else whom the viewer may see. Their profile
+    is read by primary key per row (LATERAL ... OFFSET 0 keeps PostgreSQL from turning it
+    into a join whose method would depend on table statistics)."""
+    profile = (
+        select(rules.PROFILES)
+        .where(rules.PROFILES.c.user_id == user.c.id)
+        .offset(literal_column("0"))
+        .lateral()
+    )
+    visible = rules.visible_to(scope.viewer, user=user, profile=profile)
+    return and_(user.c.id != scope.viewer, visible)
+
+
+# The compiled root fields of UserQuery.
+USER_ROOTS: dict[str, FieldSource] = {
+    "user": Lookup(
+        "User",
+        arg="id",
+        key="id",
+        rule=lambda user, scope: rules.visible_to(scope.viewer, user=user),
+        rows=lambda: _PEOPLE,
+    ),
+    "users": Many(
+        "User",
+        # ix_users_registered_at_id holds exactly the active, registered users.
+        lambda _, user, __: and_(rules.active(user=user), rules.registered(user=user)),
+        order=("registered_at", "id"),
+        rule=lambda user, scope: _others_visible(user, scope),
+        rate_limit="feed:user",
+    ),
+}
 
 
 @strawberry.type(description="A user and their cursor.")

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Any
 
 import strawberry
+from sqlalchemy import ColumnElement, FromClause, and_, case, exists, null, or_
 
 from src.auth.permissions import AUTHENTICATED
 from src.models import Whisper as WhisperRow
+from src.models import rules
 from src.resolvers import notify, whispers
 from src.resolvers.pagination import Page
+from src.resolvers.readplan import Lookup, Many, One, Scalar, Scope, Source
+from src.resolvers.readplan.model import FieldSource, column, id_column, iso_datetime, iso_text
 from src.schema.common import OkPayload, PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.users import User, user_or_none
@@ -81,6 +86,113 @@ class Whisper:
         if self.row.reply_to_id is None:
             return None
         return await info.context.loaders.whisper_by_id.load(self.row.reply_to_id)
+
+
+# Where a Whisper's fields live, for the compiled reads (src/resolvers/readplan): the same
+# answers as whispers.sender_visible / recipient_visible / read_at_visible, in SQL over the
+# rule book's sender_hidden; the people through the guarded User source, null when hidden.
+
+
+def _sender_known(row: FromClause, scope: Scope) -> ColumnElement[Any]:
+    """whispers.sender_visible: the viewer's own id for their whispers; null while anonymous
+    and unrevealed (and for a deleted sender)."""
+    return case(
+        (row.c.sender_id == scope.viewer, row.c.sender_id),
+        (rules.sender_hidden(whisper=row), null()),
+        else_=row.c.sender_id,
+    )
+
+
+def _answers_hidden_sender(row: FromClause, scope: Scope) -> ColumnElement[bool]:
+    """The whisper answers one whose sender the viewer does not know (sender_visible of the
+    original is null): replying never reveals whom it goes to."""
+    original = rules.WHISPERS.alias()
+    unknown = or_(rules.sender_hidden(whisper=original), original.c.sender_id.is_(None))
+    # Correlated by name: inside a person's subquery the whisper row is an outer query's.
+    return (
+        exists()
+        .where(
+            original.c.id == row.c.reply_to_id,
+            original.c.sender_id.is_distinct_from(scope.viewer),
+            unknown,
+        )
+        .correlate(row)
+    )
+
+
+def _recipient_known(row: FromClause, scope: Scope) -> ColumnElement[Any]:
+    """whispers.recipient_visible."""
+    return case(
+        (row.c.recipient_id == scope.viewer, row.c.recipient_id),
+        (_answers_hidden_sender(row, scope), null()),
+        else_=row.c.recipient_id,
+    )
+
+
+def _read_at(row: FromClause, scope: Scope) -> ColumnElement[Any]:
+    """whispers.read_at_visible."""
+    hidden = and_(
+        row.c.recipient_id.is_distinct_from(scope.viewer),
+        _recipient_known(row, scope).is_(None),
+    )
+    return iso_text(case((hidden, null()), else_=row.c.read_at))
+
+
+def _person(known: Any) -> One:
+    """A person as `user_or_none` gives them: null when unknown or hidden from the viewer."""
+    return One(
+        "User (guarded)",
+        lambda whisper, user, scope: and_(user.c.id == known(whisper, scope), user.c.shown),
+    )
+
+
+WHISPER_SOURCE = Source(
+    table=rules.WHISPERS,
+    fields={
+        "id": id_column(),
+        "content": column("content"),
+        "createdAt": iso_datetime("created_at"),
+        "readAt": Scalar(_read_at),
+        "isAnonymous": column("is_anonymous"),
+        "revealedAt": iso_datetime("revealed_at"),
+        "sender": _person(_sender_known),
+        "recipient": _person(_recipient_known),
+        "isMine": Scalar(lambda row, scope: row.c.sender_id.is_not_distinct_from(scope.viewer)),
+        "replyTo": One(
+            "Whisper",
+            lambda whisper, original, scope: and_(
+                original.c.id == whisper.c.reply_to_id,
+                or_(
+                    original.c.sender_id == scope.viewer,
+                    original.c.recipient_id == scope.viewer,
+                ),
+            ),
+        ),
+    },
+)
+WHISPER_ROOTS: dict[str, FieldSource] = {
+    "whispersReceived": Many(
+        "Whisper",
+        lambda _, row, scope: row.c.recipient_id == scope.viewer,
+        order=("created_at", "id"),
+        rule=lambda row, scope: rules.shown_to_recipient(scope.viewer, whisper=row),
+        flags={"unreadOnly": lambda row: row.c.read_at.is_(None)},
+    ),
+    "whispersSent": Many(
+        "Whisper",
+        lambda _, row, scope: row.c.sender_id == scope.viewer,
+        order=("created_at", "id"),
+    ),
+    "whisper": Lookup(
+        "Whisper",
+        arg="id",
+        key="id",
+        rule=lambda row, scope: or_(
+            row.c.sender_id == scope.viewer, rules.shown_to_recipient(scope.viewer, whisper=row)
+        ),
+        rows=lambda: rules.WHISPERS,
+    ),
+}
 
 
 @strawberry.type(description="A whisper and its cursor.")

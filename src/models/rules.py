@@ -1,0 +1,211 @@
+"""The rule book: every business rule about who may see, reach or be counted, stated once.
+
+Each rule is a function returning a SQLAlchemy Core boolean expression. Its inputs are SQL
+expressions, so a caller passes a Python value, a typed `bindparam` (the compiled statements)
+or a column of an outer query (a rule applied to every row). Rules over a row of a table take
+that table as a keyword (default: the table itself; pass an alias such as
+`USERS.alias("u")` when the statement has its own). Time enters only as the argument `now`,
+the caller's one clock (`services.clock()`, bound as a parameter): no rule reads SQL `now()`
+or `utcnow()`, so an ORM resolver, a compiled statement and an MCP tool answer the same for
+the same instant. The ORM resolvers, the compiled statements (send_sql, live_sql, the read
+compiler) and the MCP tools all call these; none restates one.
+
+Anonymity, in one paragraph (issue 15). The adversary is the recipient R of an anonymous,
+unrevealed whisper W, with any number of accounts: nothing R can observe may depend on who
+sent W. So blocks act at *send* time (`may_whisper`): an already received anonymous whisper
+never depends on R's blocks, nor on its hidden sender's state (`shown_to_recipient`); and a
+reply to an anonymous, unrevealed whisper is accepted whenever the replier may send at all,
+stored *withheld* when its hidden recipient may not receive it (`may_whisper` again), so the
+replier's answers, rows and quota are the same either way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, FromClause, Table, and_, exists, false, or_, tuple_
+from sqlmodel import SQLModel
+
+import src.models  # noqa: F401 - registers every table in the metadata read below
+
+_tables = SQLModel.metadata.tables
+USERS: Table = _tables["users"]
+PROFILES: Table = _tables["user_profiles"]
+AUTH_SESSIONS: Table = _tables["auth_sessions"]
+USER_BLOCKS: Table = _tables["user_blocks"]
+WHISPER_SENDER_BLOCKS: Table = _tables["whisper_sender_blocks"]
+WHISPERS: Table = _tables["whispers"]
+MEMBERSHIPS: Table = _tables["memberships"]
+USER_REPORTS: Table = _tables["user_reports"]
+
+
+# --- accounts and logins -------------------------------------------------------------------
+
+
+def active(*, user: FromClause = USERS) -> ColumnElement[bool]:
+    """Over User: not banned, not deleted. Everything that shows or reaches people needs it."""
+    return user.c.status == "active"
+
+
+def registered(*, user: FromClause = USERS) -> ColumnElement[bool]:
+    """Over User: completed `register` (consent and the basic profile)."""
+    return user.c.registered_at.is_not(None)
+
+
+def login_valid(viewer: Any, session: Any, *, user: FromClause = USERS) -> ColumnElement[bool]:
+    """Over User: this row is `viewer`, still active, and `session` is one of its logins that
+    has not been revoked — checked on every request and every subscription event, so a ban,
+    logout or deletion takes effect at the next one. (Registration is a separate rule: an
+    unregistered account may log in and register.)"""
+    login = AUTH_SESSIONS.alias()
+    return and_(
+        user.c.id == viewer,
+        active(user=user),
+        exists()
+        .where(login.c.id == session, login.c.user_id == user.c.id, login.c.revoked_at.is_(None))
+        .correlate(user),
+    )
+
+
+# --- people ----------------------------------------------------------------------------------
+
+
+def blocked_between(a: Any, b: Any) -> ColumnElement[bool]:
+    """A block exists between `a` and `b`, in either direction (a block hides both ways)."""
+    block = USER_BLOCKS.alias()
+    return exists().where(
+        or_(
+            and_(block.c.blocker_id == a, block.c.blocked_id == b),
+            and_(block.c.blocker_id == b, block.c.blocked_id == a),
+        )
+    )
+
+
+def listed(*, user: FromClause = USERS, profile: FromClause = PROFILES) -> ColumnElement[bool]:
+    """Over User joined with UserProfile: the person's own choice to be discoverable, and no
+    moderation hold (many reports hide someone until a moderator decides, leaving their
+    choice alone)."""
+    return and_(profile.c.visibility == "discoverable", user.c.moderation_hold_at.is_(None))
+
+
+def in_discovery(
+    *, user: FromClause = USERS, profile: FromClause = PROFILES
+) -> ColumnElement[bool]:
+    """Over User joined with UserProfile: has a point in the vector index — what anyone at all
+    may find (`visible_to` minus the viewer-specific parts: blocks and oneself)."""
+    return and_(active(user=user), registered(user=user), listed(user=user, profile=profile))
+
+
+def visible_to(
+    viewer: Any, *, user: FromClause = USERS, profile: FromClause = PROFILES
+) -> ColumnElement[bool]:
+    """Over User joined with UserProfile: the viewer may see this person — registered, active,
+    discoverable, not held back by moderation, not blocked either way. Everyone sees
+    themselves. Every path that leads to a person (feed, `user(id)`, whisper senders and
+    recipients, matches, reports, discovery, MCP) uses this, so a hidden, held, blocked,
+    banned or unregistered person looks the same as a missing one."""
+    return and_(
+        active(user=user),
+        registered(user=user),
+        or_(
+            user.c.id == viewer,
+            and_(listed(user=user, profile=profile), ~blocked_between(viewer, user.c.id)),
+        ),
+    )
+
+
+# --- plans -----------------------------------------------------------------------------------
+
+
+def pro_period(now: Any, *, membership: FromClause = MEMBERSHIPS) -> ColumnElement[bool]:
+    """Over Membership: a PRO period covering `now`. Expiry needs no job: it is a comparison."""
+    return and_(
+        membership.c.plan == "PRO",
+        membership.c.valid_from <= now,
+        membership.c.valid_until > now,
+    )
+
+
+def is_pro(user_id: Any, now: Any) -> ColumnElement[bool]:
+    """`user_id` is PRO at `now` (a PRO period covers it; periods bought ahead do not)."""
+    period = MEMBERSHIPS.alias()
+    return exists().where(period.c.user_id == user_id, pro_period(now, membership=period))
+
+
+# --- whispers and anonymity ------------------------------------------------------------------
+
+
+def sender_hidden(*, whisper: FromClause = WHISPERS) -> ColumnElement[bool]:
+    """Over Whisper: its recipient cannot know who sent it (anonymous, not revealed)."""
+    return and_(whisper.c.is_anonymous, whisper.c.revealed_at.is_(None))
+
+
+def shown_to_recipient(viewer: Any, *, whisper: FromClause = WHISPERS) -> ColumnElement[bool]:
+    """Over Whisper: it is in the viewer's inbox. Addressed to them, not withheld, and — only
+    where they know who sent it — not from someone blocked either way. Whether the hidden
+    sender of an anonymous, unrevealed whisper is blocked, banned, hidden or deleted never
+    matters: that would tell the viewer who it is."""
+    return and_(
+        whisper.c.recipient_id == viewer,
+        whisper.c.withheld.is_(false()),
+        or_(
+            sender_hidden(whisper=whisper),
+            whisper.c.sender_id.is_(None),
+            ~blocked_between(viewer, whisper.c.sender_id),
+        ),
+    )
+
+
+def whisper_sender_blocked(recipient: Any, sender: Any) -> ColumnElement[bool]:
+    """`recipient` used blockWhisperSender on a whisper `sender` sent them."""
+    block = WHISPER_SENDER_BLOCKS.alias()
+    return exists().where(block.c.blocker_id == recipient, block.c.sender_id == sender)
+
+
+def may_whisper(sender: Any, *, user: FromClause = USERS) -> ColumnElement[bool]:
+    """Over User (the recipient): `sender` may whisper this person now — someone else, active,
+    registered, no block either way, and no blockWhisperSender of theirs on one of the
+    sender's whispers. Blocks act here, at send time, and nowhere in the recipient's inbox."""
+    return and_(
+        user.c.id != sender,
+        active(user=user),
+        registered(user=user),
+        ~blocked_between(sender, user.c.id),
+        ~whisper_sender_blocked(user.c.id, sender),
+    )
+
+
+# --- reports ---------------------------------------------------------------------------------
+
+
+def counts_toward_hold(
+    now: Any,
+    min_age_h: float,
+    *,
+    report: FromClause = USER_REPORTS,
+    reporter: FromClause = USERS,
+) -> ColumnElement[bool]:
+    """Over UserReport joined with its reporter (User): a report that counts toward the
+    automatic hold — about a user (a whisper report never counts: its reporter could watch
+    who disappears), by someone registered, active and registered at least `min_age_h` ago
+    (fresh accounts cannot buy a hold)."""
+    return and_(
+        report.c.kind == "user",
+        active(user=reporter),
+        registered(user=reporter),
+        reporter.c.registered_at + timedelta(hours=min_age_h) <= now,
+    )
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+def after(keys: Sequence[Any], cursor: Sequence[Any], *, descending: bool) -> ColumnElement[bool]:
+    """Keyset paging: the rows strictly after `cursor` in the order of `keys` (all ascending or
+    all descending; the last key is unique, so no row is skipped or repeated)."""
+    if len(keys) != len(cursor):
+        raise ValueError("a cursor has one value per key")
+    rows, mark = tuple_(*keys), tuple_(*cursor)
+    return rows < mark if descending else rows > mark

@@ -1,0 +1,156 @@
+"""What the read compiler works from: the selected fields (`Sel`) and, per GraphQL object type,
+where its data lives (`Source`). The schema layer declares a `Source` next to each Strawberry
+type the compiled path covers and hands them down; this package never imports src.schema.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    FromClause,
+    Integer,
+    Select,
+    Table,
+    Text,
+    case,
+    cast,
+    func,
+    literal_column,
+)
+
+
+class NotCompilable(Exception):
+    """The selection needs something the declarations do not cover: the interpreter answers."""
+
+
+@dataclass(frozen=True)
+class Sel:
+    """One selected field: response key, field name, argument sources, sub-selections, and the
+    object type it is selected on (what `__typename` answers)."""
+
+    key: str
+    name: str
+    args: dict[str, Any] = field(default_factory=dict)  # value, or ("$", variable name)
+    children: tuple[Sel, ...] = ()
+    on: str = ""
+
+
+class Scope:
+    """What a rule may read besides the row: the viewer and the one clock, as parameters."""
+
+    def __init__(self, viewer: ColumnElement[Any], now: ColumnElement[Any], today: Any) -> None:
+        self.viewer = viewer  # the viewer's id (uuid)
+        self.now = now  # services.clock(), timestamptz
+        self.today = today  # the Asia/Shanghai date of that clock
+
+
+# A rule or column over one row of the source's table (an alias of it), in a scope.
+Expr = Callable[[FromClause, Scope], ColumnElement[Any]]
+# A condition tying a child row to its parent row: (parent, child, scope) -> bool.
+Link = Callable[[FromClause, FromClause, Scope], ColumnElement[bool]]
+
+
+@dataclass(frozen=True)
+class Scalar:
+    """A leaf field: an expression over the row, already in the JSON form GraphQL answers."""
+
+    expr: Expr
+
+
+@dataclass(frozen=True)
+class One:
+    """A nullable object field: the row of `target`'s table that `link` finds, or null."""
+
+    target: str
+    link: Link
+
+
+@dataclass(frozen=True)
+class Many:
+    """A Relay connection of `target` rows, newest first by (`order` columns), paged by
+    `first`/`after` with keyset cursors.
+
+    `link` selects the rows an index on (its columns, `order`) walks: the parent's rows (the
+    parent is None at the root), or a partial index's predicate. `rule`, if any, is checked
+    on each row walked (a correlated condition on the row): who the viewer may see."""
+
+    target: str
+    link: Callable[[FromClause | None, FromClause, Scope], ColumnElement[bool]]
+    order: tuple[str, str]  # (timestamp column, id column), both descending, as an index has
+    rule: Callable[[FromClause, Scope], ColumnElement[bool]] | None = None
+    # Boolean arguments narrowing the rows when true (whispersReceived's unreadOnly).
+    flags: dict[str, Callable[[FromClause], ColumnElement[bool]]] = field(default_factory=dict)
+    # The resolver's rate limit, counted by the statement (the feed's `feed:user`).
+    rate_limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """A root field answering the one row of `target` whose `key` column equals the argument
+    `arg` (an id; None: the viewer's own id), if `rule` lets the viewer see it; else null."""
+
+    target: str
+    arg: str | None
+    key: str
+    rule: Callable[[Table, Scope], ColumnElement[bool]]
+    rows: Callable[[], FromClause]
+
+
+FieldSource = Scalar | One | Many | Lookup
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where one GraphQL object type's data lives: its table and how each field reads it."""
+
+    table: Table
+    fields: dict[str, FieldSource]
+    # The rows as the fields read them, when more than the table (a column the fields share,
+    # computed once per row): a SELECT over `table`. Only for rows reached through One.
+    rows: Callable[[Scope], Select[Any]] | None = None
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every compiled type, by GraphQL type name, and the compiled root fields of Query."""
+
+    types: dict[str, Source]
+    roots: dict[str, FieldSource]
+
+
+# The JSON forms of plain columns, as the Strawberry types write them.
+def column(name: str) -> Scalar:
+    return Scalar(lambda row, _: row.c[name])
+
+
+def id_column(name: str = "id") -> Scalar:
+    """A uuid as GraphQL's ID: its canonical text."""
+    return Scalar(lambda row, _: cast(row.c[name], Text))
+
+
+def list_column(name: str) -> Scalar:
+    return Scalar(lambda row, _: func.to_json(row.c[name]))
+
+
+def date_column(name: str) -> Scalar:
+    """A date as YYYY-MM-DD (date.isoformat)."""
+    return Scalar(lambda row, _: func.to_char(row.c[name], literal_column("'YYYY-MM-DD'")))
+
+
+def iso_datetime(name: str) -> Scalar:
+    """A timestamptz column as Strawberry writes a UTC datetime (datetime.isoformat)."""
+    return Scalar(lambda row, _: iso_text(row.c[name]))
+
+
+def iso_text(moment: ColumnElement[Any]) -> ColumnElement[Any]:
+    """datetime.isoformat of a UTC timestamptz: microseconds only when there are some, and
+    +00:00; null stays null."""
+    utc = func.timezone(literal_column("'UTC'"), moment)
+    seconds = func.to_char(utc, literal_column("'YYYY-MM-DD\"T\"HH24:MI:SS'"))
+    micros = cast(func.date_part(literal_column("'microseconds'"), utc), Integer) % 1000000
+    fraction = case((micros != 0, func.to_char(utc, literal_column("'.US'"))), else_="")
+    return seconds.op("||")(fraction).op("||")(literal_column("'+00:00'"))
