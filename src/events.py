@@ -35,11 +35,17 @@ MATCH = "match"
 ACCOUNT = "account"
 
 
+def payload(kind: str, users: Iterable[uuid.UUID]) -> str:
+    """The NOTIFY payload waking `users`' subscriptions of `kind` (the compiled send sends it
+    from its own statement)."""
+    return orjson.dumps({"k": kind, "u": [str(u) for u in users]}).decode()
+
+
 async def publish(session: AsyncSession, kind: str, users: Iterable[uuid.UUID]) -> None:
     """Queue a wake-up for `users`; PostgreSQL delivers it when the transaction commits."""
-    payload = orjson.dumps({"k": kind, "u": [str(u) for u in users]}).decode()
     await session.scalar(
-        text("SELECT pg_notify(:channel, :payload)"), {"channel": CHANNEL, "payload": payload}
+        text("SELECT pg_notify(:channel, :payload)"),
+        {"channel": CHANNEL, "payload": payload(kind, users)},
     )
 
 

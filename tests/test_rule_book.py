@@ -357,3 +357,29 @@ async def test_after_cursor(world: World) -> None:
             break
         after = page["pageInfo"]["endCursor"]
     assert seen == [world.ids[n] for n in everyone]
+
+
+async def test_is_pro_raises_the_send_quota(world: World) -> None:
+    """The compiled send decides the plan in its own statement (`rules.is_pro`): with BASIC's
+    10 used today, only a current PRO member may send."""
+    for name in ("pro_now", "pro_expired", "pro_future"):
+        await sql(
+            world.app,
+            "INSERT INTO user_quotas (user_id, day, kind, used, daily_limit) VALUES"
+            " (:u, (now() AT TIME ZONE 'Asia/Shanghai')::date, 'WHISPER', 10, 10)",
+            u=world.ids[name],
+        )
+    outcome = {}
+    for name in ("pro_now", "pro_expired", "pro_future"):
+        data = {"recipientId": world.ids["plain"], "content": f"from {name}"}
+        answer = await world.post(SEND, {"input": data}, name)
+        # A send the compiled statement refuses is answered (refused again) by the interpreter.
+        sent_compiled = world.compiled and name == "pro_now"
+        assert answer["extensions"]["path"] == ("compiled" if sent_compiled else "interpreted")
+        payload = answer["data"]["sendWhisper"]
+        outcome[name] = [e["code"] for e in payload["errors"]]
+    assert outcome == {
+        "pro_now": [],
+        "pro_expired": ["QUOTA_EXCEEDED"],
+        "pro_future": ["QUOTA_EXCEEDED"],
+    }

@@ -16,8 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
+
+from src.models.rules import rate_limit_hit
 
 log = logging.getLogger(__name__)
 
@@ -40,14 +42,7 @@ DEFAULT_LIMITS: dict[str, tuple[int, int]] = {
     "mcp:user": (120, 60),  # every MCP tool call
 }
 
-_UPSERT = text(
-    """
-    INSERT INTO rate_limit_counters (key, window_start, hits, expires_at)
-    VALUES (:key, :window_start, 1, :expires_at)
-    ON CONFLICT (key, window_start) DO UPDATE SET hits = rate_limit_counters.hits + 1
-    RETURNING hits
-    """
-)
+_UPSERT = rate_limit_hit(bindparam("key"), bindparam("window_start"), bindparam("expires_at"))
 _CLEANUP = text("DELETE FROM rate_limit_counters WHERE expires_at < now()")
 
 

@@ -25,7 +25,27 @@ from collections.abc import Sequence
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, FromClause, Table, and_, exists, false, or_, tuple_
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    DateTime,
+    FromClause,
+    Integer,
+    Table,
+    Text,
+    Uuid,
+    and_,
+    exists,
+    false,
+    literal,
+    or_,
+    select,
+    tuple_,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.sql.dml import ReturningInsert
+from sqlalchemy.types import NullType, TypeEngine
 from sqlmodel import SQLModel
 
 import src.models  # noqa: F401 - registers every table in the metadata read below
@@ -39,6 +59,8 @@ WHISPER_SENDER_BLOCKS: Table = _tables["whisper_sender_blocks"]
 WHISPERS: Table = _tables["whispers"]
 MEMBERSHIPS: Table = _tables["memberships"]
 USER_REPORTS: Table = _tables["user_reports"]
+RATE_LIMIT_COUNTERS: Table = _tables["rate_limit_counters"]
+USER_QUOTAS: Table = _tables["user_quotas"]
 
 
 # --- accounts and logins -------------------------------------------------------------------
@@ -209,3 +231,71 @@ def after(keys: Sequence[Any], cursor: Sequence[Any], *, descending: bool) -> Co
         raise ValueError("a cursor has one value per key")
     rows, mark = tuple_(*keys), tuple_(*cursor)
     return rows < mark if descending else rows > mark
+
+
+# --- counters --------------------------------------------------------------------------------
+
+
+def _sql(value: Any, type_: TypeEngine[Any]) -> ColumnElement[Any]:
+    """`value` as a SQL expression: a Python value becomes a bound literal of `type_`."""
+    if not isinstance(value, ColumnElement):
+        return literal(value, type_)
+    # An untyped bindparam: asyncpg must be told its type (INSERT ... SELECT infers none).
+    return type_coerce(value, type_) if isinstance(value.type, NullType) else value
+
+
+def rate_limit_hit(
+    key: Any, window_start: Any, expires_at: Any, *, when: FromClause | None = None
+) -> ReturningInsert[Any]:
+    """One hit on a fixed-window rate-limit counter, RETURNING the window's hits after it.
+    `when`: FROM items that must all yield a row for the hit to count (the compiled send
+    counts a hit only when its viewer and recipient exist); None: always."""
+    counters = RATE_LIMIT_COUNTERS
+    row = select(
+        _sql(key, Text()),
+        _sql(window_start, DateTime(timezone=True)),
+        literal(1, Integer()),
+        _sql(expires_at, DateTime(timezone=True)),
+    )
+    if when is not None:
+        row = row.select_from(when)
+    hit = insert(counters).from_select(
+        ["key", "window_start", "hits", "expires_at"], row, include_defaults=False
+    )
+    return hit.on_conflict_do_update(
+        index_elements=["key", "window_start"], set_={"hits": counters.c.hits + 1}
+    ).returning(counters.c.hits)
+
+
+def quota_use(
+    user_id: Any,
+    day: Any,
+    kind: Any,
+    amount: Any,
+    limit: Any,
+    *,
+    when: FromClause | None = None,
+    only_if: ColumnElement[bool] | None = None,
+) -> ReturningInsert[Any]:
+    """Use `amount` of a user's daily `kind` quota if it stays within `limit` (the plan's,
+    recorded with the row), RETURNING the day's use after it; no row when it would not fit.
+    One conditional upsert: PostgreSQL serializes concurrent ones on the row, so 50 calls with
+    10 left make exactly 10 succeed. `when`/`only_if`: FROM items and a condition the use
+    depends on (the compiled send: its rate-limit hit and plan)."""
+    quotas = USER_QUOTAS
+    amount, limit = _sql(amount, Integer()), _sql(limit, Integer())
+    row = select(_sql(user_id, Uuid()), _sql(day, Date()), _sql(kind, Text()), amount, limit).where(
+        amount <= limit
+    )
+    if when is not None:
+        row = row.select_from(when)
+    if only_if is not None:
+        row = row.where(only_if)
+    use = insert(quotas).from_select(
+        ["user_id", "day", "kind", "used", "daily_limit"], row, include_defaults=False
+    )
+    return use.on_conflict_do_update(
+        index_elements=["user_id", "day", "kind"],
+        set_={"used": quotas.c.used + amount, "daily_limit": use.excluded.daily_limit},
+        where=quotas.c.used + amount <= use.excluded.daily_limit,
+    ).returning(quotas.c.used)

@@ -15,28 +15,26 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import text
+from sqlalchemy import bindparam
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.config import Settings
 from src.models import UserQuota
 from src.models.plans import PLANS, QUOTA_KINDS
+from src.models.rules import quota_use
 from src.resolvers.errors import UserFacingError
 from src.resolvers.memberships import current_plan
 from src.services import Services
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 
-_CONSUME = text(
-    """
-    INSERT INTO user_quotas (user_id, day, kind, used, daily_limit)
-    VALUES (:user_id, :day, :kind, :amount, :limit)
-    ON CONFLICT (user_id, day, kind) DO UPDATE
-        SET used = user_quotas.used + :amount, daily_limit = EXCLUDED.daily_limit
-        WHERE user_quotas.used + :amount <= EXCLUDED.daily_limit
-    RETURNING used
-    """
+_CONSUME = quota_use(
+    bindparam("user_id"),
+    bindparam("day"),
+    bindparam("kind"),
+    bindparam("amount"),
+    bindparam("limit"),
 )
 
 

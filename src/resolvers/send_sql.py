@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-import orjson
 from sqlalchemy import (
     CTE,
     Boolean,
@@ -43,12 +42,10 @@ from sqlalchemy import (
     exists,
     false,
     func,
-    literal,
     select,
     true,
 )
 from sqlalchemy.dialects.postgresql import insert
-from sqlmodel import SQLModel
 
 from src import events
 from src.db import prepare
@@ -69,8 +66,7 @@ _HIT_EXPIRES = bindparam("hit_expires", type_=DateTime(timezone=True))
 _ALLOWED = bindparam("allowed", type_=Integer)
 _DAY = bindparam("day", type_=Date)
 
-_COUNTERS = SQLModel.metadata.tables["rate_limit_counters"]
-_QUOTAS = SQLModel.metadata.tables["user_quotas"]
+_COUNTERS, _QUOTAS = rules.RATE_LIMIT_COUNTERS, rules.USER_QUOTAS
 
 
 def _checks() -> tuple[CTE, CTE, CTE]:
@@ -100,39 +96,20 @@ def _checks() -> tuple[CTE, CTE, CTE]:
 
 def _send() -> Select[Any]:
     viewer, recipient, plan = _checks()
-    counters, quotas = _COUNTERS, _QUOTAS
-    hit_row = insert(counters).from_select(
-        ["key", "window_start", "hits", "expires_at"],
-        select(
-            _HIT_KEY,
-            _HIT_START,
-            literal(1),
-            bindparam("hit_expires", type_=DateTime(timezone=True)),
-        ).select_from(viewer.join(recipient, true())),
-        include_defaults=False,
-    )
-    hit = (
-        hit_row.on_conflict_do_update(
-            index_elements=["key", "window_start"], set_={"hits": counters.c.hits + 1}
-        )
-        .returning(counters.c.hits)
-        .cte("hit")
-    )
-    quota_row = insert(quotas).from_select(
-        ["user_id", "day", "kind", "used", "daily_limit"],
-        select(_VIEWER, _DAY, literal("WHISPER"), literal(1), plan.c.daily_limit)
-        .select_from(hit.join(plan, true()))
-        .where(hit.c.hits <= _ALLOWED, plan.c.daily_limit >= 1),
-    )
-    quota = (
-        quota_row.on_conflict_do_update(
-            index_elements=["user_id", "day", "kind"],
-            set_={"used": quotas.c.used + 1, "daily_limit": quota_row.excluded.daily_limit},
-            where=quotas.c.used + 1 <= quota_row.excluded.daily_limit,
-        )
-        .returning(quotas.c.used)
-        .cte("quota")
-    )
+    # The hit counts only when the viewer and the recipient pass; the quota is used only
+    # within the rate limit.
+    hit = rules.rate_limit_hit(
+        _HIT_KEY, _HIT_START, _HIT_EXPIRES, when=viewer.join(recipient, true())
+    ).cte("hit")
+    quota = rules.quota_use(
+        _VIEWER,
+        _DAY,
+        "WHISPER",
+        1,
+        plan.c.daily_limit,
+        when=hit.join(plan, true()),
+        only_if=hit.c.hits <= _ALLOWED,
+    ).cte("quota")
     whispers = rules.WHISPERS
     sent = (
         insert(whispers)
@@ -236,7 +213,7 @@ async def send_plain(services: Services, send: PlainSend) -> Sent | None:
         "content": content,
         "anonymous": send.anonymous,
         "channel": events.CHANNEL,
-        "event": orjson.dumps({"k": events.WHISPER, "u": [str(recipient_id)]}).decode(),
+        "event": events.payload(events.WHISPER, [recipient_id]),
     }
     if settings.wechat_configured:
         # Checked before the send's transaction opens: no connection waits on WeChat.
