@@ -4,7 +4,8 @@ Every whisper in production makes one WeChat call (the content check), so its co
 the send path: through httpx it took ~1.6 ms of CPU per call, most of it in layers this use does
 not need (request and URL models, auth and redirect hooks, a pool that polls each idle socket
 for readability before every request). Here a connection is an asyncio protocol that learns at
-once when the server closes it, and httptools (C, the parser uvicorn uses) reads the answers.
+once when the server closes it, and httptools (C, the parser uvicorn uses) reads the answers:
+~0.16 ms of CPU per content check (2,000 calls against bench/fake_wechat.py, 8 at a time).
 
 Same trust as httpx: TLS uses `httpx.create_ssl_context()` (certifi, or SSL_CERT_FILE). No
 proxy support: WeChat's API is reached directly.
