@@ -244,7 +244,8 @@ async def drive(
         t0 = time.perf_counter()
         print(f"  sending {args.rate:g}/s for {args.duration:g} s", flush=True)
         sends = await send_load(plan, urls, args.connections)
-        setup.cpu = _cpu_shares(pids, cpu0, time.perf_counter() - t0)
+        setup.send_wall_s = time.perf_counter() - t0
+        setup.cpu = _cpu_shares(pids, cpu0, setup.send_wall_s)
         await asyncio.sleep(args.wait)
     finally:
         await close_sockets(socks, listeners)

@@ -51,6 +51,7 @@ class Setup:
     http_ms: list[float] = field(default_factory=list)
     rss_kb: list[tuple[int, int, int]] = field(default_factory=list)  # (before, after, sockets)
     cpu: dict[str, float] = field(default_factory=dict)  # share of one core while sending
+    send_wall_s: float = 0.0  # how long the timed sends took, for CPU per whisper
     events: Counter[str] = field(default_factory=Counter)
     frames: Counter[str] = field(default_factory=Counter)  # text / binary, server to client
     lost_examples: list[str] = field(default_factory=list)
@@ -287,6 +288,9 @@ def _details(s: Setup) -> list[str]:
     if s.cpu:
         cpu = ", ".join(f"{k} {v * 100:.0f}%" for k, v in s.cpu.items())
         lines.append(f"- CPU while sending (share of one core): {cpu}")
+        if per := server_cpu_per_whisper_ms(s):
+            # Unlike the latencies, hardly moved by other work on the machine.
+            lines.append(f"- server CPU per whisper (its send and its delivery): {per:.2f} ms")
     lines.append(f"- frames from the server: {s.frames['text']} text, {s.frames['binary']} binary")
     odd = {
         "socket open failures": dict(s.open_failures),
@@ -307,6 +311,13 @@ def _details(s: Setup) -> list[str]:
         )
         lines += [f"  - warm-up lost, e.g.: {e}" for e in w.lost_examples]
     return [*lines, ""]
+
+
+def server_cpu_per_whisper_ms(s: Setup) -> float | None:
+    servers = sum(v for k, v in s.cpu.items() if k.startswith("server "))
+    if not s.sent or not s.send_wall_s:
+        return None
+    return servers * s.send_wall_s / s.sent * 1000
 
 
 def write_markdown(

@@ -151,10 +151,19 @@ class WrkResult:
 
 
 def run_wrk(
-    url: str, body: str, auth: str | None, duration: int, connections: int, threads: int = 2
+    url: str,
+    body: str,
+    auth: str | None,
+    duration: int,
+    connections: int,
+    threads: int = 2,
+    *,
+    script: Path = LUA,
+    script_env: dict[str, str] | None = None,
 ) -> WrkResult:
-    """Load `url` with wrk + post.lua; bad answers are counted by the script, not guessed."""
-    env = {**os.environ, "BENCH_BODY": body, "BENCH_AUTH": auth or ""}
+    """Load `url` with wrk + post.lua (or `script`, given `script_env`); bad answers are
+    counted by the script, not guessed."""
+    env = {**os.environ, "BENCH_BODY": body, "BENCH_AUTH": auth or "", **(script_env or {})}
     argv = [
         "wrk",
         f"-t{min(threads, connections)}",
@@ -164,7 +173,7 @@ def run_wrk(
         "10s",
         "--latency",
         "-s",
-        str(LUA),
+        str(script),
         url,
     ]
     try:

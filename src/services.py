@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -127,18 +125,7 @@ def build_llm(settings: Settings) -> LLMClient | None:
     )
 
 
-def _no_sniffio_rescans() -> None:
-    """httpcore imports `sniffio` each time it takes a lock (several times a request); not
-    installed (anyio 4 no longer needs it), every attempt searched all of sys.path again:
-    ~40% of a server's CPU per whisper once WeChat checked each one (11.6 -> 6.8 ms of CPU a
-    send, bench.delivery --production). A None entry in sys.modules makes the import fail at
-    once, as the import system documents."""
-    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
-        sys.modules["sniffio"] = None  # type: ignore[assignment]
-
-
 def build_services(settings: Settings, engine: AsyncEngine) -> Services:
-    _no_sniffio_rescans()
     # One pooled HTTP client for every outgoing call; each call sets its own timeouts.
     http = httpx.AsyncClient(timeout=httpx.Timeout(5.0, connect=2.0), follow_redirects=False)
     url = engine.url.render_as_string(hide_password=False)
@@ -152,7 +139,7 @@ def build_services(settings: Settings, engine: AsyncEngine) -> Services:
         sessionmaker=create_sessionmaker(engine),
         http=http,
         tokens=TokenService(settings),
-        wechat=WechatClient(settings, http, side),
+        wechat=WechatClient(settings, side),
         sms=build_sms_provider(settings, http),
         pay=WechatPayClient(settings, http) if settings.wechat_pay_configured else None,
         hub=EventHub(url, side, max_sockets_per_user=settings.ws_max_sockets_per_user),
@@ -173,6 +160,7 @@ async def close_services(services: Services) -> None:
     await services.hub.stop()
     await services.vectors.close()
     await services.http.aclose()
+    await services.wechat.aclose()
     if services.llm is not None:
         await services.llm.aclose()
     if services.rate_limiter.redis is not None:

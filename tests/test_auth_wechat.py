@@ -147,7 +147,7 @@ async def test_access_token_is_refreshed_once_across_processes_and_after_invalid
     async with wx_app.router.lifespan_context(wx_app):
         services = wx_app.state.services
         # Two clients stand for two server processes sharing one database.
-        clients = [WechatClient(wx_settings, services.http, services.engine) for _ in range(2)]
+        clients = [WechatClient(wx_settings, services.engine) for _ in range(2)]
         tokens = await asyncio.gather(*(c.access_token() for c in clients * 5))
         assert len(set(tokens)) == 1
         assert fake_wechat.token_refreshes == 1

@@ -1,4 +1,5 @@
-"""WeChat server APIs over httpx: login (jscode2session), the shared access token, phone numbers.
+"""WeChat server APIs: login (jscode2session), the shared access token, phone numbers, content
+checks; over the lean keep-alive client of src/auth/wechat_http.py.
 
 Every call has explicit connect/read timeouts and an overall deadline (SECURITY.md 17): WeChat
 busy (-1) and 5xx answers are retried a bounded number of times; code errors never are.
@@ -16,11 +17,13 @@ import zlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote, urlencode
 
-import httpx
+import orjson
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from src.auth.wechat_http import HttpTimeout, HttpTransportError, KeepAliveClient, Timeouts
 from src.config import Settings, reveal
 
 log = logging.getLogger(__name__)
@@ -51,47 +54,57 @@ class WechatSession:
 
 
 class WechatClient:
-    def __init__(self, settings: Settings, http: httpx.AsyncClient, engine: AsyncEngine):
+    def __init__(self, settings: Settings, engine: AsyncEngine):
         self.app_id = settings.wechat_app_id or ""
         self._secret = reveal(settings.wechat_app_secret)
-        self.base = settings.wechat_api_base.rstrip("/")
         self.deadline = settings.wechat_deadline_s
         self.retries = settings.wechat_retries
-        self.timeout = httpx.Timeout(
+        self.timeouts = Timeouts(
             connect=settings.wechat_connect_timeout_s,
             read=settings.wechat_read_timeout_s,
-            write=settings.wechat_read_timeout_s,
             pool=settings.wechat_connect_timeout_s,
         )
-        self.http = http
+        self.http = KeepAliveClient(settings.wechat_api_base)
         self.engine = engine
         self._cached: tuple[str, float] | None = None  # (token, monotonic expiry) per process
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, str] | None = None,
+        json: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
         """One WeChat API call with bounded retries inside the overall deadline."""
+        target = f"{path}?{urlencode(params, quote_via=quote)}" if params else path
+        payload = orjson.dumps(json) if json is not None else None
         try:
             async with asyncio.timeout(self.deadline):
                 for attempt in range(self.retries + 1):
                     retry = attempt < self.retries
                     try:
-                        response = await self.http.request(
-                            method, self.base + path, timeout=self.timeout, **kwargs
-                        )
-                    except httpx.TimeoutException:
+                        answer = await self.http.request(method, target, payload, self.timeouts)
+                    except HttpTimeout:
                         raise WechatError("unavailable") from None
-                    except httpx.TransportError:
+                    except HttpTransportError:
                         if retry:
                             await asyncio.sleep(0.1 * (attempt + 1))
                             continue
                         raise WechatError("unavailable") from None
-                    if response.status_code >= 500:
+                    if answer.status >= 500:
                         if retry:
                             await asyncio.sleep(0.1 * (attempt + 1))
                             continue
                         raise WechatError("unavailable")
+                    if 300 <= answer.status < 400:  # never followed: WeChat does not redirect
+                        raise WechatError("unavailable")
                     try:
-                        body = response.json()
-                    except ValueError:
+                        body = orjson.loads(answer.body)
+                    except orjson.JSONDecodeError:
                         raise WechatError("unavailable") from None
                     if not isinstance(body, dict):
                         raise WechatError("unavailable")
@@ -190,15 +203,17 @@ class WechatClient:
             },
         )
 
-    async def _with_access_token(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _with_access_token(
+        self, method: str, path: str, *, json: dict[str, Any]
+    ) -> dict[str, Any]:
         token = await self.access_token()
         try:
-            return await self._call(method, path, params={"access_token": token}, **kwargs)
+            return await self._call(method, path, params={"access_token": token}, json=json)
         except WechatError as exc:
             if exc.errcode not in TOKEN_INVALID:
                 raise
         token = await self.access_token(force=True)
-        return await self._call(method, path, params={"access_token": token}, **kwargs)
+        return await self._call(method, path, params={"access_token": token}, json=json)
 
     async def access_token(self, *, force: bool = False) -> str:
         """The app's access token, shared by all processes through PostgreSQL.
