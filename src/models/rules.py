@@ -60,6 +60,7 @@ WHISPERS: Table = _tables["whispers"]
 MEMBERSHIPS: Table = _tables["memberships"]
 USER_REPORTS: Table = _tables["user_reports"]
 RATE_LIMIT_COUNTERS: Table = _tables["rate_limit_counters"]
+INSTITUTIONS: Table = _tables["institutions"]
 USER_QUOTAS: Table = _tables["user_quotas"]
 
 
@@ -233,6 +234,19 @@ def read_at_shown(
             whisper.c.recipient_id.is_not(None),
         ),
     )
+
+
+# --- institutions ----------------------------------------------------------------------------
+
+
+def institution_shown(
+    viewer: Any, *, institution: FromClause = INSTITUTIONS
+) -> ColumnElement[bool]:
+    """Over Institution: listed (verified by a moderator), or a proposal of the viewer's own —
+    an unapproved proposal shows to its proposer only, on their profile, in their searches and
+    when they pick it; to everyone else it looks missing. Without a viewer, listed only."""
+    listed = institution.c.verified.is_(True)
+    return listed if viewer is None else or_(listed, institution.c.proposed_by_id == viewer)
 
 
 # --- reports ---------------------------------------------------------------------------------

@@ -81,9 +81,8 @@ async def people_cards(
         .join(User, col(User.id) == col(UserProfile.user_id))
         .join(
             Institution,
-            # A proposal not yet approved shows to its proposer only (resolvers/institutions).
             (col(Institution.id) == col(UserProfile.institution_id))
-            & (col(Institution.verified) | (col(Institution.proposed_by_id) == viewer_id)),
+            & rules.institution_shown(viewer_id),
             isouter=True,
         )
         .where(col(UserProfile.user_id).in_(ids), visible_to(viewer_id))

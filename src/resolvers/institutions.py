@@ -17,7 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import Institution, User, UserProfile
+from src.models import Institution, User, UserProfile, rules
 from src.models.institutions import INSTITUTION_KINDS
 from src.models.rules import after as after_cursor
 from src.resolvers.auth import rate_limit
@@ -49,15 +49,8 @@ def name_like(pattern: Any) -> ColumnElement[bool]:
 
 
 def shown_to(viewer_id: uuid.UUID | ColumnElement[Any] | None) -> ColumnElement[bool]:
-    """Listed (verified) institutions and the viewer's own proposals."""
-    listed = col(Institution.verified).is_(True)
-    return (
-        listed if viewer_id is None else or_(listed, col(Institution.proposed_by_id) == viewer_id)
-    )
-
-
-def is_shown(row: Institution, viewer_id: uuid.UUID | None) -> bool:
-    return row.verified or (viewer_id is not None and row.proposed_by_id == viewer_id)
+    """Listed (verified) institutions and the viewer's own proposals (`rules.institution_shown`)."""
+    return rules.institution_shown(viewer_id)
 
 
 async def search_institutions(

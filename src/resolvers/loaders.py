@@ -14,7 +14,7 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Institution, Membership, UserProfile, UserProject, Whisper
-from src.models.rules import pro_period
+from src.models.rules import institution_shown, pro_period
 from src.resolvers.pagination import Page
 from src.resolvers.profiles import visible_ids
 from src.resolvers.projects import project_pages
@@ -23,6 +23,7 @@ from src.resolvers.whispers import WhisperView, whisper_views
 ProjectPageKey = tuple[uuid.UUID, int, str | None]  # (owner, first, after)
 VisibleKey = tuple[uuid.UUID, uuid.UUID]  # (viewer, person)
 ViewKey = tuple[uuid.UUID, uuid.UUID]  # (viewer, whisper)
+ShownKey = tuple[uuid.UUID | None, uuid.UUID]  # (viewer, institution)
 
 
 class Loaders:
@@ -40,7 +41,7 @@ class Loaders:
         return DataLoader(self._profiles)
 
     @cached_property
-    def institution_by_id(self) -> DataLoader[uuid.UUID, Institution | None]:
+    def shown_institution_by_viewer_and_id(self) -> DataLoader[ShownKey, Institution | None]:
         return DataLoader(self._institutions)
 
     @cached_property
@@ -92,10 +93,19 @@ class Loaders:
         found = {p.user_id: p for p in rows}
         return [found.get(i) for i in ids]
 
-    async def _institutions(self, ids: Sequence[uuid.UUID]) -> list[Institution | None]:
-        rows = await self._session().exec(select(Institution).where(col(Institution.id).in_(ids)))
-        found = {i.id: i for i in rows}
-        return [found.get(i) for i in ids]
+    async def _institutions(self, keys: Sequence[ShownKey]) -> list[Institution | None]:
+        # The rule book decides what the viewer may see of an institution (a proposal shows
+        # to its proposer only); a hidden one loads as missing.
+        by_viewer: dict[uuid.UUID | None, list[uuid.UUID]] = defaultdict(list)
+        for viewer, institution in keys:
+            by_viewer[viewer].append(institution)
+        found: dict[ShownKey, Institution] = {}
+        for viewer, ids in by_viewer.items():
+            rows = await self._session().exec(
+                select(Institution).where(col(Institution.id).in_(ids), institution_shown(viewer))
+            )
+            found.update(((viewer, row.id), row) for row in rows)
+        return [found.get(key) for key in keys]
 
     async def _project_pages(self, keys: Sequence[ProjectPageKey]) -> list[Page[UserProject]]:
         # One query per distinct (first, after): in practice one for a whole page of users.

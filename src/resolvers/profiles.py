@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import Institution, User, UserProfile, UserProject, utcnow
+from src.models import Institution, User, UserProfile, UserProject, rules, utcnow
 from src.models.rules import after as after_cursor
 from src.models.rules import visible_to
 from src.resolvers.content import SCENE_PROFILE, check_text
@@ -156,8 +156,12 @@ async def _existing_institution(
         institution_id = uuid.UUID(str(raw))
     except ValueError:
         raise NotFound("No such institution.", field="institutionId") from None
-    row = await session.get(Institution, institution_id)
-    if row is None or not (row.verified or row.proposed_by_id == user_id):
+    shown = await session.scalar(
+        select(col(Institution.id)).where(
+            col(Institution.id) == institution_id, rules.institution_shown(user_id)
+        )
+    )
+    if shown is None:
         raise NotFound("No such institution.", field="institutionId")
     return institution_id
 

@@ -6,11 +6,10 @@ from enum import Enum
 from typing import Any
 
 import strawberry
-from sqlalchemy import Integer, and_, cast, func, literal_column, or_
+from sqlalchemy import Integer, and_, cast, func, literal_column
 
-from src.models import UserProfile
+from src.models import UserProfile, rules
 from src.resolvers import profiles
-from src.resolvers.institutions import is_shown
 from src.resolvers.readplan import One, Scalar, Source
 from src.resolvers.readplan.model import column, list_column
 from src.schema.context import Info
@@ -66,14 +65,12 @@ class Profile:
     async def institution(self, info: Info) -> Institution | None:
         if self.row.institution_id is None:
             return None
-        row = await info.context.loaders.institution_by_id.load(self.row.institution_id)
         claims = info.context.claims
-        # A proposal not yet approved shows on its proposer's own profile only.
-        return (
-            Institution.of(row)
-            if row and is_shown(row, claims.user_id if claims else None)
-            else None
+        viewer = claims.user_id if claims else None
+        row = await info.context.loaders.shown_institution_by_viewer_and_id.load(
+            (viewer, self.row.institution_id)
         )
+        return Institution.of(row) if row else None
 
     @strawberry.field(description="False when the user hides from discovery and others' views.")
     def discoverable(self) -> bool:
@@ -100,10 +97,9 @@ PROFILE_SOURCE = Source(
         "lookingFor": column("looking_for"),
         "institution": One(
             "Institution",
-            # A proposal not yet approved shows to its proposer only (institutions.is_shown).
             lambda profile, inst, scope: and_(
                 inst.c.id == profile.c.institution_id,
-                or_(inst.c.verified, inst.c.proposed_by_id == scope.viewer),
+                rules.institution_shown(scope.viewer, institution=inst),
             ),
         ),
         "discoverable": Scalar(lambda row, _: row.c.visibility == "discoverable"),
