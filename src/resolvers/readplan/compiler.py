@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import (
@@ -75,6 +76,18 @@ def cursor_of(
     return func.translate(b64, literal_column("'+/=' || chr(10)"), literal_column("'-_'"))
 
 
+def json_object(
+    sels: tuple[Sel, ...], value: Callable[[Sel], ColumnElement[Any]]
+) -> ColumnElement[Any]:
+    """`json_build_object` of the selected fields in the order asked: `__typename` is the
+    type selected on, every other field what `value` makes of it (or NotCompilable)."""
+    parts: list[Any] = []
+    for sel in sels:
+        answer = text_literal(sel.on) if sel.name == "__typename" else value(sel)
+        parts += [text_literal(sel.key), answer]
+    return func.json_build_object(*parts)
+
+
 class Compiler:
     """Compiles the root selections of one query; `args` records which request value each
     parameter takes (("first" | "after" | "id", source)), for binding per request."""
@@ -117,24 +130,19 @@ class Compiler:
         return func.json_build_object(*parts)
 
     def obj(self, sels: tuple[Sel, ...], source: Source, row: FromClause) -> ColumnElement[Any]:
-        parts: list[Any] = []
-        for sel in sels:
-            parts.append(text_literal(sel.key))
-            if sel.name == "__typename":
-                parts.append(text_literal(sel.on))
-                continue
+        def value(sel: Sel) -> ColumnElement[Any]:
             field = source.fields.get(sel.name)
             if isinstance(field, Scalar):
                 if sel.args:
                     raise NotCompilable(f"{sel.name}: arguments")
-                parts.append(field.expr(row, self.scope))
-            elif isinstance(field, One):
-                parts.append(self.one(sel, field, row))
-            elif isinstance(field, Many):
-                parts.append(self.connection(sel, field, row))
-            else:
-                raise NotCompilable(sel.name)
-        return func.json_build_object(*parts)
+                return field.expr(row, self.scope)
+            if isinstance(field, One):
+                return self.one(sel, field, row)
+            if isinstance(field, Many):
+                return self.connection(sel, field, row)
+            raise NotCompilable(sel.name)
+
+        return json_object(sels, value)
 
     def one(self, sel: Sel, field: One, row: FromClause) -> ColumnElement[Any]:
         if sel.args:
@@ -189,21 +197,18 @@ class Compiler:
         }
         page = self.walk(field, table, parent, first, (at, last), filters)
         in_page = page.c.rn <= first
-        parts: list[Any] = []
-        for child in sel.children:
-            parts.append(text_literal(child.key))
-            if child.name == "__typename":
-                parts.append(text_literal(child.on))
-            elif child.name == "edges":
+
+        def value(child: Sel) -> ColumnElement[Any]:
+            if child.name == "edges":
                 edge = self.edge(child.children, target, page, field)
                 edges = func.json_agg(aggregate_order_by(edge, page.c.rn)).filter(in_page)
-                parts.append(func.coalesce(edges, literal_column("'[]'::json")))
-            elif child.name == "pageInfo":
-                parts.append(self.page_info(child.children, page, first, field))
-            else:
-                raise NotCompilable(child.name)
+                return func.coalesce(edges, literal_column("'[]'::json"))
+            if child.name == "pageInfo":
+                return self.page_info(child.children, page, first, field)
+            raise NotCompilable(child.name)
+
         # One row even when no field aggregates (only __typename, or everything skipped).
-        answer = select(func.json_build_object(*parts)).select_from(page).having(true())
+        answer = select(json_object(sel.children, value)).select_from(page).having(true())
         return answer.scalar_subquery()
 
     def walk(
@@ -277,18 +282,14 @@ class Compiler:
     def edge(
         self, sels: tuple[Sel, ...], target: Source, page: FromClause, field: Many
     ) -> ColumnElement[Any]:
-        parts: list[Any] = []
-        for sel in sels:
-            parts.append(text_literal(sel.key))
-            if sel.name == "__typename":
-                parts.append(text_literal(sel.on))
-            elif sel.name == "cursor":
-                parts.append(self.cursor(page, field))
-            elif sel.name == "node":
-                parts.append(self.obj(sel.children, target, page))
-            else:
-                raise NotCompilable(sel.name)
-        return func.json_build_object(*parts)
+        def value(sel: Sel) -> ColumnElement[Any]:
+            if sel.name == "cursor":
+                return self.cursor(page, field)
+            if sel.name == "node":
+                return self.obj(sel.children, target, page)
+            raise NotCompilable(sel.name)
+
+        return json_object(sels, value)
 
     def cursor(self, page: FromClause, field: Many) -> ColumnElement[Any]:
         key, ident = (page.c[name] for name in field.order)
@@ -297,18 +298,13 @@ class Compiler:
     def page_info(
         self, sels: tuple[Sel, ...], page: FromClause, first: Any, field: Many
     ) -> ColumnElement[Any]:
-        parts: list[Any] = []
-        for sel in sels:
-            parts.append(text_literal(sel.key))
-            if sel.name == "__typename":
-                parts.append(text_literal(sel.on))
-            elif sel.name == "hasNextPage":
-                parts.append(func.count() > first)
-            elif sel.name == "endCursor":
+        def value(sel: Sel) -> ColumnElement[Any]:
+            if sel.name == "hasNextPage":
+                return func.count() > first
+            if sel.name == "endCursor":
                 cursor = self.cursor(page, field)
                 newest_last = aggregate_order_by(cursor, page.c.rn.desc())
-                cursors = func.array_agg(newest_last).filter(page.c.rn <= first)
-                parts.append(cursors[1])
-            else:
-                raise NotCompilable(sel.name)
-        return func.json_build_object(*parts)
+                return func.array_agg(newest_last).filter(page.c.rn <= first)[1]
+            raise NotCompilable(sel.name)
+
+        return json_object(sels, value)
