@@ -219,5 +219,9 @@ async def test_generated_reads_answer_alike(paths: dict[str, Any], query: str, d
     (fast_path, fast), (_, slow) = answers
     assert orjson.dumps(fast) == orjson.dumps(slow), query
     # A cursor of another connection (a name where a time is expected) is an error, which the
-    # interpreter words; any answer without errors must come from the compiled path.
-    assert fast_path == "compiled" or "errors" in fast, (query, fast)
+    # interpreter words; any answer without errors must come from the compiled path — except
+    # when such a cursor goes to a connection the interpreter never reads (under a person
+    # hidden from the viewer): the compiled plan refuses the value up front and falls back,
+    # with the same answer (checked above). Found by this test in CI.
+    refused_unread = "$after" in query and "after: $after" not in query.split("{", 2)[1]
+    assert fast_path == "compiled" or "errors" in fast or refused_unread, (query, fast)
