@@ -29,7 +29,13 @@ async def test_a_stalled_compiled_read_answers_timeout_in_time(
     app = create_app(settings.model_copy(update=SLOW_DB))
     async with running_app(app) as http:
         gql = GraphQLClient(http)
-        assert (await gql(FEED, token=token)).errors == []  # compiled: warm
+        # Warm: the first request opens the read pool and prepares the plan, which on a busy
+        # machine can itself take longer than the 0.5 s allowed here.
+        for _ in range(5):
+            if (await gql(FEED, token=token)).errors == []:
+                break
+        else:
+            raise AssertionError("the feed never answered within 0.5 s unlocked")
         compiled = app.state.services.read_pool.statements
         async with locked(database_url, "users"):
             started = time.monotonic()
