@@ -6,6 +6,7 @@ institutions only their proposer may see."""
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -301,3 +302,99 @@ async def test_institution_search_is_compiled_alike(people: tuple, variables: di
             for e in fast["doc"]["data"]["institutions"]["edges"]
         ]
         assert names == [("Their Lab", False)]  # the viewer's own; the other proposal is not
+
+
+# --- me { membership quotas } ----------------------------------------------------------------
+
+PLAN_AND_QUOTAS = """query Mine { me { __typename id
+  membership { __typename plan validUntil canPurchase }
+  q: quotas { __typename kind used limit resetsAt } ...Again } }
+fragment Again on Me { quotas { kind resetsAt } membership { validUntil } }"""
+
+# The viewer's PRO periods, as (start, end) in days from now.
+MEMBERSHIPS: dict[str, list[tuple[int, int]]] = {
+    "basic": [],
+    "pro": [(-1, 1)],
+    "pro with a period bought ahead": [(-1, 1), (1, 31)],
+    "pro expired": [(-9, -1)],
+    "only a period bought ahead": [(1, 9)],
+}
+_PERIOD = (
+    "INSERT INTO memberships (id, user_id, plan, valid_from, valid_until) VALUES"
+    " (gen_random_uuid(), :v, 'PRO', now() + CAST(:a AS integer) * interval '1 day',"
+    " now() + CAST(:b AS integer) * interval '1 day' + interval '1.5 millisecond')"
+)
+# Use today (the Asia/Shanghai day) and on an earlier day, which no longer counts.
+_USE = (
+    "INSERT INTO user_quotas (user_id, day, kind, used, daily_limit) VALUES"
+    " (:v, (now() AT TIME ZONE 'Asia/Shanghai')::date - CAST(:ago AS integer), :kind, :used, 99)"
+)
+LIMITS = {
+    "BASIC": {"WHISPER": 3, "SWIPE": 20, "AI_REQUEST": 2, "DISCOVERY": 5},
+    "PRO": {"WHISPER": 30, "SWIPE": 200, "AI_REQUEST": 40, "DISCOVERY": 50},
+}
+
+
+@pytest.fixture
+async def viewer(settings: Settings) -> tuple[Settings, str, str]:
+    """A registered viewer with some use today and some on an earlier day; limits that are
+    not the defaults (they come from the settings on both paths)."""
+    settings = settings.model_copy(update={"report_path": True, "quota_limits": LIMITS})
+    app = create_app(settings)
+    async with running_app(app) as http:
+        login = await registered_user(GraphQLClient(http), "viewer")
+        me = login["me"]["id"]
+        for kind, used, ago in (("WHISPER", 2, 0), ("AI_REQUEST", 5, 1), ("SWIPE", 7, 0)):
+            await sql(app, _USE, v=me, kind=kind, used=used, ago=ago)
+    return settings, login["accessToken"], me
+
+
+@pytest.mark.parametrize("standing", MEMBERSHIPS)
+async def test_membership_and_quotas_are_compiled_alike(viewer: tuple, standing: str) -> None:
+    settings, token, me = viewer
+    app = create_app(settings)
+    async with running_app(app):
+        for start, end in MEMBERSHIPS[standing]:
+            await sql(app, _PERIOD, v=me, a=start, b=end)
+    fast, slow = await both(settings, token, {"query": PLAN_AND_QUOTAS})
+    assert_compiled(settings, fast, slow)
+    answer = fast["doc"]["data"]["me"]
+    membership, quotas = answer["membership"], answer["q"]
+    pro = standing in ("pro", "pro with a period bought ahead")
+    assert membership["plan"] == ("PRO" if pro else "BASIC")
+    assert (membership["validUntil"] is None) is not pro
+    if standing == "pro with a period bought ahead":  # the latest end, not the current one's
+        assert membership["validUntil"] > (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    used = {q["kind"]: q["used"] for q in quotas}
+    assert used == {"WHISPER": 2, "SWIPE": 7, "AI_REQUEST": 0, "DISCOVERY": 0}
+    limits = LIMITS["PRO" if pro else "BASIC"]
+    assert [(q["kind"], q["limit"]) for q in quotas] == list(limits.items())
+
+
+@pytest.mark.parametrize("platform", [None, "iOS", " android "])
+async def test_can_purchase_by_platform_is_compiled_alike(
+    viewer: tuple, platform: str | None
+) -> None:
+    settings, token, _ = viewer
+    headers = {"X-WX-Platform": platform} if platform else {}
+    fast, slow = await both(settings, token, {"query": PLAN_AND_QUOTAS}, headers)
+    assert_compiled(settings, fast, slow)
+    assert fast["doc"]["data"]["me"]["membership"]["canPurchase"] is (platform != "iOS")
+
+
+async def test_cached_plan_takes_each_request_platform(viewer: tuple) -> None:
+    """One app, one cached plan: each request's own header decides canPurchase."""
+    settings, token, _ = viewer
+    app = create_app(settings)
+    seen = []
+    async with running_app(app) as http:
+        for platform in ("android", "ios", "devtools", "ios"):
+            headers = {"authorization": f"Bearer {token}", "x-wx-platform": platform}
+            response = await http.post("/graphql", json={"query": ME_PLAN}, headers=headers)
+            doc = response.json()
+            assert doc["extensions"]["path"] == "compiled"
+            seen.append(doc["data"]["me"]["membership"]["canPurchase"])
+    assert seen == [True, False, True, False]
+
+
+ME_PLAN = "{ me { membership { canPurchase } } }"

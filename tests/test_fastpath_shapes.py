@@ -18,7 +18,9 @@ from tests.helpers import count_statements, running_app
 from tests.test_fastpath import seeded  # noqa: F401 - the fixture: 30 demo users and variety
 
 
-async def both(settings: Settings, token: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+async def both(
+    settings: Settings, token: str, body: dict[str, Any], headers: dict[str, str] | None = None
+) -> list[dict[str, Any]]:
     """Each path's answer: its JSON, which path said it answered, statements on each pool."""
     answers = []
     for compiled in (True, False):
@@ -28,7 +30,9 @@ async def both(settings: Settings, token: str, body: dict[str, Any]) -> list[dic
             before = services.read_pool.statements
             with count_statements(services.engine) as main:
                 response = await http.post(
-                    "/graphql", json=body, headers={"authorization": f"Bearer {token}"}
+                    "/graphql",
+                    json=body,
+                    headers={"authorization": f"Bearer {token}", **(headers or {})},
                 )
             doc = orjson.loads(response.content)
             path = doc.get("extensions", {}).pop("path", None)

@@ -13,7 +13,12 @@ from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Membership, User
-from src.models.rules import is_pro, pro_period
+from src.models.rules import (
+    plan_in_force,
+    pro_latest_end,
+    pro_period,
+    pro_valid_until,
+)
 
 
 @dataclass(frozen=True)
@@ -32,22 +37,16 @@ async def pro_until(session: AsyncSession, user_id: uuid.UUID, now: datetime) ->
 
 
 async def current_plan(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> str:
-    return "PRO" if await session.scalar(select(is_pro(user_id, now))) else "BASIC"
+    return str(await session.scalar(select(plan_in_force(user_id, now))))
 
 
 async def membership_state(
     session: AsyncSession, user_id: uuid.UUID, now: datetime
 ) -> MembershipState:
-    # The latest end, including periods bought ahead that start after the current one.
-    latest = await session.scalar(
-        select(func.max(col(Membership.valid_until))).where(
-            col(Membership.user_id) == user_id,
-            col(Membership.plan) == "PRO",
-            col(Membership.valid_until) > now,
-        )
-    )
-    active = await pro_until(session, user_id, now)
-    return MembershipState("PRO" if active else "BASIC", latest if active else None)
+    plan, until = (
+        await session.exec(select(plan_in_force(user_id, now), pro_valid_until(user_id, now)))
+    ).one()
+    return MembershipState(plan, until)
 
 
 async def extend_pro(
@@ -57,13 +56,7 @@ async def extend_pro(
     this call added the period."""
     # Two purchases settling at once must stack, not overlap: serialize per user.
     await session.exec(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
-    current_end = await session.scalar(
-        select(func.max(col(Membership.valid_until))).where(
-            col(Membership.user_id) == user_id,
-            col(Membership.plan) == "PRO",
-            col(Membership.valid_until) > now,
-        )
-    )
+    current_end = await session.scalar(select(pro_latest_end(user_id, now)))
     start = max(now, current_end) if current_end else now
     added = await session.scalar(
         insert(Membership)

@@ -9,6 +9,7 @@ from src.resolvers.readplan import Catalog
 from src.schema.institutions import INSTITUTION_ROOTS, INSTITUTION_SOURCE
 from src.schema.matches import MATCH_ROOTS, MATCH_SOURCE
 from src.schema.me import ME_ROOTS, ME_SOURCE
+from src.schema.plans import MEMBERSHIP_SOURCE, QUOTA_STATUS_SOURCE
 from src.schema.profiles import PROFILE_SOURCE
 from src.schema.projects import PROJECT_SOURCE
 from src.schema.users import GUARDED_USER_SOURCE, USER_ROOTS, USER_SOURCE
@@ -21,6 +22,8 @@ CATALOG = Catalog(
         "Project": PROJECT_SOURCE,
         "Institution": INSTITUTION_SOURCE,
         "Me": ME_SOURCE,
+        "Membership": MEMBERSHIP_SOURCE,
+        "QuotaStatus": QUOTA_STATUS_SOURCE,
         "Match": MATCH_SOURCE,
         "Whisper": WHISPER_SOURCE,
         # not a GraphQL type: User where the viewer may not see them (see users.py)

@@ -35,6 +35,7 @@ from src.auth.tokens import InvalidToken
 from src.db import CommitUncertain
 from src.resolvers.profiles import SHANGHAI
 from src.resolvers.readplan import NotCompilable, ReadPlan, Refused, bind_args, compile_read
+from src.resolvers.readplan.model import RequestInfo
 from src.schema.compiled_reads import CATALOG
 from src.schema.cost import operation_cost
 from src.schema.documents import DocumentChecker
@@ -153,11 +154,12 @@ class CompiledQueries:
             answer = await answer_send(services, compiled, variables, claims)
             return self._with_extensions(answer, cost)
         plan = compiled.plan
+        now = services.clock()  # the one clock: PRO periods and ages, as the resolvers read it
+        request_info = RequestInfo(services, request.headers, now)
         try:
-            params = bind_args(plan, {**compiled.defaults, **variables})
+            params = bind_args(plan, {**compiled.defaults, **variables}, request_info)
         except Refused:
             raise _Fallback from None  # the interpreter refuses it with a readable error
-        now = services.clock()  # the one clock: PRO periods and ages, as the resolvers read it
         params.update(
             viewer_id=claims.user_id,
             session_id=claims.session_id,

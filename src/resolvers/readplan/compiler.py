@@ -45,10 +45,12 @@ from src.models import rules
 from src.resolvers.pagination import DEFAULT_PAGE
 from src.resolvers.readplan.model import (
     Catalog,
+    Inline,
     Lookup,
     Many,
     NotCompilable,
     One,
+    Rows,
     Scalar,
     Scope,
     Sel,
@@ -101,6 +103,7 @@ class Compiler:
             viewer=bindparam("viewer_id", type_=Uuid),
             now=bindparam("now", type_=DateTime(timezone=True)),
             today=bindparam("today", type_=Date),
+            per_request=lambda value, type_: self._arg("request", value, type_),
         )
 
     def _arg(self, kind: str, source: Any, type_: Any) -> Any:
@@ -140,9 +143,23 @@ class Compiler:
                 return self.one(sel, field, row)
             if isinstance(field, Many):
                 return self.connection(sel, field, row)
+            if isinstance(field, Inline) and not sel.args:
+                return self.obj(sel.children, self.catalog.types[field.target], row)
+            if isinstance(field, Rows):
+                return self.rows(sel, field, row)
             raise NotCompilable(sel.name)
 
         return json_object(sels, value)
+
+    def rows(self, sel: Sel, field: Rows, row: FromClause) -> ColumnElement[Any]:
+        """json_agg of the objects, in order; [] when there are none."""
+        if sel.args:
+            raise NotCompilable(f"{sel.name}: arguments")
+        items = field.rows(row, self.scope).correlate(row).subquery(self._alias())
+        element = self.obj(sel.children, self.catalog.types[field.target], items)
+        listed = func.json_agg(aggregate_order_by(element, *(items.c[n] for n in field.order)))
+        answer = select(func.coalesce(listed, literal_column("'[]'::json"))).select_from(items)
+        return answer.correlate(row).scalar_subquery()
 
     def one(self, sel: Sel, field: One, row: FromClause) -> ColumnElement[Any]:
         if sel.args:

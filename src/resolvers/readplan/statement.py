@@ -30,7 +30,7 @@ from src.models import RateLimitCounter, rules
 from src.resolvers.errors import BadArgument
 from src.resolvers.pagination import DEFAULT_PAGE, MAX_PAGE, MIN_PAGE, decode_cursor
 from src.resolvers.readplan.compiler import Compiler, text_literal
-from src.resolvers.readplan.model import Catalog, NotCompilable, Sel
+from src.resolvers.readplan.model import Catalog, NotCompilable, RequestInfo, Sel
 
 _DIALECT = asyncpg_dialect()
 # Where a page starts without `after`: past every row, so the keyset condition stays one
@@ -113,11 +113,18 @@ def compile_read(catalog: Catalog, roots: tuple[Sel, ...], *, count_hit: bool) -
 _CONTEXT = {"viewer_id", "session_id", "now", "today", "hit_key", "hit_start", "hit_expires"}
 
 
-def bind_args(plan: ReadPlan, values: dict[str, Any]) -> dict[str, Any]:
-    """Each request-bound parameter's value from the variables (defaults applied), or
-    Refused where the interpreter would answer an error."""
+def bind_args(
+    plan: ReadPlan, values: dict[str, Any], request: RequestInfo | None = None
+) -> dict[str, Any]:
+    """Each request-bound parameter's value from the variables (defaults applied) or, for a
+    per-request value, from `request`; or Refused where the interpreter would answer an error."""
     bound: dict[str, Any] = {}
     for name, (kind, source) in plan.args.items():
+        if kind == "request":
+            if request is None:
+                raise NotCompilable(kind)
+            bound[name] = source(request)
+            continue
         value = None if kind == "filter" else resolve(source, values)
         if kind == "first":
             value = DEFAULT_PAGE if value is None else value
