@@ -319,13 +319,13 @@ MEMBERSHIPS: dict[str, list[tuple[int, int]]] = {
     "pro expired": [(-9, -1)],
     "only a period bought ahead": [(1, 9)],
 }
-_PERIOD = (
+PRO_PERIOD = (
     "INSERT INTO memberships (id, user_id, plan, valid_from, valid_until) VALUES"
     " (gen_random_uuid(), :v, 'PRO', now() + CAST(:a AS integer) * interval '1 day',"
     " now() + CAST(:b AS integer) * interval '1 day' + interval '1.5 millisecond')"
 )
 # Use today (the Asia/Shanghai day) and on an earlier day, which no longer counts.
-_USE = (
+QUOTA_USE = (
     "INSERT INTO user_quotas (user_id, day, kind, used, daily_limit) VALUES"
     " (:v, (now() AT TIME ZONE 'Asia/Shanghai')::date - CAST(:ago AS integer), :kind, :used, 99)"
 )
@@ -345,7 +345,7 @@ async def viewer(settings: Settings) -> tuple[Settings, str, str]:
         login = await registered_user(GraphQLClient(http), "viewer")
         me = login["me"]["id"]
         for kind, used, ago in (("WHISPER", 2, 0), ("AI_REQUEST", 5, 1), ("SWIPE", 7, 0)):
-            await sql(app, _USE, v=me, kind=kind, used=used, ago=ago)
+            await sql(app, QUOTA_USE, v=me, kind=kind, used=used, ago=ago)
     return settings, login["accessToken"], me
 
 
@@ -355,7 +355,7 @@ async def test_membership_and_quotas_are_compiled_alike(viewer: tuple, standing:
     app = create_app(settings)
     async with running_app(app):
         for start, end in MEMBERSHIPS[standing]:
-            await sql(app, _PERIOD, v=me, a=start, b=end)
+            await sql(app, PRO_PERIOD, v=me, a=start, b=end)
     fast, slow = await both(settings, token, {"query": PLAN_AND_QUOTAS})
     assert_compiled(settings, fast, slow)
     answer = fast["doc"]["data"]["me"]
