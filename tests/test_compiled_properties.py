@@ -171,9 +171,26 @@ def queries(draw: st.DrawFn) -> str:
             parts.append("user(id: $id) " + draw(selection("User", query)))
         else:
             parts.append("me " + draw(selection("Me", query)))
+    return _operation(parts, query)
+
+
+def _operation(parts: list[str], query: Query) -> str:
     text = " { " + " ".join(parts) + " } " + " ".join(query.fragments)
     used = [declared for name, declared in _VARIABLES.items() if name in text]
     return f"query Q{'(' + ', '.join(used) + ')' if used else ''}{text}"
+
+
+@st.composite
+def plan_queries(draw: st.DrawFn) -> str:
+    """`me` asking its membership or quotas (rare among all the generated queries)."""
+    query = Query()
+    fields = draw(st.lists(st.sampled_from(["membership", "quotas"]), min_size=1, unique=True))
+    fields += draw(st.lists(st.sampled_from(["id", "role", "membership", "quotas"]), max_size=1))
+    sels = []
+    for n, name in enumerate(fields, 1):
+        of = TYPES["Me"][name]
+        sels.append(f"{'a' * n}: {name}" + (" " + draw(selection(of, query, 3)) if of else ""))
+    return _operation(["me { " + " ".join(sels) + " }"], query)
 
 
 @pytest.fixture
@@ -218,6 +235,23 @@ def _key(row: list[Any]) -> tuple[Any, ...]:
 )
 @given(query=queries(), data=st.data())
 async def test_generated_reads_answer_alike(paths: dict[str, Any], query: str, data: Any) -> None:
+    await answer_alike(paths, query, data)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(query=plan_queries(), data=st.data())
+async def test_generated_plan_reads_answer_alike(
+    paths: dict[str, Any], query: str, data: Any
+) -> None:
+    await answer_alike(paths, query, data)
+
+
+async def answer_alike(paths: dict[str, Any], query: str, data: Any) -> None:
+    """Both paths give the same bytes; the compiled one answers unless there is an error."""
     ids = paths["ids"]
     variables = {}
     if "$id" in query:
