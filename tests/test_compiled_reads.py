@@ -5,15 +5,18 @@ institutions only their proposer may see."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import text
 
 from src.app import create_app
 from src.config import Settings
+from src.resolvers.quotas import resets_at
 from src.seeding import seed_demo_users
 from tests.helpers import GraphQLClient, registered_user, running_app, sql
 from tests.test_fastpath_shapes import assert_compiled, both
@@ -398,3 +401,33 @@ async def test_cached_plan_takes_each_request_platform(viewer: tuple) -> None:
 
 
 ME_PLAN = "{ me { membership { canPurchase } } }"
+
+
+@pytest.mark.parametrize("standing", ["pro", "pro with a period bought ahead"])
+async def test_membership_and_quotas_follow_the_injected_clock(
+    viewer: tuple, standing: str
+) -> None:
+    """Two days on by services.clock() (PostgreSQL's now() stays): the current period has
+    ended, the one bought ahead has begun, a new quota day has started — on both paths."""
+    settings, token, me = viewer
+    later = datetime.now(UTC) + timedelta(days=2)
+    answers = []
+    for compiled in (True, False):
+        app = create_app(settings.model_copy(update={"compiled_queries": compiled}))
+        async with running_app(app) as http:
+            if compiled:
+                for start, end in MEMBERSHIPS[standing]:
+                    await sql(app, PRO_PERIOD, v=me, a=start, b=end)
+            services = app.state.services
+            app.state.services = dataclasses.replace(services, clock=lambda: later)
+            headers = {"authorization": f"Bearer {token}"}
+            response = await http.post("/graphql", json={"query": PLAN_AND_QUOTAS}, headers=headers)
+            answers.append(orjson.loads(response.content))
+    fast, slow = answers
+    assert fast["extensions"].pop("path") == "compiled"
+    assert slow["extensions"].pop("path") == "interpreted"
+    assert orjson.dumps(fast) == orjson.dumps(slow)
+    answer = fast["data"]["me"]
+    assert answer["membership"]["plan"] == ("BASIC" if standing == "pro" else "PRO")
+    assert [q["used"] for q in answer["q"]] == [0, 0, 0, 0]
+    assert answer["q"][0]["resetsAt"] == resets_at(later).isoformat()

@@ -7,7 +7,6 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
@@ -16,7 +15,6 @@ from src.models import Membership, User
 from src.models.rules import (
     plan_in_force,
     pro_latest_end,
-    pro_period,
     pro_valid_until,
 )
 
@@ -25,15 +23,6 @@ from src.models.rules import (
 class MembershipState:
     plan: str
     valid_until: datetime | None
-
-
-async def pro_until(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> datetime | None:
-    """The end of the user's PRO time if it covers `now`, else None."""
-    return await session.scalar(
-        select(func.max(col(Membership.valid_until))).where(
-            col(Membership.user_id) == user_id, pro_period(now)
-        )
-    )
 
 
 async def current_plan(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> str:
