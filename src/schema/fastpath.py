@@ -18,12 +18,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from graphql import (
     DocumentNode,
+    FieldNode,
     OperationType,
 )
 from starlette.requests import Request
@@ -39,6 +40,7 @@ from src.schema.compiled_reads import CATALOG
 from src.schema.cost import operation_cost
 from src.schema.documents import DocumentChecker
 from src.schema.extensions import OperationTimeout, OutcomeUnknown, is_statement_timeout
+from src.schema.fastpath_discover import answer_discover, root_nodes
 from src.schema.fastpath_send import Fallback as _Fallback
 from src.schema.fastpath_send import SendPlan, answer_send, compile_send
 from src.schema.selections import Shape, selections, shape_of
@@ -127,7 +129,10 @@ class CompiledQueries:
             plan = compile_read(CATALOG, roots, count_hit=self.hits_in_sql)
         except NotCompilable:
             return None
-        return _Compiled(plan, shape.document, shape.defaults)
+        if plan.given is None:
+            return _Compiled(plan, shape.document, shape.defaults)
+        nodes = root_nodes(shape.operation, plan.given.key)
+        return _Compiled(plan, shape.document, shape.defaults, nodes) if nodes else None
 
     async def answer(self, services: Services, request: Request, body: dict[str, Any]) -> bytes:
         """The response body, or raise _Fallback."""
@@ -153,8 +158,9 @@ class CompiledQueries:
             answer = await answer_send(services, compiled, variables, claims)
             return self._with_extensions(answer, cost)
         plan = compiled.plan
+        values = {**compiled.defaults, **variables}
         try:
-            params = bind_args(plan, {**compiled.defaults, **variables})
+            params = bind_args(plan, values)
         except Refused:
             raise _Fallback from None  # the interpreter refuses it with a readable error
         now = services.clock()  # the one clock: PRO periods and ages, as the resolvers read it
@@ -164,6 +170,11 @@ class CompiledQueries:
             now=now,
             today=now.astimezone(SHANGHAI).date(),
         )
+        if plan.given is not None:  # phase 1 first, in the statement's transaction
+            answer = await answer_discover(
+                services, self.schema, plan, compiled.root, values, claims, params
+            )
+            return self._with_extensions(answer, cost)
         # The resolver's rate limit (the feed's): counted by the statement itself when the
         # counters are in PostgreSQL, else here. Over it, the interpreter counts it again and
         # answers RATE_LIMITED.
@@ -203,6 +214,7 @@ class _Compiled:
     plan: ReadPlan
     document: DocumentNode  # for the cost, which depends on variables
     defaults: dict[str, Any]  # the operation's variable defaults
+    root: list[FieldNode] = field(default_factory=list)  # a `Given` root's, for its errors
 
 
 # What a query text compiles to: a read's statement, or sendWhisper's plan.
