@@ -243,3 +243,23 @@ async def test_refusals_alike_counted_once(world, variables: dict[str, Any]) -> 
     assert counted == ((1, 1) if filter_found_late else (0, 0))
     _, slow = await both(gql, token, APOLLO, variables)
     assert answer == slow
+
+
+async def test_rate_limited_answers_alike_and_counts_once(world) -> None:  # type: ignore[no-untyped-def]
+    app, gql, people = world
+    token = people["viewer"]["accessToken"]
+    await gql(PLAIN, token=token)
+    # Over the limit in the current window (the fixed window is 60 s: the requests below come
+    # well within it, unless it turned just now — then once more).
+    for _ in range(2):
+        await sql(app, "UPDATE rate_limit_counters SET hits = 1000 WHERE key LIKE 'discover%'")
+        hits, used = await sql(app, HITS), await sql(app, USED)
+        fast = await post(gql, token, APOLLO, {"p": "hiking"})
+        if b"RATE_LIMITED" in fast:
+            break
+    assert await sql(app, HITS) == hits + 1 and await sql(app, USED) == used
+    _, slow = await both(gql, token, APOLLO, {"p": "hiking"})
+    answers = [orjson.loads(fast), orjson.loads(slow)]
+    for answer in answers:  # whole seconds left in the window: the two may be a second apart
+        answer["errors"][0]["extensions"].pop("retryAfterSeconds")
+    assert_same(*(orjson.dumps(a) for a in answers))
