@@ -140,10 +140,14 @@ def assert_same(fast: bytes, slow: bytes) -> None:
     ids=str,
 )
 async def test_pages_alike(world, variables: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
-    _, gql, people = world
+    app, gql, people = world
+    pool = app.state.services.read_pool
+    before = pool.statements
     fast, slow = await both(gql, people["viewer"]["accessToken"], APOLLO, variables)
     assert_same(fast, slow)
     assert b'"errors"' not in fast
+    # One transaction: the answer is built on phase 1's connection, not the read pool's.
+    assert pool.statements == before
 
 
 async def test_second_page_by_cursor_and_plain_shape(world) -> None:  # type: ignore[no-untyped-def]
