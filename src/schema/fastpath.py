@@ -3,7 +3,8 @@
 A POSTed query whose whole selection the read compiler covers (the types and root fields
 declared in compiled_reads.CATALOG: the `users` feed, `user(id)`, with profiles, institutions
 and projects) is answered by one SQL statement that builds the JSON response in PostgreSQL;
-a plain `sendWhisper` by one statement that does the whole send (fastpath_send). Everything
+a plain `sendWhisper` by one statement that does the whole send (fastpath_send); a `discover`
+page by the resolver's search, then one statement in its transaction (fastpath_discover). Everything
 else — other fields, fragments on abstract types, other directives, bad arguments, a missing
 or refused token, any refusal — goes to Strawberry, which answers exactly as before;
 differential tests hold both paths to the same output.
