@@ -6,6 +6,7 @@ answered by Strawberry."""
 from __future__ import annotations
 
 from src.resolvers.readplan import Catalog
+from src.schema.discovery import DISCOVER_ROOTS
 from src.schema.institutions import INSTITUTION_ROOTS, INSTITUTION_SOURCE
 from src.schema.matches import MATCH_ROOTS, MATCH_SOURCE
 from src.schema.me import ME_ROOTS, ME_SOURCE
@@ -29,5 +30,12 @@ CATALOG = Catalog(
         # not a GraphQL type: User where the viewer may not see them (see users.py)
         "User (guarded)": GUARDED_USER_SOURCE,
     },
-    roots={**USER_ROOTS, **ME_ROOTS, **MATCH_ROOTS, **WHISPER_ROOTS, **INSTITUTION_ROOTS},
+    roots={
+        **USER_ROOTS,
+        **ME_ROOTS,
+        **MATCH_ROOTS,
+        **WHISPER_ROOTS,
+        **INSTITUTION_ROOTS,
+        **DISCOVER_ROOTS,
+    },
 )

@@ -31,6 +31,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     cast,
+    column,
     extract,
     func,
     literal_column,
@@ -38,19 +39,22 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.types import DateTime
 
 from src.models import rules
 from src.resolvers.pagination import DEFAULT_PAGE
 from src.resolvers.readplan.model import (
     Catalog,
+    Each,
+    Given,
     Inline,
     Lookup,
     Many,
     NotCompilable,
     One,
     Rows,
+    Same,
     Scalar,
     Scope,
     Sel,
@@ -99,6 +103,7 @@ class Compiler:
         self.args: dict[str, tuple[str, Any]] = {}
         self.rate_limits: list[str] = []
         self._names = itertools.count()
+        self.given_root: Sel | None = None  # the root a phase 1 answers first, if any
         self.scope = Scope(
             viewer=bindparam("viewer_id", type_=Uuid),
             now=bindparam("now", type_=DateTime(timezone=True)),
@@ -128,6 +133,10 @@ class Compiler:
                 parts.append(self.connection(sel, source, None))
             elif isinstance(source, Lookup):
                 parts.append(self.lookup(sel, source))
+            elif isinstance(source, Given) and len(roots) == 1:
+                # Its phase 1 (and the errors it answers) is the whole operation's.
+                self.given_root = sel
+                parts.append(self.given(sel, source))
             else:
                 raise NotCompilable(sel.name)
         return func.json_build_object(*parts)
@@ -190,6 +199,45 @@ class Compiler:
             .subquery(self._alias())
         )
         return select(self.obj(sel.children, target, rows)).select_from(rows).scalar_subquery()
+
+    def given(self, sel: Sel, field: Given) -> ColumnElement[Any]:
+        """The answer over rows bound as parameters (see `Given`)."""
+        values = select(
+            *(self._arg("given", name, type_).label(name) for name, type_ in field.values.items())
+        ).subquery(self._alias())
+        arrays = [self._arg("given", name, ARRAY(type_)) for name, type_ in field.columns.items()]
+        names = [column(name, type_) for name, type_ in field.columns.items()]
+        rows = (
+            func.unnest(*arrays)
+            .table_valued(*names, with_ordinality="ord")
+            .render_derived(with_types=False)
+            .alias(self._alias())
+        )
+
+        def obj(sels: tuple[Sel, ...], target: str, row: FromClause) -> ColumnElement[Any]:
+            fields = field.types[target]
+
+            def value(child: Sel) -> ColumnElement[Any]:
+                source = fields.get(child.name)
+                if child.args:
+                    raise NotCompilable(f"{child.name}: arguments")
+                if isinstance(source, Scalar):
+                    return source.expr(row, self.scope)
+                if isinstance(source, One):
+                    return self.one(child, source, row)
+                if isinstance(source, Same):
+                    return obj(child.children, source.target, row)
+                if isinstance(source, Each) and row is values:
+                    each = obj(child.children, source.target, rows)
+                    listed = func.json_agg(aggregate_order_by(each, rows.c.ord))
+                    empty: ColumnElement[Any] = literal_column("'[]'::json")
+                    return select(func.coalesce(listed, empty)).select_from(rows).scalar_subquery()
+                raise NotCompilable(child.name)
+
+            return json_object(sels, value)
+
+        answer = select(obj(sel.children, field.target, values)).select_from(values)
+        return answer.scalar_subquery()
 
     def connection(self, sel: Sel, field: Many, parent: FromClause | None) -> ColumnElement[Any]:
         if set(sel.args) - {"first", "after", *field.filters}:

@@ -166,7 +166,38 @@ class Rows:
     order: tuple[str, ...]
 
 
-FieldSource = Scalar | One | Many | Lookup | Inline | Rows
+@dataclass(frozen=True)
+class Given:
+    """A root field whose rows were found before the statement, outside PostgreSQL (phase 1: a
+    vector search in Python), and come in as bound parameters: `columns` one array each, an
+    element per row, read in their order (unnest ... WITH ORDINALITY, column `ord`); `values`
+    one parameter each, for the answer as a whole (read as a one-row table). The answer is an
+    object of `target`; `types` are the object types over those two tables (a connection, its
+    edges, its pageInfo): their fields are Scalars over the row they sit on, One of a catalog
+    type, Same or Each. The statement reads nothing of the request's arguments: phase 1 did."""
+
+    target: str
+    values: dict[str, Any]  # name -> SQL type
+    columns: dict[str, Any]  # name -> SQL type of one element
+    types: dict[str, dict[str, FieldSource]]
+
+
+@dataclass(frozen=True)
+class Same:
+    """An object field of a `Given` type over the row its parent sits on (a connection's
+    pageInfo, an edge's node)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Each:
+    """A list field of a `Given` type: an object of `target` per given row, in their order."""
+
+    target: str
+
+
+FieldSource = Scalar | One | Many | Lookup | Inline | Rows | Given | Same | Each
 
 
 @dataclass(frozen=True)

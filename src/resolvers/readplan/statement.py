@@ -51,6 +51,9 @@ class ReadPlan:
     order: tuple[str, ...]  # parameter names by position
     args: dict[str, tuple[str, Any]]  # parameter -> (kind, source) from the request
     rate_limit: str | None  # the resolver's limit this statement counts
+    # A `Given` root: its phase 1 runs first, in the statement's transaction, and binds
+    # the rows (`bind_given`).
+    given: Sel | None = None
 
 
 def compile_read(catalog: Catalog, roots: tuple[Sel, ...], *, count_hit: bool) -> ReadPlan:
@@ -106,7 +109,7 @@ def compile_read(catalog: Catalog, roots: tuple[Sel, ...], *, count_hit: bool) -
     statement = cloned_traverse(select(*columns), {}, {"bindparam": inline})
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
     order = tuple(compiled.positiontup or ())
-    return ReadPlan(compiled.string, order, compiler.args, limit)
+    return ReadPlan(compiled.string, order, compiler.args, limit, compiler.given_root)
 
 
 # Parameters bound from the request's context rather than its variables.
@@ -125,6 +128,8 @@ def bind_args(
                 raise NotCompilable(kind)
             bound[name] = source(request)
             continue
+        if kind == "given":
+            continue  # phase 1's: `bind_given`
         value = None if kind == "filter" else resolve(source, values)
         if kind == "first":
             value = DEFAULT_PAGE if value is None else value
@@ -148,6 +153,11 @@ def bind_args(
         else:
             raise NotCompilable(kind)
     return bound
+
+
+def bind_given(plan: ReadPlan, found: dict[str, Any]) -> dict[str, Any]:
+    """The `Given` root's parameters from what phase 1 found (by value or column name)."""
+    return {name: found[source] for name, (kind, source) in plan.args.items() if kind == "given"}
 
 
 def resolve(source: Any, values: dict[str, Any]) -> Any:
