@@ -267,3 +267,106 @@ async def test_rate_limited_answers_alike_and_counts_once(world) -> None:  # typ
     for answer in answers:  # whole seconds left in the window: the two may be a second apart
         answer["errors"][0]["extensions"].pop("retryAfterSeconds")
     assert_same(*(orjson.dumps(a) for a in answers))
+
+
+# The filter written in the query, whole or partly with variables; gender as an enum literal.
+INLINE = """query ($min: Int, $c: String) {
+  discover(prompt: "work", filter: {city: $c, gender: MALE, minAge: $min, maxAge: 40}) {
+    edges { cursor node { score user { id profile { nickname gender age } } } }
+    pageInfo { hasNextPage endCursor } degraded } }"""
+LITERAL = """{ discover(prompt: "music", filter: {city: "Shanghai", excludeSwiped: false},
+  first: 3) { edges { node { score user { id } } } pageInfo { endCursor } } }"""
+# What the mini app's discovery screen sends on open: discover under an alias, beside others.
+SCREEN = """query Screen($p: String, $f: DiscoveryFilter) {
+  me { id membership { plan } quotas { kind used limit } }
+  found: discover(prompt: $p, filter: $f, first: 3) {
+    __typename edges { cursor node { score user { id profile { nickname } } } }
+    pageInfo { hasNextPage endCursor } degraded }
+  users(first: 2) { edges { node { id } } pageInfo { hasNextPage } }
+  matches { edges { node { id } } }
+}"""
+ALIASED = """{ people: discover(prompt: "hiking", first: 2) { edges { node { user { id } } }
+  info: pageInfo { endCursor } } }"""
+TWICE = """{ a: discover(prompt: "hiking") { degraded }
+  b: discover(prompt: "music") { degraded } }"""
+FEED_HITS = "SELECT coalesce(sum(hits), 0) FROM rate_limit_counters WHERE key LIKE 'feed:user%'"
+
+
+@pytest.mark.parametrize(
+    ("query", "variables"),
+    [
+        (INLINE, {"min": 20}),
+        (INLINE, {"c": "Shanghai"}),  # $min unset: the field is left out, not null
+        (LITERAL, {}),
+        (ALIASED, {}),
+        (SCREEN, {"p": "hiking"}),
+        (SCREEN, {"p": None, "f": {"gender": "FEMALE"}}),
+        (APOLLO.replace("discover(", "d: discover("), {"p": "摄影"}),
+    ],
+    ids=["inline+var", "inline, var unset", "literal", "aliased", "screen", "screen+f", "apollo"],
+)
+async def test_shapes_clients_send_compile(world, query: str, variables: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+    app, gql, people = world
+    token = people["viewer"]["accessToken"]
+    pool = app.state.services.read_pool
+    await gql(PLAIN, token=token)
+    # me.quotas shows the count: each path starts from the same one.
+    reset = "UPDATE user_quotas SET used = 5 WHERE kind = 'DISCOVERY'"
+    await sql(app, reset)
+    hits, before = await sql(app, HITS), pool.statements
+    fast = await post(gql, token, query, variables)
+    assert b'"path":"compiled"' in fast, fast
+    assert b'"errors"' not in fast
+    assert pool.statements == before  # one transaction, on phase 1's connection
+    assert (await sql(app, USED), await sql(app, HITS) - hits) == (6, 1)
+    await sql(app, reset)
+    _, slow = await both(gql, token, query, variables)
+    assert_same(fast, slow)
+
+
+async def test_discover_twice_falls_back(world) -> None:  # type: ignore[no-untyped-def]
+    _, gql, people = world
+    answer = await post(gql, people["viewer"]["accessToken"], TWICE, {})
+    assert b'"path":"interpreted"' in answer and b'"errors"' not in answer
+
+
+@pytest.mark.parametrize(
+    ("query", "variables", "counted"),
+    [
+        (SCREEN, {"p": "hiking", "f": {"minAge": 5}}, (1, 1, 1)),  # found after the quota
+        (LITERAL.replace("excludeSwiped: false", "minAge: 5"), {}, (1, 1, 0)),
+        (SCREEN, {"p": "x" * 201}, (0, 0, 0)),  # refused before anything is counted
+        (SCREEN, {"p": "hiking", "f": {"city": 3}}, (0, 0, 0)),  # graphql-core refuses it
+    ],
+    ids=["screen, bad filter", "inline bad filter", "screen, long prompt", "screen, bad var"],
+)
+async def test_refusals_in_client_shapes_fall_back_counted_once(  # type: ignore[no-untyped-def]
+    world, query: str, variables: dict[str, Any], counted: tuple[int, int, int]
+) -> None:
+    app, gql, people = world
+    token = people["viewer"]["accessToken"]
+    before = [await sql(app, q) for q in (USED, HITS, FEED_HITS)]
+    answer = await post(gql, token, query, variables)
+    assert b'"path":"interpreted"' in answer and b'"errors"' in answer, answer
+    after = [await sql(app, q) for q in (USED, HITS, FEED_HITS)]
+    assert tuple(a - b for a, b in zip(after, before, strict=True)) == counted
+    _, slow = await both(gql, token, query, variables)
+    assert answer == slow
+
+
+async def test_quota_exceeded_beside_other_roots_answers_alike_counted_once(world) -> None:  # type: ignore[no-untyped-def]
+    app, gql, people = world
+    token = people["viewer"]["accessToken"]
+    await gql(PLAIN, token=token)
+    await sql(app, "UPDATE user_quotas SET used = 30 WHERE kind = 'DISCOVERY'")
+    hits, feed = await sql(app, HITS), await sql(app, FEED_HITS)
+    fast = await post(gql, token, SCREEN, {"p": "hiking"})
+    assert b'"path":"compiled"' in fast and b'"QUOTA_EXCEEDED"' in fast, fast
+    # Each counted once, by the compiled path; the quota untouched.
+    assert (await sql(app, HITS), await sql(app, FEED_HITS)) == (hits + 1, feed + 1)
+    assert await sql(app, USED) == 30
+    _, slow = await both(gql, token, SCREEN, {"p": "hiking"})
+    assert_same(fast, slow)
+    # Three requests, discover's limit counted once each. The feed's by the interpreter only if
+    # its resolver got that far: the roots run concurrently, and a failed non-null root stops them.
+    assert await sql(app, HITS) == hits + 3 and await sql(app, FEED_HITS) in (feed + 2, feed + 3)

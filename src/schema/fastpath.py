@@ -27,6 +27,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     OperationType,
+    VariableDefinitionNode,
 )
 from starlette.requests import Request
 from starlette.responses import Response
@@ -129,12 +130,18 @@ class CompiledQueries:
         try:
             roots = selections(self.schema, shape, values)
             plan = compile_read(CATALOG, roots, count_hit=self.hits_in_sql)
+            if plan.given is not None and plan.rate_limit is not None:
+                # Beside a `Given` root, another root's limit is counted before its phase 1.
+                plan = compile_read(CATALOG, roots, count_hit=False)
         except NotCompilable:
             return None
         if plan.given is None:
             return _Compiled(plan, shape.document, shape.defaults)
         nodes = root_nodes(shape.operation, plan.given.key)
-        return _Compiled(plan, shape.document, shape.defaults, nodes) if nodes else None
+        if not nodes:
+            return None
+        definitions = tuple(shape.operation.variable_definitions or ())
+        return _Compiled(plan, shape.document, shape.defaults, nodes, definitions)
 
     async def answer(self, services: Services, request: Request, body: dict[str, Any]) -> bytes:
         """The response body, or raise _Fallback."""
@@ -175,7 +182,14 @@ class CompiledQueries:
         )
         if plan.given is not None:  # phase 1 first, in the statement's transaction
             answer = await answer_discover(
-                services, self.schema, plan, compiled.root, values, claims, params
+                services,
+                self.schema,
+                plan,
+                compiled.root,
+                compiled.variables,
+                variables,
+                claims,
+                params,
             )
             return self._with_extensions(answer, cost)
         # The resolver's rate limit (the feed's): counted by the statement itself when the
@@ -218,6 +232,7 @@ class _Compiled:
     document: DocumentNode  # for the cost, which depends on variables
     defaults: dict[str, Any]  # the operation's variable defaults
     root: list[FieldNode] = field(default_factory=list)  # a `Given` root's, for its errors
+    variables: tuple[VariableDefinitionNode, ...] = ()  # for a `Given` root's arguments
 
 
 # What a query text compiles to: a read's statement, or sendWhisper's plan.

@@ -20,15 +20,16 @@ from graphql import (
     GraphQLError,
     GraphQLSchema,
     OperationDefinitionNode,
-    coerce_input_value,
+    VariableDefinitionNode,
 )
+from graphql.execution.values import get_argument_values, get_variable_values
 from strawberry.utils.str_converters import to_camel_case
 
+from src.auth.ratelimit import LimitExceeded
 from src.auth.tokens import AccessClaims
 from src.resolvers import discovery
 from src.resolvers.errors import PublicError, UserFacingError
 from src.resolvers.readplan import ReadPlan, bind_given
-from src.resolvers.readplan.statement import resolve
 from src.resolvers.users import load_viewer
 from src.schema.discovery import DiscoveryFilter
 from src.schema.extensions import classify_error
@@ -55,35 +56,38 @@ async def answer_discover(
     schema: GraphQLSchema,
     plan: ReadPlan,
     nodes: list[FieldNode],
-    values: dict[str, Any],
+    definitions: tuple[VariableDefinitionNode, ...],
+    variables: dict[str, Any],
     claims: AccessClaims,
     params: dict[str, Any],
 ) -> bytes:
     """The response body, or Fallback before anything was counted."""
     sel = plan.given
-    if sel is None or sel.name != "discover":
+    if sel is None or sel.name != "discover" or not nodes:
         raise Fallback
-    args = {name: resolve(source, values) for name, source in sel.args.items()}
-    prompt, first, after = args.get("prompt"), args.get("first"), args.get("after")
-    if not all(isinstance(v, str | None) for v in (prompt, after)):
-        raise Fallback  # the interpreter refuses the variable
-    if first is not None and (isinstance(first, bool) or not isinstance(first, int)):
-        raise Fallback
-    criteria = _criteria(schema, args.get("filter"))
+    args = _arguments(schema, nodes[0], definitions, variables)
+    criteria = _criteria(args.get("filter"))
     async with services.sessionmaker() as session:
         viewer = await load_viewer(session, claims.user_id, claims.session_id)
         if viewer is None:
             raise Fallback  # the interpreter says UNAUTHENTICATED
         request: dict[str, Any] = {
-            "prompt": prompt,
+            "prompt": args.get("prompt"),
             "criteria": criteria,
-            "first": first,
-            "after": after,
+            "first": args.get("first"),
+            "after": args.get("after"),
         }
         try:
             discovery.check(viewer, **request)
         except (UserFacingError, PublicError):
             raise Fallback from None
+        if plan.rate_limit is not None:
+            # Another root's limit (the `users` feed), counted before anything of discover's:
+            # over it, the interpreter answers (and counts it again, as the feed alone does).
+            try:
+                await services.rate_limiter.hit(plan.rate_limit, str(claims.user_id))
+            except LimitExceeded:
+                raise Fallback from None
         try:
             results = await discovery.discover(session, services, viewer, **request)
             hits = results.hits
@@ -114,19 +118,32 @@ async def answer_discover(
     return str(row["body"]).encode()
 
 
-def _criteria(schema: GraphQLSchema, raw: Any) -> discovery.Criteria:
-    """The filter as the interpreter gets it (defaults filled in), or Fallback where graphql-core
-    would refuse the variable."""
-    if raw is None:
-        return DiscoveryFilter().criteria()
+def _arguments(
+    schema: GraphQLSchema,
+    node: FieldNode,
+    definitions: tuple[VariableDefinitionNode, ...],
+    variables: dict[str, Any],
+) -> dict[str, Any]:
+    """discover's arguments as the executor coerces them (variables, then the field's literals,
+    an input object written inline, defaults), or Fallback where it would refuse them."""
     query = schema.query_type
     assert query is not None  # discover is a query field
-    coerced = coerce_input_value(raw, query.fields["discover"].args["filter"].type)
-    if not isinstance(coerced, dict):
-        raise Fallback  # Undefined: invalid
+    coerced = get_variable_values(schema, list(definitions), variables)
+    if isinstance(coerced, list):
+        raise Fallback  # errors: the interpreter reports them
+    try:
+        return get_argument_values(query.fields["discover"], node, coerced)
+    except GraphQLError:
+        raise Fallback from None
+
+
+def _criteria(coerced: Any) -> discovery.Criteria:
+    """The filter as the resolver gets it (Strawberry's DiscoveryFilter)."""
+    if coerced is None:
+        return DiscoveryFilter().criteria()
     fields = DiscoveryFilter.__strawberry_definition__.fields  # type: ignore[attr-defined]
     python = {to_camel_case(f.python_name): f.python_name for f in fields}  # the schema's names
-    return DiscoveryFilter(**{python[k]: v for k, v in (coerced or {}).items()}).criteria()
+    return DiscoveryFilter(**{python[k]: v for k, v in coerced.items()}).criteria()
 
 
 def _error(exc: Exception, nodes: list[FieldNode], key: str) -> bytes:

@@ -29,6 +29,7 @@ from graphql import (
     InlineFragmentNode,
     IntValueNode,
     NullValueNode,
+    ObjectValueNode,
     OperationDefinitionNode,
     OperationType,
     SelectionSetNode,
@@ -225,4 +226,8 @@ def _value(node: ValueNode) -> Any:
         return node.value  # an enum by its GraphQL name, as a variable would carry it
     if isinstance(node, NullValueNode):
         return None
+    if isinstance(node, ObjectValueNode):
+        # An input object written inline (`filter: {city: "上海", minAge: $min}`); the field
+        # that takes one coerces it as the executor does (fastpath_discover).
+        return {f.name.value: _value(f.value) for f in node.fields}
     raise NotCompilable("argument value")

@@ -133,8 +133,9 @@ class Compiler:
                 parts.append(self.connection(sel, source, None))
             elif isinstance(source, Lookup):
                 parts.append(self.lookup(sel, source))
-            elif isinstance(source, Given) and len(roots) == 1:
-                # Its phase 1 (and the errors it answers) is the whole operation's.
+            elif isinstance(source, Given) and self.given_root is None:
+                # One per operation: its phase 1 (and the errors it answers) is the whole
+                # operation's, the other roots built by the same statement.
                 self.given_root = sel
                 parts.append(self.given(sel, source))
             else:
