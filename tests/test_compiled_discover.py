@@ -277,9 +277,9 @@ INLINE = """query ($min: Int, $c: String) {
 LITERAL = """{ discover(prompt: "music", filter: {city: "Shanghai", excludeSwiped: false},
   first: 3) { edges { node { score user { id } } } pageInfo { endCursor } } }"""
 # What the mini app's discovery screen sends on open: discover under an alias, beside others.
-SCREEN = """query Screen($p: String, $f: DiscoveryFilter) {
+SCREEN = """query Screen($p: String, $f: DiscoveryFilter, $after: String) {
   me { id membership { plan } quotas { kind used limit } }
-  found: discover(prompt: $p, filter: $f, first: 3) {
+  found: discover(prompt: $p, filter: $f, first: 3, after: $after) {
     __typename edges { cursor node { score user { id profile { nickname } } } }
     pageInfo { hasNextPage endCursor } degraded }
   users(first: 2) { edges { node { id } } pageInfo { hasNextPage } }
@@ -336,9 +336,16 @@ async def test_discover_twice_falls_back(world) -> None:  # type: ignore[no-unty
         (SCREEN, {"p": "hiking", "f": {"minAge": 5}}, (1, 1, 1)),  # found after the quota
         (LITERAL.replace("excludeSwiped: false", "minAge: 5"), {}, (1, 1, 0)),
         (SCREEN, {"p": "x" * 201}, (0, 0, 0)),  # refused before anything is counted
+        (SCREEN, {"p": "hiking", "after": "bm90LWEtY3Vyc29y"}, (0, 0, 0)),  # a bad cursor
         (SCREEN, {"p": "hiking", "f": {"city": 3}}, (0, 0, 0)),  # graphql-core refuses it
     ],
-    ids=["screen, bad filter", "inline bad filter", "screen, long prompt", "screen, bad var"],
+    ids=[
+        "screen, bad filter",
+        "inline bad filter",
+        "screen, long prompt",
+        "screen, bad cursor",
+        "screen, bad var",
+    ],
 )
 async def test_refusals_in_client_shapes_fall_back_counted_once(  # type: ignore[no-untyped-def]
     world, query: str, variables: dict[str, Any], counted: tuple[int, int, int]
@@ -370,3 +377,23 @@ async def test_quota_exceeded_beside_other_roots_answers_alike_counted_once(worl
     # Three requests, discover's limit counted once each. The feed's by the interpreter only if
     # its resolver got that far: the roots run concurrently, and a failed non-null root stops them.
     assert await sql(app, HITS) == hits + 3 and await sql(app, FEED_HITS) in (feed + 2, feed + 3)
+
+
+async def test_rate_limited_beside_other_roots_answers_alike_counted_once(world) -> None:  # type: ignore[no-untyped-def]
+    app, gql, people = world
+    token = people["viewer"]["accessToken"]
+    await gql(PLAIN, token=token)
+    for _ in range(2):  # as in test_rate_limited_answers_alike_and_counts_once
+        await sql(app, "UPDATE rate_limit_counters SET hits = 1000 WHERE key LIKE 'discover%'")
+        hits, used = await sql(app, HITS), await sql(app, USED)
+        fast = await post(gql, token, SCREEN, {"p": "hiking"})
+        if b"RATE_LIMITED" in fast:
+            break
+    assert b'"path":"compiled"' in fast, fast
+    assert await sql(app, HITS) == hits + 1 and await sql(app, USED) == used
+    _, slow = await both(gql, token, SCREEN, {"p": "hiking"})
+    answers = [orjson.loads(fast), orjson.loads(slow)]
+    for answer in answers:
+        answer["errors"][0]["extensions"].pop("retryAfterSeconds")
+    assert_same(*(orjson.dumps(a) for a in answers))
+    assert answers[0]["errors"][0]["path"] == ["found"]
