@@ -1,7 +1,8 @@
 """The compiled `discover` page, in two phases and one transaction: phase 1 is the resolver's
 own `discovery.discover` (rate limit, DISCOVERY quota, vector search, visibility re-check,
 cursors, degraded ranking), phase 2 the read compiler's statement building the whole answer
-from those hits (a `Given` root, src/schema/discovery.py), on the same connection.
+from those hits (a `Given` root, src/schema/discovery.py), on the same connection — with any
+other compiled roots beside it (the discovery screen's `me`, `users`, `matches`).
 
 Nothing may be counted twice. Whatever the resolver refuses before it counts — and a bad
 filter, which it finds only after the quota — is asked first (`discovery.check`): refused
