@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from src.app import create_app
 from src.config import Settings
-from src.resolvers.quotas import resets_at
+from src.resolvers.calendar import next_local_midnight
 from src.seeding import seed_demo_users
 from tests.helpers import GraphQLClient, registered_user, running_app, sql
 from tests.test_fastpath_shapes import assert_compiled, both
@@ -430,4 +430,4 @@ async def test_membership_and_quotas_follow_the_injected_clock(
     answer = fast["data"]["me"]
     assert answer["membership"]["plan"] == ("BASIC" if standing == "pro" else "PRO")
     assert [q["used"] for q in answer["q"]] == [0, 0, 0, 0]
-    assert answer["q"][0]["resetsAt"] == resets_at(later).isoformat()
+    assert answer["q"][0]["resetsAt"] == next_local_midnight(later).isoformat()
