@@ -72,7 +72,11 @@ async def people(settings: Settings) -> tuple[Settings, str, dict[str, str]]:
     async with running_app(app) as http:
         async with app.state.services.sessionmaker() as session:
             await seed_demo_users(
-                session, count=len(STANDINGS) * 2, seed=5, policy_version="2026-11"
+                session,
+                count=len(STANDINGS) * 2,
+                seed=5,
+                policy_version="2026-11",
+                now=app.state.services.clock(),
             )
         gql = GraphQLClient(http)
         login = await registered_user(gql, "viewer", birthDate="1999-12-31")
