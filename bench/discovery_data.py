@@ -11,12 +11,14 @@ import json
 import random
 import uuid
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from itertools import islice
 
 import numpy as np
 
 from bench.harness import ROOT
 from src.ai.vector_store import ProfilePoint, SearchFilter
+from src.resolvers.calendar import local_day
 from src.resolvers.demo_data import DemoUser, generate_users
 from src.resolvers.discovery import Criteria, _filter
 from src.resolvers.indexing import ProjectText, document_text, normalize_city
@@ -173,7 +175,9 @@ def make_queries(count: int, profiles: Profiles, seed: int, excluded: int = 50) 
             ages = (None, rng.randint(25, 40))
         criteria = Criteria(city=city, gender=gender, min_age=ages[0], max_age=ages[1])
         exclude = frozenset(rng.sample(profiles.ids, min(excluded, len(profiles.ids))))
-        queries.append(Query(prompt, criteria, _filter(criteria, exclude)))
+        queries.append(
+            Query(prompt, criteria, _filter(criteria, exclude, local_day(datetime.now(UTC))))
+        )
     return queries
 
 

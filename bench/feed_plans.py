@@ -18,7 +18,7 @@ import orjson
 from graphql import parse
 
 from bench.shapes import APOLLO, BENCHMARK, RELAY, Shape
-from src.resolvers.profiles import SHANGHAI
+from src.resolvers.calendar import local_day
 from src.resolvers.readplan import bind_args, compile_read
 from src.schema import schema
 from src.schema.compiled_reads import CATALOG
@@ -38,7 +38,7 @@ async def explain(
         "viewer_id": viewer,
         "session_id": uuid.uuid4(),
         "now": now,
-        "today": now.astimezone(SHANGHAI).date(),
+        "today": local_day(now),
     }
     options = "ANALYZE, BUFFERS, FORMAT JSON" if analyze else "FORMAT JSON"
     text = await conn.fetchval(

@@ -29,7 +29,7 @@ import tempfile
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ from src.ai.embeddings import Embedder
 from src.ai.index import IndexVersion, VectorIndex
 from src.ai.vector_store import ProfilePoint, SearchFilter, open_vector_store
 from src.resolvers import demo_data
+from src.resolvers.calendar import local_day
 from src.resolvers.discovery import Criteria, _filter
 from src.resolvers.indexing import ProjectText, document_text, normalize_city
 
@@ -107,7 +108,7 @@ def search_filter(prompt: dict) -> SearchFilter:
     criteria = Criteria(
         city=f.get("city"), gender=f.get("gender"), min_age=f.get("minAge"), max_age=f.get("maxAge")
     )
-    return _filter(criteria, frozenset())
+    return _filter(criteria, frozenset(), local_day(datetime.now(UTC)))
 
 
 def admitted(point: ProfilePoint, flt: SearchFilter) -> bool:

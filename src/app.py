@@ -34,7 +34,6 @@ from src.graphiql import graphiql_assets, graphiql_page, graphiql_response
 from src.graphql_http import DocumentCache, GraphQLOverHTTP
 from src.graphql_ws import TransportWSHandler
 from src.mcp_server import mcp_http_app
-from src.models import utcnow
 from src.observability import RequestIdMiddleware, configure_logging
 from src.payments.wechat_pay import InvalidNotification
 from src.request_guard import (
@@ -231,7 +230,7 @@ async def _purge_transcripts_forever(services: Services) -> None:
         await asyncio.sleep(60)
         try:
             async with services.sessionmaker() as session, session.begin():
-                await ai.purge_expired_transcripts(session, utcnow())
+                await ai.purge_expired_transcripts(session, services.clock())
         except Exception as exc:  # the database may be down: try again next round
             log.warning("purging chat transcripts failed: %s", type(exc).__name__)
 

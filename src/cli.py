@@ -238,6 +238,7 @@ async def _seed(args: argparse.Namespace) -> str:
             total = await session.scalar(text("SELECT count(*) FROM institutions"))
             report = f"institutions added: {institutions} ({total} in all)"
             if getattr(args, "users", None):
+                from src.models import utcnow
                 from src.seeding import seed_demo_users
 
                 users = await seed_demo_users(
@@ -245,6 +246,7 @@ async def _seed(args: argparse.Namespace) -> str:
                     count=args.users,
                     seed=args.seed,
                     policy_version=settings.privacy_policy_version,
+                    now=utcnow(),  # a command of its own: no services, so no injected clock
                 )
                 report += (
                     f"; demo users added: {users} of {args.users}"

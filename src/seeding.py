@@ -13,7 +13,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import Consent, Institution, User, UserProfile, UserProject, utcnow
+from src.models import Consent, Institution, User, UserProfile, UserProject
 from src.resolvers.demo_data import DemoUser, generate_users
 from src.resolvers.indexing import enqueue
 
@@ -25,17 +25,17 @@ def demo_user_id(name: str) -> uuid.UUID:
 
 
 async def seed_demo_users(
-    session: AsyncSession, *, count: int, seed: int = 1, policy_version: str
+    session: AsyncSession, *, count: int, seed: int = 1, policy_version: str, now: datetime
 ) -> int:
     """Create `count` demo users (deterministic by `seed`); existing ones are skipped.
 
     They log in like development users: `wechatLogin(code: "dev:<name>")`. Returns how many
     were new. Commits batch by batch, so a large run does not hold one huge transaction.
+    `now`: the one clock's time (`services.clock()`); registrations spread over the year before.
     """
     institutions = dict(
         (await session.exec(select(col(Institution.name), col(Institution.id)))).all()
     )
-    now = utcnow()
     added = 0
     users = generate_users(count, seed=seed)
     index = 0

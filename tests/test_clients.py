@@ -63,7 +63,9 @@ async def test_clients_with_their_defaults(app: Starlette, node_modules: Path) -
     async with live_server(app) as server:
         # People to page through in the feed (each session registers two more).
         async with app.state.services.sessionmaker() as session:
-            await seed_demo_users(session, count=5, seed=7, policy_version="2026-11")
+            await seed_demo_users(
+                session, count=5, seed=7, policy_version="2026-11", now=app.state.services.clock()
+            )
         files = sorted(p.name for p in CLIENTS.glob("*.test.mjs"))
         code, output = await _run(
             "node",

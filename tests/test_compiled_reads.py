@@ -16,7 +16,7 @@ from sqlalchemy import text
 
 from src.app import create_app
 from src.config import Settings
-from src.resolvers.quotas import resets_at
+from src.resolvers.calendar import next_local_midnight
 from src.seeding import seed_demo_users
 from tests.helpers import GraphQLClient, registered_user, running_app, sql
 from tests.test_fastpath_shapes import assert_compiled, both
@@ -72,7 +72,11 @@ async def people(settings: Settings) -> tuple[Settings, str, dict[str, str]]:
     async with running_app(app) as http:
         async with app.state.services.sessionmaker() as session:
             await seed_demo_users(
-                session, count=len(STANDINGS) * 2, seed=5, policy_version="2026-11"
+                session,
+                count=len(STANDINGS) * 2,
+                seed=5,
+                policy_version="2026-11",
+                now=app.state.services.clock(),
             )
         gql = GraphQLClient(http)
         login = await registered_user(gql, "viewer", birthDate="1999-12-31")
@@ -430,4 +434,4 @@ async def test_membership_and_quotas_follow_the_injected_clock(
     answer = fast["data"]["me"]
     assert answer["membership"]["plan"] == ("BASIC" if standing == "pro" else "PRO")
     assert [q["used"] for q in answer["q"]] == [0, 0, 0, 0]
-    assert answer["q"][0]["resetsAt"] == resets_at(later).isoformat()
+    assert answer["q"][0]["resetsAt"] == next_local_midnight(later).isoformat()

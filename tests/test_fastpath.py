@@ -43,7 +43,9 @@ async def seeded(settings: Settings) -> tuple[Settings, str, str]:
     app = create_app(settings)
     async with running_app(app) as http:
         async with app.state.services.sessionmaker() as session:
-            await seed_demo_users(session, count=30, seed=3, policy_version="2026-11")
+            await seed_demo_users(
+                session, count=30, seed=3, policy_version="2026-11", now=app.state.services.clock()
+            )
         gql = GraphQLClient(http)
         viewer = await registered_user(gql, "viewer")
         other = await registered_user(gql, "blocker")

@@ -38,7 +38,9 @@ async def test_statements_are_constant_in_page_size(settings: Settings, compiled
         services = app.state.services
         async with services.sessionmaker() as session:
             await seed_institutions(session)
-            await seed_demo_users(session, count=40, seed=7, policy_version="2026-11")
+            await seed_demo_users(
+                session, count=40, seed=7, policy_version="2026-11", now=app.state.services.clock()
+            )
         gql = GraphQLClient(http)
         token = (await registered_user(gql, "viewer"))["accessToken"]
         counts = {}

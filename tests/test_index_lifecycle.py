@@ -25,6 +25,7 @@ from src.ai.vector_store import list_collections
 from src.app import create_app
 from src.config import Settings, reveal
 from src.db import create_engine, create_sessionmaker
+from src.models import utcnow
 from src.seeding import seed_demo_users
 from tests.ai_helpers import indexed, populate
 from tests.helpers import GraphQLClient, dev_login, running_app, sql
@@ -52,7 +53,9 @@ async def seed(settings: Settings, count: int, *, bypass_outbox: bool = False) -
     engine = create_engine(reveal(settings.database_url), settings)
     try:
         async with create_sessionmaker(engine)() as session:
-            await seed_demo_users(session, count=count, seed=5, policy_version="2026-11")
+            await seed_demo_users(
+                session, count=count, seed=5, policy_version="2026-11", now=utcnow()
+            )
             if bypass_outbox:
                 await session.exec(text("DELETE FROM vector_outbox"))  # type: ignore[call-overload]
                 await session.commit()

@@ -53,7 +53,13 @@ async def unanalyzed(settings: Settings) -> str:
     app = create_app(settings)
     async with running_app(app):
         async with app.state.services.sessionmaker() as session:
-            await seed_demo_users(session, count=3000, seed=1, policy_version="2026-11")
+            await seed_demo_users(
+                session,
+                count=3000,
+                seed=1,
+                policy_version="2026-11",
+                now=app.state.services.clock(),
+            )
         # PRO periods (the seed has none): one user in three, some past, some current.
         await sql(
             app,

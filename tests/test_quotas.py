@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 import pytest
 from starlette.applications import Starlette
 
+from src.resolvers.calendar import next_local_midnight
 from src.resolvers.errors import UserFacingError
 from src.resolvers.memberships import extend_pro
-from src.resolvers.quotas import consume, quota_states, resets_at
+from src.resolvers.quotas import consume, quota_states
 from tests.helpers import GraphQLClient, registered_user, running_app, sql
 
 QUOTAS = "{ me { quotas { kind used limit resetsAt } membership { plan validUntil } } }"
@@ -75,7 +76,7 @@ async def test_quotas_reset_at_shanghai_midnight(app: Starlette) -> None:
     assert before["SWIPE"].used == 3
     assert after["SWIPE"].used == 0
     assert before["SWIPE"].resets_at == AFTER_MIDNIGHT.replace(minute=0, second=0)
-    assert resets_at(AFTER_MIDNIGHT) == datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
+    assert next_local_midnight(AFTER_MIDNIGHT) == datetime(2026, 11, 27, 16, 0, tzinfo=UTC)
 
 
 async def test_use_stays_recorded_when_its_operation_rolls_back(app: Starlette) -> None:

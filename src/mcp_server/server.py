@@ -14,6 +14,7 @@ import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import asdict
+from datetime import date
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -38,6 +39,7 @@ from src.mcp_server.viewer import (
 from src.models import User, UserProfile, Whisper
 from src.resolvers import ai, discovery, whispers
 from src.resolvers.ai_data import people_cards, profile_facts
+from src.resolvers.calendar import local_day
 from src.resolvers.errors import NotFound
 from src.resolvers.profiles import visible_ids, visible_user
 
@@ -160,9 +162,11 @@ def build_mcp_server(
     async def get_profile(userId: UserId = None) -> dict[str, Any]:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
             if userId is None or userId == str(viewer.id):
-                return {"id": str(viewer.id), **(await _own_profile(session, viewer))}
+                today = local_day(services().clock())
+                return {"id": str(viewer.id), **(await _own_profile(session, viewer, today))}
             found = await visible_user(session, viewer.id, userId)
-            cards = await people_cards(session, viewer.id, [found] if found else [])
+            today = local_day(services().clock())
+            cards = await people_cards(session, viewer.id, [found] if found else [], today)
             if not cards:
                 raise NotFound("No such user.", field="userId")
             return cards[0]
@@ -264,7 +268,8 @@ def build_mcp_server(
     )
     async def my_profile() -> str:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
-            return {"id": str(viewer.id), **(await _own_profile(session, viewer))}
+            today = local_day(services().clock())
+            return {"id": str(viewer.id), **(await _own_profile(session, viewer, today))}
 
         return orjson.dumps(await run(work, ResourceError)).decode()
 
@@ -290,10 +295,12 @@ def build_mcp_server(
     ) -> str:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
             found = await visible_user(session, viewer.id, userId)
-            cards = await people_cards(session, viewer.id, [found] if found else [])
+            today = local_day(services().clock())
+            cards = await people_cards(session, viewer.id, [found] if found else [], today)
             if not cards:
                 raise NotFound("No such user.", field="userId")
-            return prompts.icebreaker(await profile_facts(session, viewer.id), cards[0])
+            facts = await profile_facts(session, viewer.id, today)
+            return prompts.icebreaker(facts, cards[0])
 
         return await run(work, _prompt_error)
 
@@ -303,16 +310,18 @@ def build_mcp_server(
     )
     async def profile_review() -> str:
         async def work(session: AsyncSession, viewer: User, later: Later) -> Any:
-            facts = await profile_facts(session, viewer.id)
-            return prompts.profile_review(facts, await ai.rule_suggestions(session, viewer))
+            today = local_day(services().clock())
+            facts = await profile_facts(session, viewer.id, today)
+            found = await ai.rule_suggestions(session, viewer, today)
+            return prompts.profile_review(facts, found)
 
         return await run(work, _prompt_error)
 
     return server
 
 
-async def _own_profile(session: AsyncSession, viewer: User) -> dict[str, Any]:
-    facts = await profile_facts(session, viewer.id)
+async def _own_profile(session: AsyncSession, viewer: User, today: date) -> dict[str, Any]:
+    facts = await profile_facts(session, viewer.id, today)
     row = await session.get(UserProfile, viewer.id)
     data = facts.as_dict()
     data.pop("has_birth_date", None)

@@ -15,10 +15,11 @@ from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.auth.wechat import WechatError
-from src.models import AuthSession, Consent, SmsCode, User, UserProfile, utcnow
+from src.models import AuthSession, Consent, SmsCode, User, UserProfile
 from src.resolvers.ai_sessions import erase_ai, export_ai
 from src.resolvers.auth import parse_phone, rate_limit, revoke_all_sessions
 from src.resolvers.blocks import erase_blocks, export_blocks
+from src.resolvers.calendar import local_day
 from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, UserFacingError
 from src.resolvers.indexing import enqueue
@@ -31,7 +32,6 @@ from src.resolvers.profiles import (
     erase_profile,
     export_profile,
     parse_birth_date,
-    today,
 )
 from src.resolvers.reports import erase_reports, export_reports
 from src.resolvers.whispers import erase_whispers, export_whispers
@@ -62,7 +62,7 @@ async def register(
     gender = data.gender or "UNDISCLOSED"
     if gender not in GENDERS:
         raise InvalidInput("Unknown gender.", field="gender")
-    now = utcnow()
+    now = services.clock()
     nickname = clean_nickname(data.nickname)
     await check_text(session, services, user, {"nickname": nickname}, scene=SCENE_PROFILE)
     profile = UserProfile(
@@ -70,7 +70,9 @@ async def register(
         nickname=nickname,
         avatar_url=clean_https_url(data.avatar_url, "avatarUrl"),
         gender=gender,
-        birth_date=parse_birth_date(data.birth_date, min_age=settings.min_age, today=today()),
+        birth_date=parse_birth_date(
+            data.birth_date, min_age=settings.min_age, today=local_day(now)
+        ),
     )
     session.add(profile)
     session.add(Consent(user_id=user.id, policy_version=data.accepted_policy_version))
@@ -123,7 +125,6 @@ async def bind_phone(session: AsyncSession, services: Services, user: User, code
 
 
 async def _erase_login_state(session: AsyncSession, user: User) -> None:
-    await revoke_all_sessions(session, user.id)
     if user.phone:
         await session.exec(delete(SmsCode).where(col(SmsCode.phone) == user.phone))
 
@@ -164,10 +165,11 @@ ERASERS: list[Callable[[AsyncSession, User], Awaitable[None]]] = [
 ]
 
 
-async def delete_account(session: AsyncSession, user: User) -> None:
+async def delete_account(session: AsyncSession, user: User, now: datetime) -> None:
     """Remove or anonymize everything personal (PIPL), revoke every session, and free the
     openid and phone for a future account. The row stays as "a deleted user" so that what
     others received keeps its shape."""
+    await revoke_all_sessions(session, user.id, now)
     for erase in ERASERS:
         await erase(session, user)
     user.status = "deleted"
@@ -243,9 +245,9 @@ EXPORTERS: list[Callable[[AsyncSession, User], Awaitable[dict[str, Any]]]] = [
 ]
 
 
-async def export_my_data(session: AsyncSession, user: User) -> dict[str, Any]:
+async def export_my_data(session: AsyncSession, user: User, now: datetime) -> dict[str, Any]:
     """Everything stored about the user, as JSON-ready data (PIPL's right of access)."""
-    data: dict[str, Any] = {"exportedAt": _iso(utcnow())}
+    data: dict[str, Any] = {"exportedAt": _iso(now)}
     for export in EXPORTERS:
         data.update(await export(session, user))
     return data

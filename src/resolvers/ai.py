@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import delete
@@ -30,6 +30,7 @@ from src.models import AIChatTranscript, AISession, User
 from src.resolvers import ai_sessions, discovery
 from src.resolvers.ai_data import people_cards, popular_interests, profile_facts
 from src.resolvers.auth import rate_limit
+from src.resolvers.calendar import local_day
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
 from src.resolvers.quotas import consume
 from src.resolvers.users import require_registered
@@ -127,15 +128,16 @@ async def search_people(
             after=None,
             quota_kind=None,
         )
-    cards = await people_cards(session, viewer.id, [hit.user_id for _, hit in results.hits])
+    hits = [hit.user_id for _, hit in results.hits]
+    cards = await people_cards(session, viewer.id, hits, local_day(services.clock()))
     return cards, results.degraded
 
 
 async def rule_suggestions(
-    session: AsyncSession, viewer: User, lang: str | None = None
+    session: AsyncSession, viewer: User, today: date, lang: str | None = None
 ) -> list[Suggestion]:
     """`lang` None: the language of the viewer's profile."""
-    facts = await profile_facts(session, viewer.id)
+    facts = await profile_facts(session, viewer.id, today)
     return suggestions.from_rules(facts, await popular_interests(session, viewer.id), lang)
 
 
@@ -146,7 +148,7 @@ async def profile_suggestions(
     configured and answers, the model's (validated; dropped when malformed)."""
     await _metered(session, services, viewer)
     started = time.perf_counter()
-    facts = await profile_facts(session, viewer.id)
+    facts = await profile_facts(session, viewer.id, local_day(services.clock()))
     popular = await popular_interests(session, viewer.id)
     rules = suggestions.from_rules(facts, popular)
     made: list[Suggestion] = []
@@ -278,7 +280,8 @@ async def _without_model(
     """Retrieval and rules: who a search for the message finds, and the top suggestions."""
     query = " ".join(text.split())[: discovery.MAX_PROMPT]
     people, degraded = await search_people(session, services, viewer, query, first=5)
-    advice = (await rule_suggestions(session, viewer, language_of(query)))[:3]
+    today = local_day(services.clock())
+    advice = (await rule_suggestions(session, viewer, today, language_of(query)))[:3]
     return chat_ai.answer_without_model(query, people, advice, reason=reason, degraded=degraded)
 
 
@@ -302,10 +305,12 @@ def _chat_tools(session: AsyncSession, services: Services, viewer: User) -> list
         return {"people": people, "degraded": degraded}
 
     async def get_my_profile(args: dict[str, Any]) -> Any:
-        return (await guarded(lambda: profile_facts(session, viewer.id))).as_dict()
+        today = local_day(services.clock())
+        return (await guarded(lambda: profile_facts(session, viewer.id, today))).as_dict()
 
     async def suggest_profile_improvements(args: dict[str, Any]) -> Any:
-        found = await guarded(lambda: rule_suggestions(session, viewer))
+        today = local_day(services.clock())
+        found = await guarded(lambda: rule_suggestions(session, viewer, today))
         return {"suggestions": [asdict(s) for s in found]}
 
     empty = {"type": "object", "properties": {}}

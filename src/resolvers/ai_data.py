@@ -4,6 +4,7 @@ viewer may see, and the interests most people share."""
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from sqlalchemy import bindparam, distinct, func, true
@@ -14,7 +15,7 @@ from src.ai.suggestions import ProfileFacts, ProjectFacts
 from src.models import Institution, User, UserProfile, UserProject, rules
 from src.models.rules import visible_to
 from src.resolvers.errors import UserFacingError
-from src.resolvers.profiles import age_on, today
+from src.resolvers.profiles import age_on
 
 MAX_BIO_IN_CARD = 300
 
@@ -38,8 +39,9 @@ def _popular() -> Any:
 _POPULAR = _popular()
 
 
-async def profile_facts(session: AsyncSession, user_id: uuid.UUID) -> ProfileFacts:
-    """The owner's view of their profile. Raises REGISTRATION_REQUIRED without one."""
+async def profile_facts(session: AsyncSession, user_id: uuid.UUID, today: date) -> ProfileFacts:
+    """The owner's view of their profile, ages as of `today` (the one clock's Asia/Shanghai
+    date). Raises REGISTRATION_REQUIRED without one."""
     profile = await session.get(UserProfile, user_id)
     if profile is None:
         raise UserFacingError(
@@ -58,7 +60,7 @@ async def profile_facts(session: AsyncSession, user_id: uuid.UUID) -> ProfileFac
         nickname=profile.nickname,
         avatar_url=profile.avatar_url,
         gender=profile.gender,
-        age=age_on(profile.birth_date, today()) if profile.birth_date else None,
+        age=age_on(profile.birth_date, today) if profile.birth_date else None,
         has_birth_date=profile.birth_date is not None,
         city=profile.city,
         bio=profile.bio,
@@ -70,7 +72,7 @@ async def profile_facts(session: AsyncSession, user_id: uuid.UUID) -> ProfileFac
 
 
 async def people_cards(
-    session: AsyncSession, viewer_id: uuid.UUID, ids: list[uuid.UUID]
+    session: AsyncSession, viewer_id: uuid.UUID, ids: list[uuid.UUID], today: date
 ) -> list[dict[str, Any]]:
     """Public profiles (what the GraphQL `Profile` type shows others) of the people the viewer
     may see, in the order given; anyone else is left out, as if missing."""
@@ -87,11 +89,11 @@ async def people_cards(
         )
         .where(col(UserProfile.user_id).in_(ids), visible_to(viewer_id))
     )
-    found = {p.user_id: card(p, name) for p, name in rows}
+    found = {p.user_id: card(p, name, today) for p, name in rows}
     return [found[i] for i in ids if i in found]
 
 
-def card(profile: UserProfile, institution: str | None) -> dict[str, Any]:
+def card(profile: UserProfile, institution: str | None, today: date) -> dict[str, Any]:
     bio = profile.bio or None
     if bio and len(bio) > MAX_BIO_IN_CARD:
         bio = bio[:MAX_BIO_IN_CARD] + "…"
@@ -100,7 +102,7 @@ def card(profile: UserProfile, institution: str | None) -> dict[str, Any]:
         "nickname": profile.nickname,
         "avatarUrl": profile.avatar_url,
         "gender": profile.gender,
-        "age": age_on(profile.birth_date, today()) if profile.birth_date else None,
+        "age": age_on(profile.birth_date, today) if profile.birth_date else None,
         "city": profile.city,
         "bio": bio,
         "interests": list(profile.interests),

@@ -9,7 +9,7 @@ import re
 import secrets
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select, text, update
 from sqlalchemy.dialects.postgresql import insert
@@ -21,7 +21,7 @@ from src.auth.ratelimit import LimitExceeded
 from src.auth.sms import SmsDeliveryError
 from src.auth.tokens import derive_key, hash_refresh_token, new_refresh_token
 from src.auth.wechat import WechatError
-from src.models import AuthSession, RefreshToken, SmsCode, User, utcnow
+from src.models import AuthSession, RefreshToken, SmsCode, User
 from src.models.rules import login_valid
 from src.resolvers.errors import InvalidInput, RateLimited, UserFacingError
 from src.services import Services
@@ -55,20 +55,18 @@ async def start_session(
     """A new login: a session (the refresh-token family), a refresh token and an access token."""
     auth_session = AuthSession(user_id=user.id)
     session.add(auth_session)
-    refresh = await _add_refresh_token(session, services, auth_session.id)
+    refresh = await _add_refresh_token(session, services, auth_session.id, services.clock())
     access = services.tokens.issue_access(user.id, auth_session.id)
     await session.flush()
     return Login(access.token, refresh, access.expires_in, is_new_user, user)
 
 
 async def _add_refresh_token(
-    session: AsyncSession, services: Services, session_id: uuid.UUID
+    session: AsyncSession, services: Services, session_id: uuid.UUID, now: datetime
 ) -> str:
     token, token_hash = new_refresh_token()
     ttl = timedelta(days=services.settings.refresh_token_ttl_days)
-    session.add(
-        RefreshToken(session_id=session_id, token_hash=token_hash, expires_at=utcnow() + ttl)
-    )
+    session.add(RefreshToken(session_id=session_id, token_hash=token_hash, expires_at=now + ttl))
     return token
 
 
@@ -151,7 +149,7 @@ async def send_sms_code(session: AsyncSession, services: Services, *, phone: str
     await rate_limit(services, "sms_send:ip", ip)
     # One sender per phone at a time, so the resend interval and the caps hold under races.
     await session.scalar(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": phone})
-    now = utcnow()
+    now = services.clock()
     day_ago = now - timedelta(days=1)
     last = await session.scalar(
         select(func.max(col(SmsCode.created_at))).where(col(SmsCode.phone) == phone)
@@ -181,6 +179,7 @@ async def send_sms_code(session: AsyncSession, services: Services, *, phone: str
             phone=phone,
             code_hash=_code_hash(services, phone, code),
             ip=ip,
+            created_at=now,  # the resend wait and the daily caps count from it
             expires_at=now + timedelta(seconds=settings.sms_code_ttl_s),
         )
     )
@@ -215,7 +214,7 @@ async def _check_sms_code(services: Services, phone: str, code: str) -> None:
                 .with_for_update()
             )
         ).first()
-        now = utcnow()
+        now = services.clock()
         if row is None:
             failure = UserFacingError(
                 "No valid code for this number; request a new one.", code="INVALID_CODE"
@@ -273,7 +272,7 @@ async def refresh(session: AsyncSession, services: Services, *, token: str, ip: 
     """Rotate a refresh token. Presenting an already-rotated one revokes its whole family."""
     await rate_limit(services, "refresh:ip", ip)
     token_hash = hash_refresh_token(token.strip())
-    now = utcnow()
+    now = services.clock()
     session_id = await session.scalar(
         update(RefreshToken)
         .where(
@@ -291,7 +290,7 @@ async def refresh(session: AsyncSession, services: Services, *, token: str, ip: 
     user = await session.scalar(select(User).where(login_valid(col(User.id), session_id)))
     if user is None:
         raise _invalid_refresh()
-    new_token = await _add_refresh_token(session, services, session_id)
+    new_token = await _add_refresh_token(session, services, session_id, now)
     access = services.tokens.issue_access(user.id, session_id)
     await session.flush()
     return Login(access.token, new_token, access.expires_in, False, user)
@@ -312,14 +311,14 @@ async def _revoke_if_reused(services: Services, token_hash: str) -> None:
                 .scalar_subquery(),
                 col(AuthSession.revoked_at).is_(None),
             )
-            .values(revoked_at=utcnow())
+            .values(revoked_at=services.clock())
             .returning(col(AuthSession.id))
         )
     if revoked is not None:
         log.warning("refresh token reused: session %s revoked", revoked)
 
 
-async def logout(session: AsyncSession, *, token: str) -> None:
+async def logout(session: AsyncSession, *, token: str, now: datetime) -> None:
     """Revoke the session the refresh token belongs to (its access tokens die with it)."""
     revoked = await session.scalar(
         update(AuthSession)
@@ -330,19 +329,19 @@ async def logout(session: AsyncSession, *, token: str) -> None:
             .scalar_subquery(),
             col(AuthSession.revoked_at).is_(None),
         )
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
         .returning(col(AuthSession.id))
     )
     if revoked is None:
         raise _invalid_refresh()
 
 
-async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID) -> None:
+async def revoke_all_sessions(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> None:
     """End every login of the user at once (ban, account deletion)."""
     await session.exec(
         update(AuthSession)
         .where(col(AuthSession.user_id) == user_id, col(AuthSession.revoked_at).is_(None))
-        .values(revoked_at=utcnow())
+        .values(revoked_at=now)
     )
 
 

@@ -20,10 +20,10 @@ from src.ai.vector_store import SearchFilter
 from src.models import Institution, User, UserBlock, UserProfile, UserSwipe
 from src.models.rules import visible_to
 from src.resolvers.auth import rate_limit
+from src.resolvers.calendar import local_day
 from src.resolvers.errors import BadArgument, InvalidInput
 from src.resolvers.indexing import CITY_NAMES, index_behind, normalize_city, profile_docs
 from src.resolvers.pagination import check_first
-from src.resolvers.profiles import today
 from src.resolvers.quotas import consume
 from src.resolvers.users import require_registered
 from src.services import Services
@@ -83,17 +83,10 @@ def _offset(after: str | None, fingerprint: str) -> int:
         raise BadArgument("`after` is not a cursor of this search.") from None
 
 
-def _filter(criteria: Criteria, exclude: frozenset[uuid.UUID]) -> SearchFilter:
-    year = today().year
-    institution = None
-    if criteria.institution_id:
-        try:
-            institution = uuid.UUID(criteria.institution_id)
-        except ValueError:
-            raise InvalidInput("No such institution.", field="institutionId") from None
-    for field, value in (("minAge", criteria.min_age), ("maxAge", criteria.max_age)):
-        if value is not None and not 18 <= value <= 120:
-            raise InvalidInput("Ages are between 18 and 120.", field=field)
+def _filter(criteria: Criteria, exclude: frozenset[uuid.UUID], today: date) -> SearchFilter:
+    """`today`: the Asia/Shanghai date of the one clock, which ages count from."""
+    institution = _checked(criteria)
+    year = today.year
     return SearchFilter(
         city=normalize_city(criteria.city),
         institution_id=institution,
@@ -103,6 +96,20 @@ def _filter(criteria: Criteria, exclude: frozenset[uuid.UUID]) -> SearchFilter:
         max_birth_year=year - criteria.min_age if criteria.min_age else None,
         exclude_ids=exclude,
     )
+
+
+def _checked(criteria: Criteria) -> uuid.UUID | None:
+    """The institution asked for; INVALID_INPUT for a bad filter."""
+    institution = None
+    if criteria.institution_id:
+        try:
+            institution = uuid.UUID(criteria.institution_id)
+        except ValueError:
+            raise InvalidInput("No such institution.", field="institutionId") from None
+    for field, value in (("minAge", criteria.min_age), ("maxAge", criteria.max_age)):
+        if value is not None and not 18 <= value <= 120:
+            raise InvalidInput("Ages are between 18 and 120.", field=field)
+    return institution
 
 
 async def _excluded(
@@ -144,10 +151,11 @@ async def discover(
     already metered this request (a search the chat model asked for)."""
     limit, prompt, fingerprint, offset = _request(viewer, prompt, criteria, first, after)
     await rate_limit(services, "discover:user", str(viewer.id))
+    now = services.clock()
     if quota_kind:
-        await consume(session, services, viewer.id, quota_kind, now=services.clock())
+        await consume(session, services, viewer.id, quota_kind, now=now)
     exclude = await _excluded(session, viewer.id, criteria.exclude_swiped)
-    flt = _filter(criteria, exclude)
+    flt = _filter(criteria, exclude, local_day(now))
     degraded = False
     try:
         async with asyncio.timeout(VECTOR_TIMEOUT_S):
@@ -193,7 +201,7 @@ def check(
     before the rate limit, and a bad filter (which it finds after the quota). A caller that
     must not count a request twice asks this first."""
     _request(viewer, prompt, criteria, first, after)
-    _filter(criteria, frozenset())
+    _checked(criteria)
 
 
 class IndexBehind(Exception):

@@ -18,9 +18,10 @@ from src.models.rules import after as after_cursor
 from src.models.rules import visible_to
 from src.models.swipes import SWIPE_ACTIONS
 from src.resolvers.auth import rate_limit
+from src.resolvers.calendar import local_day
 from src.resolvers.errors import InvalidInput, NotFound
 from src.resolvers.pagination import Page, newest_first
-from src.resolvers.quotas import consume, quota_day
+from src.resolvers.quotas import consume
 from src.resolvers.users import require_registered
 from src.services import Services
 
@@ -66,7 +67,7 @@ async def swipe(
         )
     ).first()
     last = previous.updated_at or previous.created_at if previous else None
-    if last is None or quota_day(last) != quota_day(now):
+    if last is None or local_day(last) != local_day(now):
         # A change of mind about the same person on the same day is free.
         await consume(session, services, viewer.id, "SWIPE", now=now)
     await session.exec(

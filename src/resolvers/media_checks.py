@@ -17,7 +17,7 @@ from sqlmodel import col, delete
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.auth.wechat import WechatError
-from src.models import MediaCheck, UserProfile, UserReport, utcnow
+from src.models import MediaCheck, UserProfile, UserReport
 from src.resolvers.content import SCENE_PROFILE, SCENE_SOCIAL
 from src.resolvers.moderation import record
 from src.services import Services
@@ -117,6 +117,7 @@ async def apply_verdict(services: Services, event: dict[str, Any]) -> bool:
     if not isinstance(trace_id, str) or suggest not in VERDICTS:
         return False
     label = result.get("label")
+    now = services.clock()
     async with services.sessionmaker() as session, session.begin():
         check = await session.scalar(
             update(MediaCheck)
@@ -124,7 +125,7 @@ async def apply_verdict(services: Services, event: dict[str, Any]) -> bool:
             .values(
                 verdict=suggest,
                 label=label if isinstance(label, int) else None,
-                decided_at=utcnow(),
+                decided_at=now,
             )
             .returning(MediaCheck)
         )
@@ -148,7 +149,7 @@ async def apply_verdict(services: Services, event: dict[str, Any]) -> bool:
                     col(UserProfile.user_id) == check.user_id,
                     col(UserProfile.avatar_url) == check.subject,
                 )
-                .values(avatar_url=None, updated_at=utcnow())
+                .values(avatar_url=None, updated_at=now)
                 .returning(col(UserProfile.user_id))
             )
             if removed is not None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import update
 from sqlmodel import col, select
@@ -12,7 +13,7 @@ from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src import events
 from src.auth.phone import InvalidPhone, normalize_phone
-from src.models import ModerationAction, User, UserReport, utcnow
+from src.models import ModerationAction, User, UserReport
 from src.models.reports import REPORT_ACTIONS
 from src.models.users import USER_ROLES
 from src.resolvers.auth import revoke_all_sessions
@@ -51,7 +52,9 @@ def record(
     )
 
 
-async def resolve_report(session: AsyncSession, moderator: User, data: Resolution) -> UserReport:
+async def resolve_report(
+    session: AsyncSession, moderator: User, data: Resolution, now: datetime
+) -> UserReport:
     """Decide a pending report. RESOLVED takes an action (NONE, WARN, BAN); DISMISSED takes
     NONE. NONE and WARN lift an automatic discovery hold; BAN bans at once."""
     try:
@@ -90,7 +93,7 @@ async def resolve_report(session: AsyncSession, moderator: User, data: Resolutio
         if data.action == "BAN":
             raise InvalidInput("The reported account no longer exists.", field="action")
     elif data.action == "BAN":
-        await ban_user(session, moderator, target, report_id=report.id, note=note)
+        await ban_user(session, moderator, target, now, report_id=report.id, note=note)
     else:
         await lift_hold(session, target)
         record(
@@ -105,7 +108,7 @@ async def resolve_report(session: AsyncSession, moderator: User, data: Resolutio
     report.decision = data.action
     report.note = note
     report.moderator_id = moderator.id
-    report.resolved_at = utcnow()
+    report.resolved_at = now
     session.add(report)
     await session.flush()
     return report
@@ -115,6 +118,7 @@ async def ban_user(
     session: AsyncSession,
     moderator: User,
     target: User,
+    now: datetime,
     *,
     report_id: uuid.UUID | None = None,
     note: str | None = None,
@@ -131,7 +135,7 @@ async def ban_user(
     target.moderation_hold_at = None
     session.add(target)
     await session.flush()
-    await revoke_all_sessions(session, target.id)
+    await revoke_all_sessions(session, target.id, now)
     await events.publish(session, events.ACCOUNT, [target.id])
     await enqueue(session, target.id)
     record(

@@ -7,29 +7,23 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 from urllib.parse import urlsplit
-from zoneinfo import ZoneInfo
 
 from sqlmodel import col, delete, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import Institution, User, UserProfile, UserProject, rules, utcnow
+from src.models import Institution, User, UserProfile, UserProject, rules
 from src.models.rules import after as after_cursor
 from src.models.rules import visible_to
+from src.resolvers.calendar import local_day
 from src.resolvers.content import SCENE_PROFILE, check_text
 from src.resolvers.errors import InvalidInput, NotFound
 from src.resolvers.indexing import enqueue
 from src.resolvers.pagination import Page, check_first, decode_cursor, encode_cursor
 from src.services import Services
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 GENDERS = ("MALE", "FEMALE", "OTHER", "UNDISCLOSED")
 MAX_INTERESTS = 20
 MAX_TAG = 20
-
-
-def today() -> date:
-    """Ages and birthdays follow the users' calendar: Asia/Shanghai."""
-    return utcnow().astimezone(SHANGHAI).date()
 
 
 def clean_nickname(value: str) -> str:
@@ -105,11 +99,12 @@ async def update_profile(
     if profile is None:  # registered users always have one; be safe for admin-made accounts
         raise InvalidInput("Register first.", field=None)
     settings = services.settings
+    now = services.clock()
     cleaners: dict[str, Callable[[Any], Any]] = {
         "nickname": lambda v: clean_nickname(v or ""),
         "avatar_url": lambda v: clean_https_url(v, "avatarUrl"),
         "gender": _clean_gender,
-        "birth_date": lambda v: parse_birth_date(v, min_age=settings.min_age, today=today()),
+        "birth_date": lambda v: parse_birth_date(v, min_age=settings.min_age, today=local_day(now)),
         "city": lambda v: clean_text(v, "city", 50),
         "bio": lambda v: clean_text(v, "bio", 500),
         "interests": lambda v: clean_tags(v, "interests", MAX_INTERESTS),
@@ -132,7 +127,7 @@ async def update_profile(
     )
     for name, value in values.items():
         setattr(profile, name, value)
-    profile.updated_at = utcnow()
+    profile.updated_at = now
     session.add(profile)
     await session.flush()
     await enqueue(session, user.id)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import aliased
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import User, UserProject, utcnow
+from src.models import User, UserProject
 from src.models.rules import after as after_cursor
 from src.resolvers.errors import InvalidInput, NotFound, UserFacingError
 from src.resolvers.indexing import enqueue
@@ -85,11 +85,11 @@ async def _owned(session: AsyncSession, user: User, raw_id: str) -> UserProject:
 
 
 async def update_project(
-    session: AsyncSession, user: User, raw_id: str, data: ProjectData
+    session: AsyncSession, user: User, raw_id: str, data: ProjectData, now: datetime
 ) -> UserProject:
     project = await _owned(session, user, raw_id)
     _apply(project, data)
-    project.updated_at = utcnow()
+    project.updated_at = now
     session.add(project)
     await session.flush()
     await enqueue(session, user.id)

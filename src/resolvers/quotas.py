@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta
-from zoneinfo import ZoneInfo
+from datetime import datetime
 
 from sqlalchemy import bindparam
 from sqlmodel import col, select
@@ -23,11 +22,10 @@ from src.config import Settings
 from src.models import UserQuota
 from src.models.plans import PLANS, QUOTA_KINDS
 from src.models.rules import quota_use
+from src.resolvers.calendar import local_day, next_local_midnight
 from src.resolvers.errors import UserFacingError
 from src.resolvers.memberships import current_plan
 from src.services import Services
-
-SHANGHAI = ZoneInfo("Asia/Shanghai")
 
 _CONSUME = quota_use(
     bindparam("user_id"),
@@ -44,16 +42,6 @@ class QuotaState:
     used: int
     limit: int
     resets_at: datetime
-
-
-def quota_day(now: datetime) -> date:
-    return now.astimezone(SHANGHAI).date()
-
-
-def resets_at(now: datetime) -> datetime:
-    """The next midnight in Asia/Shanghai, in UTC like every time the API returns."""
-    tomorrow = quota_day(now) + timedelta(days=1)
-    return datetime.combine(tomorrow, time(0), SHANGHAI).astimezone(UTC)
 
 
 def daily_limit(settings: Settings, plan: str, kind: str) -> int:
@@ -89,7 +77,7 @@ async def consume(
                 _CONSUME,
                 {
                     "user_id": user_id,
-                    "day": quota_day(now),
+                    "day": local_day(now),
                     "kind": kind,
                     "amount": amount,
                     "limit": limit,
@@ -111,11 +99,11 @@ async def quota_states(
     plan = await current_plan(session, user_id, now)
     rows = await session.exec(
         select(UserQuota).where(
-            col(UserQuota.user_id) == user_id, col(UserQuota.day) == quota_day(now)
+            col(UserQuota.user_id) == user_id, col(UserQuota.day) == local_day(now)
         )
     )
     used = {row.kind: row.used for row in rows}
-    reset = resets_at(now)
+    reset = next_local_midnight(now)
     return [
         QuotaState(kind, used.get(kind, 0), daily_limit(settings, plan, kind), reset)
         for kind in QUOTA_KINDS

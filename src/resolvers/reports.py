@@ -19,7 +19,7 @@ from sqlalchemy import func, or_, text, update
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
-from src.models import ModerationAction, User, UserReport, Whisper, utcnow
+from src.models import ModerationAction, User, UserReport, Whisper
 from src.models.reports import REPORT_REASONS, REPORT_STATUSES
 from src.models.rules import counts_toward_hold
 from src.resolvers.auth import rate_limit
@@ -163,7 +163,7 @@ async def _file(
     # exact.
     subject = f"report:{target}" if whisper is None else f"report-whisper:{whisper.id}"
     await session.scalar(text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": subject})
-    now = utcnow()
+    now = services.clock()
     # A user report merges with user reports of that person, a whisper report with reports
     # of that whisper: merging across would tell the reporter who sent it.
     same = (
@@ -206,6 +206,8 @@ async def _file(
                 reason=data.reason,
                 details=details,
                 proof_keys=keys,
+                # the merge window and the hold's 24 hours count from it, on the one clock
+                created_at=now,
             )
         session.add(report)
         await session.flush()

@@ -50,8 +50,9 @@ from sqlalchemy.dialects.postgresql import insert
 from src import events
 from src.db import prepare
 from src.models import rules
+from src.resolvers.calendar import local_day
 from src.resolvers.content import SCENE_SOCIAL, text_passes
-from src.resolvers.quotas import daily_limit, quota_day
+from src.resolvers.quotas import daily_limit
 from src.resolvers.whispers import MAX_LENGTH
 from src.services import Services
 
@@ -205,7 +206,7 @@ async def send_plain(services: Services, send: PlainSend) -> Sent | None:
         "hit_start": window.starts_at,
         "hit_expires": window.ends_at,
         "allowed": window.allowed,
-        "day": quota_day(now),
+        "day": local_day(now),
         "basic_limit": daily_limit(settings, "BASIC", "WHISPER"),
         "pro_limit": daily_limit(settings, "PRO", "WHISPER"),
         "whisper": whisper_id,

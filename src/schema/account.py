@@ -87,7 +87,7 @@ class AccountMutation:
         user = await ctx.require_viewer()
 
         async def body() -> ExportPayload:
-            data = await account.export_my_data(ctx.session, user)
+            data = await account.export_my_data(ctx.session, user, ctx.services.clock())
             return ExportPayload(json=orjson.dumps(data).decode())
 
         return await run_mutation(info, body, lambda errors: ExportPayload(errors=errors))
@@ -101,7 +101,7 @@ class AccountMutation:
         user = await ctx.require_viewer()
 
         async def body() -> OkPayload:
-            await account.delete_account(ctx.session, user)
+            await account.delete_account(ctx.session, user, ctx.services.clock())
             return OkPayload(ok=True, errors=[])
 
         return await run_mutation(info, body, lambda errors: OkPayload(ok=False, errors=errors))

@@ -117,7 +117,9 @@ class AuthMutation:
     @strawberry.mutation(description="End the login this refresh token belongs to.")
     async def logout(self, info: Info, refresh_token: str) -> OkPayload:
         async def body() -> OkPayload:
-            await auth.logout(info.context.session, token=refresh_token)
+            await auth.logout(
+                info.context.session, token=refresh_token, now=info.context.services.clock()
+            )
             return OkPayload(ok=True, errors=[])
 
         return await run_mutation(info, body, _not_ok)

@@ -36,7 +36,7 @@ from starlette.types import Message, Receive, Scope, Send
 from src.auth.ratelimit import LimitExceeded
 from src.auth.tokens import InvalidToken
 from src.db import CommitUncertain
-from src.resolvers.profiles import SHANGHAI
+from src.resolvers.calendar import local_day
 from src.resolvers.readplan import NotCompilable, ReadPlan, Refused, bind_args, compile_read
 from src.resolvers.readplan.model import RequestInfo
 from src.schema.compiled_reads import CATALOG
@@ -178,7 +178,7 @@ class CompiledQueries:
             viewer_id=claims.user_id,
             session_id=claims.session_id,
             now=now,
-            today=now.astimezone(SHANGHAI).date(),
+            today=local_day(now),
         )
         if plan.given is not None:  # phase 1 first, in the statement's transaction
             answer = await answer_discover(

@@ -31,8 +31,9 @@ from src.auth.permissions import AUTHENTICATED
 from src.models import rules
 from src.models.plans import QUOTA_KINDS
 from src.resolvers import orders
+from src.resolvers.calendar import local_day, next_local_midnight
 from src.resolvers.memberships import membership_state
-from src.resolvers.quotas import plan_limits, quota_day, quota_states, resets_at
+from src.resolvers.quotas import plan_limits, quota_states
 from src.resolvers.readplan import Scalar, Scope, Source
 from src.resolvers.readplan.model import RequestInfo, column, iso_text
 from src.schema.common import UserError, run_mutation
@@ -87,7 +88,7 @@ def quota_rows(user: FromClause, scope: Scope) -> Select[Any]:
         sql_column("kind", Text), sql_column("n", Integer), name="kinds", literal_binds=True
     ).data([(kind, n) for n, kind in enumerate(QUOTA_KINDS)])
     use = rules.USER_QUOTAS.alias()
-    today = scope.per_request(lambda r: quota_day(r.now), Date())
+    today = scope.per_request(lambda r: local_day(r.now), Date())
     limits = cast(scope.per_request(_limits, Text()), JSONB)
     plan = rules.plan_in_force(user.c.id, scope.now)
     limit = limits.op("->")(plan).op("->>")(kinds.c.kind)
@@ -101,7 +102,9 @@ def quota_rows(user: FromClause, scope: Scope) -> Select[Any]:
 
 
 def _resets_at(_: FromClause, scope: Scope) -> ColumnElement[Any]:
-    return iso_text(scope.per_request(lambda r: resets_at(r.now), DateTime(timezone=True)))
+    return iso_text(
+        scope.per_request(lambda r: next_local_midnight(r.now), DateTime(timezone=True))
+    )
 
 
 def _valid_until(user: FromClause, scope: Scope) -> ColumnElement[Any]:

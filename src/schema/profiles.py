@@ -10,6 +10,7 @@ from sqlalchemy import Integer, and_, cast, func, literal_column
 
 from src.models import UserProfile, rules
 from src.resolvers import profiles
+from src.resolvers.calendar import local_day
 from src.resolvers.readplan import One, Scalar, Source
 from src.resolvers.readplan.model import column, list_column
 from src.schema.context import Info
@@ -41,9 +42,9 @@ class Profile:
         return Gender(self.row.gender)
 
     @strawberry.field(description="Age in whole years (Asia/Shanghai calendar), if known.")
-    def age(self) -> int | None:
+    def age(self, info: Info) -> int | None:
         born = self.row.birth_date
-        return profiles.age_on(born, profiles.today()) if born else None
+        return profiles.age_on(born, local_day(info.context.services.clock())) if born else None
 
     @strawberry.field(description="City, as the user wrote it.")
     def city(self) -> str | None:

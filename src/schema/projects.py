@@ -140,7 +140,9 @@ class ProjectMutation:
         user = await ctx.require_viewer()
 
         async def body() -> ProjectPayload:
-            row = await projects.update_project(ctx.session, user, str(id), input.data())
+            row = await projects.update_project(
+                ctx.session, user, str(id), input.data(), ctx.services.clock()
+            )
             return ProjectPayload(project=Project.of(row))
 
         return await run_mutation(info, body, _failed)

@@ -299,7 +299,9 @@ class ReportMutation:
         )
 
         async def body() -> ReportPayload:
-            report = await moderation.resolve_report(ctx.session, moderator, data)
+            report = await moderation.resolve_report(
+                ctx.session, moderator, data, ctx.services.clock()
+            )
             return ReportPayload(report=Report(row=report, for_moderator=True))
 
         return await run_mutation(info, body, _failed)
