@@ -18,7 +18,6 @@ from sqlalchemy import (
     bindparam,
     cast,
     exists,
-    func,
     select,
 )
 from sqlalchemy.dialects.postgresql import insert
@@ -29,7 +28,7 @@ from sqlalchemy.types import DateTime
 from src.models import RateLimitCounter, rules
 from src.resolvers.errors import BadArgument
 from src.resolvers.pagination import DEFAULT_PAGE, MAX_PAGE, MIN_PAGE, decode_cursor
-from src.resolvers.readplan.compiler import Compiler, text_literal
+from src.resolvers.readplan.compiler import Compiler, concat, raw_literal
 from src.resolvers.readplan.model import Catalog, NotCompilable, Sel
 
 _DIALECT = asyncpg_dialect()
@@ -70,7 +69,7 @@ def compile_read(catalog: Catalog, roots: tuple[Sel, ...], *, count_hit: bool) -
         )
         .cte("viewer")
     )
-    body = func.json_build_object(text_literal("data"), data)
+    body = concat(concat(raw_literal('{"data":'), data), raw_literal("}"))
     columns: list[Any] = [exists(select(viewer.c.id)).label("ok"), cast(body, Text).label("body")]
     if limit and count_hit:
         counters = RateLimitCounter.__table__  # type: ignore[attr-defined]
