@@ -4,7 +4,8 @@ compiled type — random fields, aliases, inline and named fragments, `__typenam
 on and off) must answer each with byte-identical JSON, on people of every standing (the data
 of tests/test_compiled_reads.py: hidden, held, banned, deleted, unregistered, blocked either
 way, PRO now/expired/ahead, proposer-only institutions, and with each of them a match and
-whispers both ways, anonymous or not, with replies)."""
+whispers both ways, anonymous or not, with replies; the viewer PRO with a period bought ahead,
+some quotas used today and before, and any X-WX-Platform header)."""
 
 from __future__ import annotations
 
@@ -21,7 +22,11 @@ from hypothesis import strategies as st
 from src.app import create_app
 from src.resolvers.pagination import EPOCH, encode_cursor
 from tests.helpers import running_app, sql
-from tests.test_compiled_reads import people  # noqa: F401 - the fixture
+from tests.test_compiled_reads import (
+    PRO_PERIOD,
+    QUOTA_USE,
+    people,  # noqa: F401 - the fixture
+)
 
 # The compiled types: field -> None (a leaf) or the type of its selection set.
 TYPES: dict[str, dict[str, str | None]] = {
@@ -30,7 +35,11 @@ TYPES: dict[str, dict[str, str | None]] = {
         **dict.fromkeys(("id", "registered", "phone", "hasWechat", "role", "birthDate")),
         "profile": "Profile",
         "projects": "ProjectConnection",
+        "membership": "Membership",
+        "quotas": "QuotaStatus",
     },
+    "Membership": dict.fromkeys(("plan", "validUntil", "canPurchase")),
+    "QuotaStatus": dict.fromkeys(("kind", "used", "limit", "resetsAt")),
     "Profile": {
         **dict.fromkeys(
             ("nickname", "avatarUrl", "gender", "age", "city", "bio", "interests", "lookingFor")
@@ -162,9 +171,26 @@ def queries(draw: st.DrawFn) -> str:
             parts.append("user(id: $id) " + draw(selection("User", query)))
         else:
             parts.append("me " + draw(selection("Me", query)))
+    return _operation(parts, query)
+
+
+def _operation(parts: list[str], query: Query) -> str:
     text = " { " + " ".join(parts) + " } " + " ".join(query.fragments)
     used = [declared for name, declared in _VARIABLES.items() if name in text]
     return f"query Q{'(' + ', '.join(used) + ')' if used else ''}{text}"
+
+
+@st.composite
+def plan_queries(draw: st.DrawFn) -> str:
+    """`me` asking its membership or quotas (rare among all the generated queries)."""
+    query = Query()
+    fields = draw(st.lists(st.sampled_from(["membership", "quotas"]), min_size=1, unique=True))
+    fields += draw(st.lists(st.sampled_from(["id", "role", "membership", "quotas"]), max_size=1))
+    sels = []
+    for n, name in enumerate(fields, 1):
+        of = TYPES["Me"][name]
+        sels.append(f"{'a' * n}: {name}" + (" " + draw(selection(of, query, 3)) if of else ""))
+    return _operation(["me { " + " ".join(sels) + " }"], query)
 
 
 @pytest.fixture
@@ -189,6 +215,12 @@ async def paths(people: tuple) -> AsyncIterator[dict[str, Any]]:  # noqa: F811
         cursors = [encode_cursor(*_key(row)) for row in rows]
         names = orjson.loads(names) if isinstance(names, str) else names
         cursors += [encode_cursor(name, ident) for name, ident in names[::7]]
+        # The viewer is PRO with a period bought ahead, and used some quotas today and before.
+        viewer = ids["viewer"]
+        for start, end in ((-1, 1), (1, 31)):
+            await sql(fast_app, PRO_PERIOD, v=viewer, a=start, b=end)
+        for kind, used, ago in (("WHISPER", 2, 0), ("SWIPE", 4, 1)):
+            await sql(fast_app, QUOTA_USE, v=viewer, kind=kind, used=used, ago=ago)
         yield {"fast": fast, "slow": slow, "token": token, "ids": ids, "cursors": cursors}
 
 
@@ -203,6 +235,23 @@ def _key(row: list[Any]) -> tuple[Any, ...]:
 )
 @given(query=queries(), data=st.data())
 async def test_generated_reads_answer_alike(paths: dict[str, Any], query: str, data: Any) -> None:
+    await answer_alike(paths, query, data)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(query=plan_queries(), data=st.data())
+async def test_generated_plan_reads_answer_alike(
+    paths: dict[str, Any], query: str, data: Any
+) -> None:
+    await answer_alike(paths, query, data)
+
+
+async def answer_alike(paths: dict[str, Any], query: str, data: Any) -> None:
+    """Both paths give the same bytes; the compiled one answers unless there is an error."""
     ids = paths["ids"]
     variables = {}
     if "$id" in query:
@@ -211,6 +260,9 @@ async def test_generated_reads_answer_alike(paths: dict[str, Any], query: str, d
         variables["after"] = data.draw(st.one_of(st.none(), st.sampled_from(paths["cursors"])))
     body = {"query": query, "variables": variables, "operationName": "Q"}
     headers = {"authorization": f"Bearer {paths['token']}"}
+    platform = data.draw(st.sampled_from([None, "ios", "Android"]))
+    if platform:  # canPurchase depends on it
+        headers["x-wx-platform"] = platform
     answers = []
     for path in ("fast", "slow"):
         response = await paths[path].post("/graphql", json=body, headers=headers)

@@ -5,14 +5,18 @@ institutions only their proposer may see."""
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import pytest
 from sqlalchemy import text
 
 from src.app import create_app
 from src.config import Settings
+from src.resolvers.quotas import resets_at
 from src.seeding import seed_demo_users
 from tests.helpers import GraphQLClient, registered_user, running_app, sql
 from tests.test_fastpath_shapes import assert_compiled, both
@@ -49,6 +53,14 @@ STANDINGS = {
     " now()) RETURNING id) UPDATE user_profiles SET institution_id = (SELECT id FROM i)"
     " WHERE user_id = :u",
     "plain": "SELECT 1",
+    # Text JSON must escape (the compiled path writes it in SQL): quotes, a backslash, a
+    # newline, a tab, U+0001, U+2028 and an emoji; and null in every nullable field.
+    "awkward text": "WITH p AS (UPDATE user_profiles SET nickname = 'a\"b\\c' || chr(10)"
+    " || chr(1) || chr(9) || chr(8232) || chr(128512), bio = 'x' || chr(8233) || '\"',"
+    " city = NULL, avatar_url = NULL, looking_for = NULL, birth_date = NULL,"
+    " institution_id = NULL WHERE user_id = :u) UPDATE user_projects SET title = '\"t\\'"
+    " || chr(13) || chr(12) || chr(8), description = NULL, role = NULL, link = NULL,"
+    " started_on = NULL, ended_on = NULL WHERE user_id = :u",
 }
 
 
@@ -301,3 +313,129 @@ async def test_institution_search_is_compiled_alike(people: tuple, variables: di
             for e in fast["doc"]["data"]["institutions"]["edges"]
         ]
         assert names == [("Their Lab", False)]  # the viewer's own; the other proposal is not
+
+
+# --- me { membership quotas } ----------------------------------------------------------------
+
+PLAN_AND_QUOTAS = """query Mine { me { __typename id
+  membership { __typename plan validUntil canPurchase }
+  q: quotas { __typename kind used limit resetsAt } ...Again } }
+fragment Again on Me { quotas { kind resetsAt } membership { validUntil } }"""
+
+# The viewer's PRO periods, as (start, end) in days from now.
+MEMBERSHIPS: dict[str, list[tuple[int, int]]] = {
+    "basic": [],
+    "pro": [(-1, 1)],
+    "pro with a period bought ahead": [(-1, 1), (1, 31)],
+    "pro expired": [(-9, -1)],
+    "only a period bought ahead": [(1, 9)],
+}
+PRO_PERIOD = (
+    "INSERT INTO memberships (id, user_id, plan, valid_from, valid_until) VALUES"
+    " (gen_random_uuid(), :v, 'PRO', now() + CAST(:a AS integer) * interval '1 day',"
+    " now() + CAST(:b AS integer) * interval '1 day' + interval '1.5 millisecond')"
+)
+# Use today (the Asia/Shanghai day) and on an earlier day, which no longer counts.
+QUOTA_USE = (
+    "INSERT INTO user_quotas (user_id, day, kind, used, daily_limit) VALUES"
+    " (:v, (now() AT TIME ZONE 'Asia/Shanghai')::date - CAST(:ago AS integer), :kind, :used, 99)"
+)
+LIMITS = {
+    "BASIC": {"WHISPER": 3, "SWIPE": 20, "AI_REQUEST": 2, "DISCOVERY": 5},
+    "PRO": {"WHISPER": 30, "SWIPE": 200, "AI_REQUEST": 40, "DISCOVERY": 50},
+}
+
+
+@pytest.fixture
+async def viewer(settings: Settings) -> tuple[Settings, str, str]:
+    """A registered viewer with some use today and some on an earlier day; limits that are
+    not the defaults (they come from the settings on both paths)."""
+    settings = settings.model_copy(update={"report_path": True, "quota_limits": LIMITS})
+    app = create_app(settings)
+    async with running_app(app) as http:
+        login = await registered_user(GraphQLClient(http), "viewer")
+        me = login["me"]["id"]
+        for kind, used, ago in (("WHISPER", 2, 0), ("AI_REQUEST", 5, 1), ("SWIPE", 7, 0)):
+            await sql(app, QUOTA_USE, v=me, kind=kind, used=used, ago=ago)
+    return settings, login["accessToken"], me
+
+
+@pytest.mark.parametrize("standing", MEMBERSHIPS)
+async def test_membership_and_quotas_are_compiled_alike(viewer: tuple, standing: str) -> None:
+    settings, token, me = viewer
+    app = create_app(settings)
+    async with running_app(app):
+        for start, end in MEMBERSHIPS[standing]:
+            await sql(app, PRO_PERIOD, v=me, a=start, b=end)
+    fast, slow = await both(settings, token, {"query": PLAN_AND_QUOTAS})
+    assert_compiled(settings, fast, slow)
+    answer = fast["doc"]["data"]["me"]
+    membership, quotas = answer["membership"], answer["q"]
+    pro = standing in ("pro", "pro with a period bought ahead")
+    assert membership["plan"] == ("PRO" if pro else "BASIC")
+    assert (membership["validUntil"] is None) is not pro
+    if standing == "pro with a period bought ahead":  # the latest end, not the current one's
+        assert membership["validUntil"] > (datetime.now(UTC) + timedelta(days=30)).isoformat()
+    used = {q["kind"]: q["used"] for q in quotas}
+    assert used == {"WHISPER": 2, "SWIPE": 7, "AI_REQUEST": 0, "DISCOVERY": 0}
+    limits = LIMITS["PRO" if pro else "BASIC"]
+    assert [(q["kind"], q["limit"]) for q in quotas] == list(limits.items())
+
+
+@pytest.mark.parametrize("platform", [None, "iOS", " android "])
+async def test_can_purchase_by_platform_is_compiled_alike(
+    viewer: tuple, platform: str | None
+) -> None:
+    settings, token, _ = viewer
+    headers = {"X-WX-Platform": platform} if platform else {}
+    fast, slow = await both(settings, token, {"query": PLAN_AND_QUOTAS}, headers)
+    assert_compiled(settings, fast, slow)
+    assert fast["doc"]["data"]["me"]["membership"]["canPurchase"] is (platform != "iOS")
+
+
+async def test_cached_plan_takes_each_request_platform(viewer: tuple) -> None:
+    """One app, one cached plan: each request's own header decides canPurchase."""
+    settings, token, _ = viewer
+    app = create_app(settings)
+    seen = []
+    async with running_app(app) as http:
+        for platform in ("android", "ios", "devtools", "ios"):
+            headers = {"authorization": f"Bearer {token}", "x-wx-platform": platform}
+            response = await http.post("/graphql", json={"query": ME_PLAN}, headers=headers)
+            doc = response.json()
+            assert doc["extensions"]["path"] == "compiled"
+            seen.append(doc["data"]["me"]["membership"]["canPurchase"])
+    assert seen == [True, False, True, False]
+
+
+ME_PLAN = "{ me { membership { canPurchase } } }"
+
+
+@pytest.mark.parametrize("standing", ["pro", "pro with a period bought ahead"])
+async def test_membership_and_quotas_follow_the_injected_clock(
+    viewer: tuple, standing: str
+) -> None:
+    """Two days on by services.clock() (PostgreSQL's now() stays): the current period has
+    ended, the one bought ahead has begun, a new quota day has started — on both paths."""
+    settings, token, me = viewer
+    later = datetime.now(UTC) + timedelta(days=2)
+    answers = []
+    for compiled in (True, False):
+        app = create_app(settings.model_copy(update={"compiled_queries": compiled}))
+        async with running_app(app) as http:
+            if compiled:
+                for start, end in MEMBERSHIPS[standing]:
+                    await sql(app, PRO_PERIOD, v=me, a=start, b=end)
+            services = app.state.services
+            app.state.services = dataclasses.replace(services, clock=lambda: later)
+            headers = {"authorization": f"Bearer {token}"}
+            response = await http.post("/graphql", json={"query": PLAN_AND_QUOTAS}, headers=headers)
+            answers.append(orjson.loads(response.content))
+    fast, slow = answers
+    assert fast["extensions"].pop("path") == "compiled"
+    assert slow["extensions"].pop("path") == "interpreted"
+    assert orjson.dumps(fast) == orjson.dumps(slow)
+    answer = fast["data"]["me"]
+    assert answer["membership"]["plan"] == ("BASIC" if standing == "pro" else "PRO")
+    assert [q["used"] for q in answer["q"]] == [0, 0, 0, 0]
+    assert answer["q"][0]["resetsAt"] == resets_at(later).isoformat()

@@ -22,7 +22,7 @@ replier's answers, rows and quota are the same either way.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import (
@@ -35,8 +35,10 @@ from sqlalchemy import (
     Text,
     Uuid,
     and_,
+    case,
     exists,
     false,
+    func,
     literal,
     or_,
     select,
@@ -154,7 +156,33 @@ def pro_period(now: Any, *, membership: FromClause = MEMBERSHIPS) -> ColumnEleme
 def is_pro(user_id: Any, now: Any) -> ColumnElement[bool]:
     """`user_id` is PRO at `now` (a PRO period covers it; periods bought ahead do not)."""
     period = MEMBERSHIPS.alias()
-    return exists().where(period.c.user_id == user_id, pro_period(now, membership=period))
+    found = exists().where(period.c.user_id == user_id, pro_period(now, membership=period))
+    # Correlated to the user's row wherever it is, also from inside a derived table (where
+    # SQLAlchemy's automatic correlation would add the row to this FROM instead).
+    return found.correlate_except(period)
+
+
+def plan_in_force(user_id: Any, now: Any) -> ColumnElement[str]:
+    """The plan `user_id` has at `now`: 'PRO' while a PRO period covers it, else 'BASIC'."""
+    return case((is_pro(user_id, now), literal("PRO")), else_=literal("BASIC"))
+
+
+def pro_latest_end(user_id: Any, now: Any) -> ColumnElement[datetime]:
+    """When `user_id`'s PRO time ends: the latest end of a PRO period ending after `now` —
+    periods bought ahead stack after the current one (null: none)."""
+    period = MEMBERSHIPS.alias()
+    return (
+        select(func.max(period.c.valid_until))
+        .where(period.c.user_id == user_id, period.c.plan == "PRO", period.c.valid_until > now)
+        .correlate_except(period)
+        .scalar_subquery()
+    )
+
+
+def pro_valid_until(user_id: Any, now: Any) -> ColumnElement[datetime]:
+    """A membership's validUntil: the end of PRO time while PRO is in force, else null (a
+    period bought ahead alone does not make BASIC end)."""
+    return case((is_pro(user_id, now), pro_latest_end(user_id, now)))
 
 
 # --- whispers and anonymity ------------------------------------------------------------------

@@ -142,13 +142,7 @@ async def discover(
 ) -> Results:
     """One page of people matching `prompt` and `criteria`. `quota_kind` None: the caller
     already metered this request (a search the chat model asked for)."""
-    require_registered(viewer)
-    limit = check_first(first)
-    prompt = " ".join((prompt or "").split())
-    if len(prompt) > MAX_PROMPT:
-        raise InvalidInput(f"A prompt is at most {MAX_PROMPT} characters.", field="prompt")
-    fingerprint = _fingerprint(prompt, criteria)
-    offset = _offset(after, fingerprint)
+    limit, prompt, fingerprint, offset = _request(viewer, prompt, criteria, first, after)
     await rate_limit(services, "discover:user", str(viewer.id))
     if quota_kind:
         await consume(session, services, viewer.id, quota_kind, now=services.clock())
@@ -177,6 +171,29 @@ async def discover(
         has_next=len(hits) > limit and offset + limit < MAX_OFFSET,
         degraded=degraded,
     )
+
+
+def _request(
+    viewer: User, prompt: str | None, criteria: Criteria, first: int | None, after: str | None
+) -> tuple[int, str, str, int]:
+    """(page size, prompt, fingerprint, offset), or the refusals that come before counting."""
+    require_registered(viewer)
+    limit = check_first(first)
+    prompt = " ".join((prompt or "").split())
+    if len(prompt) > MAX_PROMPT:
+        raise InvalidInput(f"A prompt is at most {MAX_PROMPT} characters.", field="prompt")
+    fingerprint = _fingerprint(prompt, criteria)
+    return limit, prompt, fingerprint, _offset(after, fingerprint)
+
+
+def check(
+    viewer: User, *, prompt: str | None, criteria: Criteria, first: int | None, after: str | None
+) -> None:
+    """Raises what `discover` would for these arguments whatever the counters say: its checks
+    before the rate limit, and a bad filter (which it finds after the quota). A caller that
+    must not count a request twice asks this first."""
+    _request(viewer, prompt, criteria, first, after)
+    _filter(criteria, frozenset())
 
 
 class IndexBehind(Exception):

@@ -7,13 +7,16 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func
 from sqlalchemy.dialects.postgresql import insert
 from sqlmodel import col, select
 from sqlmodel.ext.asyncio.session import AsyncSession
 
 from src.models import Membership, User
-from src.models.rules import is_pro, pro_period
+from src.models.rules import (
+    plan_in_force,
+    pro_latest_end,
+    pro_valid_until,
+)
 
 
 @dataclass(frozen=True)
@@ -22,32 +25,17 @@ class MembershipState:
     valid_until: datetime | None
 
 
-async def pro_until(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> datetime | None:
-    """The end of the user's PRO time if it covers `now`, else None."""
-    return await session.scalar(
-        select(func.max(col(Membership.valid_until))).where(
-            col(Membership.user_id) == user_id, pro_period(now)
-        )
-    )
-
-
 async def current_plan(session: AsyncSession, user_id: uuid.UUID, now: datetime) -> str:
-    return "PRO" if await session.scalar(select(is_pro(user_id, now))) else "BASIC"
+    return str(await session.scalar(select(plan_in_force(user_id, now))))
 
 
 async def membership_state(
     session: AsyncSession, user_id: uuid.UUID, now: datetime
 ) -> MembershipState:
-    # The latest end, including periods bought ahead that start after the current one.
-    latest = await session.scalar(
-        select(func.max(col(Membership.valid_until))).where(
-            col(Membership.user_id) == user_id,
-            col(Membership.plan) == "PRO",
-            col(Membership.valid_until) > now,
-        )
-    )
-    active = await pro_until(session, user_id, now)
-    return MembershipState("PRO" if active else "BASIC", latest if active else None)
+    plan, until = (
+        await session.exec(select(plan_in_force(user_id, now), pro_valid_until(user_id, now)))
+    ).one()
+    return MembershipState(plan, until)
 
 
 async def extend_pro(
@@ -57,13 +45,7 @@ async def extend_pro(
     this call added the period."""
     # Two purchases settling at once must stack, not overlap: serialize per user.
     await session.exec(select(col(User.id)).where(col(User.id) == user_id).with_for_update())
-    current_end = await session.scalar(
-        select(func.max(col(Membership.valid_until))).where(
-            col(Membership.user_id) == user_id,
-            col(Membership.plan) == "PRO",
-            col(Membership.valid_until) > now,
-        )
-    )
+    current_end = await session.scalar(select(pro_latest_end(user_id, now)))
     start = max(now, current_end) if current_end else now
     added = await session.scalar(
         insert(Membership)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -158,12 +158,17 @@ class Context:
     @property
     def client_platform(self) -> str | None:
         """What the mini app reports from wx.getSystemInfo().platform (ios, android, ...)."""
-        value = self.request.headers.get("x-wx-platform")
-        return value.strip().lower()[:20] if value else None
+        return client_platform(self.request.headers)
 
     @property
     def client_ip(self) -> str:
         return client_ip(self.request, self.services.settings)
+
+
+def client_platform(headers: Mapping[str, str]) -> str | None:
+    """The X-WX-Platform header, normalized (also read by the compiled reads, per request)."""
+    value = headers.get("x-wx-platform")
+    return value.strip().lower()[:20] if value else None
 
 
 _background: set[asyncio.Task[None]] = set()

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import strawberry
+from sqlalchemy import JSON, Boolean, Text, Uuid, cast
 
 from src.auth.permissions import AUTHENTICATED
 from src.resolvers import ai, discovery
+from src.resolvers.readplan import Each, Given, One, Same, Scalar
+from src.resolvers.readplan.model import FieldSource, column
 from src.schema.common import PageInfo, UserError, run_mutation
 from src.schema.context import Info
 from src.schema.profiles import Gender
@@ -70,6 +73,33 @@ class DiscoveryConnection:
             ),
             degraded=results.degraded,
         )
+
+
+# `discover` for the compiled reads, in two phases: `discovery.discover` finds the page in
+# Python (quota, vector search, visibility re-check, cursors, degraded), then one statement
+# builds the answer from those hits, bound in order (src/schema/fastpath_discover.py). Every
+# hit was checked visible, so the user is the plain User source, as `seen` makes it.
+DISCOVER_ROOTS: dict[str, FieldSource] = {
+    "discover": Given(
+        "DiscoveryConnection",
+        values={"has_next": Boolean, "end_cursor": Text, "degraded": Boolean},
+        # A score comes as the JSON Python writes for it (1.0, not PostgreSQL's 1).
+        columns={"user_id": Uuid, "score": Text, "cursor": Text},
+        types={
+            "DiscoveryConnection": {
+                "edges": Each("DiscoveryEdge"),
+                "pageInfo": Same("PageInfo"),
+                "degraded": column("degraded"),
+            },
+            "PageInfo": {"hasNextPage": column("has_next"), "endCursor": column("end_cursor")},
+            "DiscoveryEdge": {"cursor": column("cursor"), "node": Same("DiscoveryHit")},
+            "DiscoveryHit": {
+                "score": Scalar(lambda row, _: cast(row.c.score, JSON)),
+                "user": One("User", lambda hit, user, _: user.c.id == hit.c.user_id),
+            },
+        },
+    )
+}
 
 
 @strawberry.type(description="Search results from an AI request.")

@@ -3,7 +3,8 @@
 A POSTed query whose whole selection the read compiler covers (the types and root fields
 declared in compiled_reads.CATALOG: the `users` feed, `user(id)`, with profiles, institutions
 and projects) is answered by one SQL statement that builds the JSON response in PostgreSQL;
-a plain `sendWhisper` by one statement that does the whole send (fastpath_send). Everything
+a plain `sendWhisper` by one statement that does the whole send (fastpath_send); a `discover`
+page by the resolver's search, then one statement in its transaction (fastpath_discover). Everything
 else — other fields, fragments on abstract types, other directives, bad arguments, a missing
 or refused token, any refusal — goes to Strawberry, which answers exactly as before;
 differential tests hold both paths to the same output.
@@ -18,12 +19,13 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 from graphql import (
     DocumentNode,
+    FieldNode,
     OperationType,
 )
 from starlette.requests import Request
@@ -35,10 +37,12 @@ from src.auth.tokens import InvalidToken
 from src.db import CommitUncertain
 from src.resolvers.profiles import SHANGHAI
 from src.resolvers.readplan import NotCompilable, ReadPlan, Refused, bind_args, compile_read
+from src.resolvers.readplan.model import RequestInfo
 from src.schema.compiled_reads import CATALOG
 from src.schema.cost import operation_cost
 from src.schema.documents import DocumentChecker
 from src.schema.extensions import OperationTimeout, OutcomeUnknown, is_statement_timeout
+from src.schema.fastpath_discover import answer_discover, root_nodes
 from src.schema.fastpath_send import Fallback as _Fallback
 from src.schema.fastpath_send import SendPlan, answer_send, compile_send
 from src.schema.selections import Shape, selections, shape_of
@@ -94,7 +98,8 @@ class CompiledQueries:
         self._shapes: OrderedDict[Any, Shape | SendPlan | None] = OrderedDict()
         self._plans: OrderedDict[Any, _Compiled | None] = OrderedDict()
         # Per query text, operation and variables (which set page sizes): the document walk
-        # cost about a third of a compiled request's Python time.
+        # cost about a third of a compiled request's Python time. An LRU of `cache_size`
+        # entries whose variables are at most _COST_KEY_MAX bytes, so new cursors cannot grow it.
         self._costs: OrderedDict[Any, int] = OrderedDict()
 
     def plan_for(
@@ -131,7 +136,10 @@ class CompiledQueries:
             plan = compile_read(CATALOG, roots, count_hit=self.hits_in_sql)
         except NotCompilable:
             return None
-        return _Compiled(plan, shape.document, shape.defaults)
+        if plan.given is None:
+            return _Compiled(plan, shape.document, shape.defaults)
+        nodes = root_nodes(shape.operation, plan.given.key)
+        return _Compiled(plan, shape.document, shape.defaults, nodes) if nodes else None
 
     async def answer(self, services: Services, request: Request, body: dict[str, Any]) -> bytes:
         """The response body, or raise _Fallback."""
@@ -157,17 +165,24 @@ class CompiledQueries:
             answer = await answer_send(services, compiled, variables, claims)
             return self._with_extensions(answer, cost)
         plan = compiled.plan
+        now = services.clock()  # the one clock: PRO periods and ages, as the resolvers read it
+        request_info = RequestInfo(services, request.headers, now)
+        values = {**compiled.defaults, **variables}
         try:
-            params = bind_args(plan, {**compiled.defaults, **variables})
+            params = bind_args(plan, values, request_info)
         except Refused:
             raise _Fallback from None  # the interpreter refuses it with a readable error
-        now = services.clock()  # the one clock: PRO periods and ages, as the resolvers read it
         params.update(
             viewer_id=claims.user_id,
             session_id=claims.session_id,
             now=now,
             today=now.astimezone(SHANGHAI).date(),
         )
+        if plan.given is not None:  # phase 1 first, in the statement's transaction
+            answer = await answer_discover(
+                services, self.schema, plan, compiled.root, values, claims, params
+            )
+            return self._with_extensions(answer, cost)
         # The resolver's rate limit (the feed's): counted by the statement itself when the
         # counters are in PostgreSQL, else here. Over it, the interpreter counts it again and
         # answers RATE_LIMITED.
@@ -218,6 +233,7 @@ class _Compiled:
     plan: ReadPlan
     document: DocumentNode  # for the cost, which depends on variables
     defaults: dict[str, Any]  # the operation's variable defaults
+    root: list[FieldNode] = field(default_factory=list)  # a `Given` root's, for its errors
 
 
 # What a query text compiles to: a read's statement, or sendWhisper's plan.

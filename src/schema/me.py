@@ -12,11 +12,11 @@ from src.models import User, rules
 from src.resolvers import media_checks, profiles, reports
 from src.resolvers.errors import Unauthenticated
 from src.resolvers.readplan import Lookup, Many, One, Scalar, Source
-from src.resolvers.readplan.model import FieldSource, column, id_column
+from src.resolvers.readplan.model import FieldSource, Inline, Rows, column, id_column
 from src.resolvers.users import require_registered
 from src.schema.common import UserError, run_mutation
 from src.schema.context import Context, Info
-from src.schema.plans import Membership, QuotaStatus, membership_of, quotas_of
+from src.schema.plans import Membership, QuotaStatus, membership_of, quota_rows, quotas_of
 from src.schema.profiles import Profile, ProfileInput
 from src.schema.projects import ProjectConnection, project_connection
 from src.schema.reports import ReportConnection, report_connection
@@ -87,8 +87,8 @@ def _birth_date(row: Any, _: Any) -> Any:
     return select(shown).where(profile.c.user_id == row.c.id).scalar_subquery()
 
 
-# Where Me's fields live, for the compiled reads (src/resolvers/readplan). The membership,
-# quotas and reports are not declared (computed in Python): a `me` asking them is interpreted.
+# Where Me's fields live, for the compiled reads (src/resolvers/readplan). The reports are not
+# declared yet (report_connection shapes them in Python): a `me` asking them is interpreted.
 ME_SOURCE = Source(
     table=rules.USERS,
     fields={
@@ -99,6 +99,8 @@ ME_SOURCE = Source(
         "role": column("role"),
         "profile": One("Profile", lambda user, profile, _: profile.c.user_id == user.c.id),
         "birthDate": Scalar(_birth_date),
+        "membership": Inline("Membership"),
+        "quotas": Rows("QuotaStatus", quota_rows, order=("n",)),
         "projects": Many(
             "Project",
             # A nested connection always has its parent row (None is for root connections).

@@ -2,18 +2,41 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import datetime
 from enum import Enum
+from typing import Any
 
 import strawberry
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Date,
+    DateTime,
+    FromClause,
+    Integer,
+    Select,
+    Text,
+    and_,
+    cast,
+    func,
+    select,
+    values,
+)
+from sqlalchemy import column as sql_column
+from sqlalchemy.dialects.postgresql import JSONB
 
 from src.auth.permissions import AUTHENTICATED
+from src.models import rules
+from src.models.plans import QUOTA_KINDS
 from src.resolvers import orders
 from src.resolvers.memberships import membership_state
-from src.resolvers.quotas import plan_limits, quota_states
+from src.resolvers.quotas import plan_limits, quota_day, quota_states, resets_at
+from src.resolvers.readplan import Scalar, Scope, Source
+from src.resolvers.readplan.model import RequestInfo, column, iso_text
 from src.schema.common import UserError, run_mutation
-from src.schema.context import Info
+from src.schema.context import Info, client_platform
 
 
 @strawberry.enum(description="BASIC is free; PRO raises every daily limit.")
@@ -46,6 +69,67 @@ class QuotaStatus:
     used: int = strawberry.field(description="Used today.")
     limit: int = strawberry.field(description="Today's limit under the current plan.")
     resets_at: datetime = strawberry.field(description="Next midnight, Asia/Shanghai.")
+
+
+def _can_purchase(request: RequestInfo) -> bool:
+    return orders.can_purchase(request.services, client_platform(request.headers))
+
+
+def _limits(request: RequestInfo) -> str:
+    """Every plan's limit of every kind, as JSON text (the statement picks the plan in force)."""
+    return json.dumps(plan_limits(request.services.settings))
+
+
+def quota_rows(user: FromClause, scope: Scope) -> Select[Any]:
+    """One row per kind in QUOTA_KINDS order (`n`): today's use (today's row, else 0) and the
+    limit of the plan in force now — quota_states in one SELECT, from the same rules."""
+    kinds = values(
+        sql_column("kind", Text), sql_column("n", Integer), name="kinds", literal_binds=True
+    ).data([(kind, n) for n, kind in enumerate(QUOTA_KINDS)])
+    use = rules.USER_QUOTAS.alias()
+    today = scope.per_request(lambda r: quota_day(r.now), Date())
+    limits = cast(scope.per_request(_limits, Text()), JSONB)
+    plan = rules.plan_in_force(user.c.id, scope.now)
+    limit = limits.op("->")(plan).op("->>")(kinds.c.kind)
+    day_row = and_(use.c.user_id == user.c.id, use.c.day == today, use.c.kind == kinds.c.kind)
+    return select(
+        kinds.c.kind,
+        kinds.c.n,
+        func.coalesce(use.c.used, 0).label("used"),
+        cast(limit, Integer).label("limit"),
+    ).select_from(kinds.outerjoin(use, day_row))
+
+
+def _resets_at(_: FromClause, scope: Scope) -> ColumnElement[Any]:
+    return iso_text(scope.per_request(lambda r: resets_at(r.now), DateTime(timezone=True)))
+
+
+def _valid_until(user: FromClause, scope: Scope) -> ColumnElement[Any]:
+    """The rule's instant, computed once (iso_text reads its argument three times)."""
+    until = select(rules.pro_valid_until(user.c.id, scope.now).label("at")).correlate(user)
+    once = until.subquery("valid_until")
+    return select(iso_text(once.c.at)).select_from(once).scalar_subquery()
+
+
+# Where Membership and QuotaStatus live, for the compiled reads: Membership reads the user's
+# row itself (Inline), QuotaStatus the rows of quota_rows (see Me's declaration).
+MEMBERSHIP_SOURCE = Source(
+    table=rules.USERS,
+    fields={
+        "plan": Scalar(lambda user, scope: rules.plan_in_force(user.c.id, scope.now)),
+        "validUntil": Scalar(_valid_until),
+        "canPurchase": Scalar(lambda _, scope: scope.per_request(_can_purchase, Boolean())),
+    },
+)
+QUOTA_STATUS_SOURCE = Source(
+    table=rules.USER_QUOTAS,
+    fields={
+        "kind": column("kind"),
+        "used": column("used"),
+        "limit": column("limit"),
+        "resetsAt": Scalar(_resets_at),
+    },
+)
 
 
 @strawberry.type(description="A daily limit of one kind.")

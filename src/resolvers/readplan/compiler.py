@@ -31,6 +31,7 @@ from sqlalchemy import (
     Uuid,
     bindparam,
     cast,
+    column,
     extract,
     func,
     literal_column,
@@ -38,17 +39,22 @@ from sqlalchemy import (
     select,
     true,
 )
-from sqlalchemy.dialects.postgresql import aggregate_order_by
+from sqlalchemy.dialects.postgresql import ARRAY, aggregate_order_by
 from sqlalchemy.types import DateTime
 
 from src.models import rules
 from src.resolvers.pagination import DEFAULT_PAGE
 from src.resolvers.readplan.model import (
     Catalog,
+    Each,
+    Given,
+    Inline,
     Lookup,
     Many,
     NotCompilable,
     One,
+    Rows,
+    Same,
     Scalar,
     Scope,
     Sel,
@@ -96,6 +102,16 @@ def json_text(value: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.coalesce(cast(func.to_json(value), Text), raw_literal("null"))
 
 
+def json_list(
+    element: ColumnElement[Any], *order: Any, where: ColumnElement[bool] | None = None
+) -> ColumnElement[Any]:
+    """The aggregate JSON text of a list of `element` (JSON text) in `order`; [] for none."""
+    aggregate = func.string_agg(element, aggregate_order_by(raw_literal(","), *order))
+    listed: ColumnElement[Any] = aggregate if where is None else aggregate.filter(where)
+    inner = func.coalesce(listed, raw_literal(""))
+    return concat(concat(raw_literal("["), inner), raw_literal("]"))
+
+
 def or_null(json: ColumnElement[Any]) -> ColumnElement[Any]:
     """JSON text that may be SQL NULL (an object not found): JSON null then."""
     return func.coalesce(json, raw_literal("null"))
@@ -131,10 +147,12 @@ class Compiler:
         self.args: dict[str, tuple[str, Any]] = {}
         self.rate_limits: list[str] = []
         self._names = itertools.count()
+        self.given_root: Sel | None = None  # the root a phase 1 answers first, if any
         self.scope = Scope(
             viewer=bindparam("viewer_id", type_=Uuid),
             now=bindparam("now", type_=DateTime(timezone=True)),
             today=bindparam("today", type_=Date),
+            per_request=lambda value, type_: self._arg("request", value, type_),
         )
 
     def _arg(self, kind: str, source: Any, type_: Any) -> Any:
@@ -156,6 +174,10 @@ class Compiler:
                 return self.connection(sel, source, None)
             if isinstance(source, Lookup):
                 return or_null(self.lookup(sel, source))
+            if isinstance(source, Given) and len(roots) == 1:
+                # Its phase 1 (and the errors it answers) is the whole operation's.
+                self.given_root = sel
+                return self.given(sel, source)
             raise NotCompilable(sel.name)
 
         if any(sel.name == "__typename" for sel in roots):
@@ -173,9 +195,23 @@ class Compiler:
                 return or_null(self.one(sel, field, row))
             if isinstance(field, Many):
                 return self.connection(sel, field, row)
+            if isinstance(field, Inline) and not sel.args:
+                return self.obj(sel.children, self.catalog.types[field.target], row)
+            if isinstance(field, Rows):
+                return self.rows(sel, field, row)
             raise NotCompilable(sel.name)
 
         return json_object(sels, value)
+
+    def rows(self, sel: Sel, field: Rows, row: FromClause) -> ColumnElement[Any]:
+        """The JSON list of the objects, in order; [] when there are none."""
+        if sel.args:
+            raise NotCompilable(f"{sel.name}: arguments")
+        items = field.rows(row, self.scope).correlate(row).subquery(self._alias())
+        element = self.obj(sel.children, self.catalog.types[field.target], items)
+        listed = json_list(element, *(items.c[n] for n in field.order))
+        answer = select(listed).select_from(items)
+        return answer.correlate(row).scalar_subquery()
 
     def one(self, sel: Sel, field: One, row: FromClause) -> ColumnElement[Any]:
         if sel.args:
@@ -207,6 +243,44 @@ class Compiler:
         )
         return select(self.obj(sel.children, target, rows)).select_from(rows).scalar_subquery()
 
+    def given(self, sel: Sel, field: Given) -> ColumnElement[Any]:
+        """The answer over rows bound as parameters (see `Given`)."""
+        values = select(
+            *(self._arg("given", name, type_).label(name) for name, type_ in field.values.items())
+        ).subquery(self._alias())
+        arrays = [self._arg("given", name, ARRAY(type_)) for name, type_ in field.columns.items()]
+        names = [column(name, type_) for name, type_ in field.columns.items()]
+        rows = (
+            func.unnest(*arrays)
+            .table_valued(*names, with_ordinality="ord")
+            .render_derived(with_types=False)
+            .alias(self._alias())
+        )
+
+        def obj(sels: tuple[Sel, ...], target: str, row: FromClause) -> ColumnElement[Any]:
+            fields = field.types[target]
+
+            def value(child: Sel) -> ColumnElement[Any]:
+                source = fields.get(child.name)
+                if child.args:
+                    raise NotCompilable(f"{child.name}: arguments")
+                if isinstance(source, Scalar):
+                    return json_text(source.expr(row, self.scope))
+                if isinstance(source, One):
+                    return or_null(self.one(child, source, row))
+                if isinstance(source, Same):
+                    return obj(child.children, source.target, row)
+                if isinstance(source, Each) and row is values:
+                    each = obj(child.children, source.target, rows)
+                    listed = json_list(each, rows.c.ord)
+                    return select(listed).select_from(rows).scalar_subquery()
+                raise NotCompilable(child.name)
+
+            return json_object(sels, value)
+
+        answer = select(obj(sel.children, field.target, values)).select_from(values)
+        return answer.scalar_subquery()
+
     def connection(self, sel: Sel, field: Many, parent: FromClause | None) -> ColumnElement[Any]:
         if set(sel.args) - {"first", "after", *field.filters}:
             raise NotCompilable(f"{sel.name}: arguments")
@@ -234,9 +308,7 @@ class Compiler:
         def value(child: Sel) -> ColumnElement[Any]:
             if child.name == "edges":
                 edge = self.edge(child.children, target, page, field)
-                comma = aggregate_order_by(raw_literal(","), page.c.rn)
-                edges = func.coalesce(func.string_agg(edge, comma).filter(in_page), raw_literal(""))
-                return concat(concat(raw_literal("["), edges), raw_literal("]"))
+                return json_list(edge, page.c.rn, where=in_page)
             if child.name == "pageInfo":
                 return self.page_info(child.children, page, first, field)
             raise NotCompilable(child.name)

@@ -5,8 +5,9 @@ type the compiled path covers and hands them down; this package never imports sr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -42,10 +43,34 @@ class Sel:
 class Scope:
     """What a rule may read besides the row: the viewer and the one clock, as parameters."""
 
-    def __init__(self, viewer: ColumnElement[Any], now: ColumnElement[Any], today: Any) -> None:
+    def __init__(
+        self,
+        viewer: ColumnElement[Any],
+        now: ColumnElement[Any],
+        today: Any,
+        per_request: Callable[[Callable[[Any], Any], Any], ColumnElement[Any]] | None = None,
+    ) -> None:
         self.viewer = viewer  # the viewer's id (uuid)
         self.now = now  # services.clock(), timestamptz
         self.today = today  # the Asia/Shanghai date of that clock
+        self._per_request = per_request
+
+    def per_request(self, value: Callable[[RequestInfo], Any], type_: Any) -> ColumnElement[Any]:
+        """A parameter bound to `value(info)` for each request: what the request alone decides
+        (a header, a setting, a function of the clock's instant) never enters a cached plan."""
+        if self._per_request is None:
+            raise NotCompilable("no per-request values here")
+        return self._per_request(value, type_)
+
+
+@dataclass(frozen=True)
+class RequestInfo:
+    """What a per-request value is computed from: the app's services, the request's headers,
+    and the instant bound as `now` (the one clock, read once per request)."""
+
+    services: Any
+    headers: Mapping[str, str]
+    now: datetime
 
 
 # A rule or column over one row of the source's table (an alias of it), in a scope.
@@ -125,7 +150,56 @@ class Lookup:
     rows: Callable[[], FromClause]
 
 
-FieldSource = Scalar | One | Many | Lookup
+@dataclass(frozen=True)
+class Inline:
+    """A non-null object field with no row of its own: `target`'s fields read the parent's row
+    (a value computed from it, such as the viewer's membership)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Rows:
+    """A non-null list of `target` objects (not a connection: no paging): the rows `rows`
+    selects for the parent row, in the order of its `order` columns."""
+
+    target: str
+    rows: Callable[[FromClause, Scope], Select[Any]]
+    order: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Given:
+    """A root field whose rows were found before the statement, outside PostgreSQL (phase 1: a
+    vector search in Python), and come in as bound parameters: `columns` one array each, an
+    element per row, read in their order (unnest ... WITH ORDINALITY, column `ord`); `values`
+    one parameter each, for the answer as a whole (read as a one-row table). The answer is an
+    object of `target`; `types` are the object types over those two tables (a connection, its
+    edges, its pageInfo): their fields are Scalars over the row they sit on, One of a catalog
+    type, Same or Each. The statement reads nothing of the request's arguments: phase 1 did."""
+
+    target: str
+    values: dict[str, Any]  # name -> SQL type
+    columns: dict[str, Any]  # name -> SQL type of one element
+    types: dict[str, dict[str, FieldSource]]
+
+
+@dataclass(frozen=True)
+class Same:
+    """An object field of a `Given` type over the row its parent sits on (a connection's
+    pageInfo, an edge's node)."""
+
+    target: str
+
+
+@dataclass(frozen=True)
+class Each:
+    """A list field of a `Given` type: an object of `target` per given row, in their order."""
+
+    target: str
+
+
+FieldSource = Scalar | One | Many | Lookup | Inline | Rows | Given | Same | Each
 
 
 @dataclass(frozen=True)

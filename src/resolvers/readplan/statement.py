@@ -30,7 +30,7 @@ from src.models import rules
 from src.resolvers.errors import BadArgument
 from src.resolvers.pagination import DEFAULT_PAGE, MAX_PAGE, MIN_PAGE, decode_cursor
 from src.resolvers.readplan.compiler import Compiler, concat, raw_literal
-from src.resolvers.readplan.model import Catalog, NotCompilable, Sel
+from src.resolvers.readplan.model import Catalog, NotCompilable, RequestInfo, Sel
 
 _DIALECT = asyncpg_dialect()
 # Where a page starts without `after`: past every row, so the keyset condition stays one
@@ -51,6 +51,9 @@ class ReadPlan:
     order: tuple[str, ...]  # parameter names by position
     args: dict[str, tuple[str, Any]]  # parameter -> (kind, source) from the request
     rate_limit: str | None  # the resolver's limit this statement counts
+    # A `Given` root: its phase 1 runs first, in the statement's transaction, and binds
+    # the rows (`bind_given`).
+    given: Sel | None = None
 
 
 def compile_read(catalog: Catalog, roots: tuple[Sel, ...], *, count_hit: bool) -> ReadPlan:
@@ -103,18 +106,27 @@ def compile_read(catalog: Catalog, roots: tuple[Sel, ...], *, count_hit: bool) -
     statement = cloned_traverse(select(*columns), {}, {"bindparam": inline})
     compiled = statement.compile(dialect=_DIALECT, compile_kwargs={"render_postcompile": True})
     order = tuple(compiled.positiontup or ())
-    return ReadPlan(compiled.string, order, compiler.args, limit)
+    return ReadPlan(compiled.string, order, compiler.args, limit, compiler.given_root)
 
 
 # Parameters bound from the request's context rather than its variables.
 _CONTEXT = {"viewer_id", "session_id", "now", "today", "hit_key", "hit_start", "hit_expires"}
 
 
-def bind_args(plan: ReadPlan, values: dict[str, Any]) -> dict[str, Any]:
-    """Each request-bound parameter's value from the variables (defaults applied), or
-    Refused where the interpreter would answer an error."""
+def bind_args(
+    plan: ReadPlan, values: dict[str, Any], request: RequestInfo | None = None
+) -> dict[str, Any]:
+    """Each request-bound parameter's value from the variables (defaults applied) or, for a
+    per-request value, from `request`; or Refused where the interpreter would answer an error."""
     bound: dict[str, Any] = {}
     for name, (kind, source) in plan.args.items():
+        if kind == "request":
+            if request is None:
+                raise NotCompilable(kind)
+            bound[name] = source(request)
+            continue
+        if kind == "given":
+            continue  # phase 1's: `bind_given`
         value = None if kind == "filter" else resolve(source, values)
         if kind == "first":
             value = DEFAULT_PAGE if value is None else value
@@ -138,6 +150,11 @@ def bind_args(plan: ReadPlan, values: dict[str, Any]) -> dict[str, Any]:
         else:
             raise NotCompilable(kind)
     return bound
+
+
+def bind_given(plan: ReadPlan, found: dict[str, Any]) -> dict[str, Any]:
+    """The `Given` root's parameters from what phase 1 found (by value or column name)."""
+    return {name: found[source] for name, (kind, source) in plan.args.items() if kind == "given"}
 
 
 def resolve(source: Any, values: dict[str, Any]) -> Any:
