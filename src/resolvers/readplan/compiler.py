@@ -64,13 +64,6 @@ from src.resolvers.readplan.model import (
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
 
-def text_literal(value: str) -> ColumnElement[Any]:
-    """A GraphQL name as an SQL text constant (checked: letters, digits and _ only)."""
-    if not _NAME.match(value):
-        raise NotCompilable(value)
-    return literal_column(f"'{value}'::text")
-
-
 def cursor_of(
     key: ColumnElement[Any], ident: ColumnElement[Any], text_key: bool = False
 ) -> ColumnElement[Any]:
