@@ -3,6 +3,8 @@ EXPLAINed with a viewer's parameters. Used by bench.feed (printed beside the fig
 tests/test_plans.py (the plan's shape must not depend on table statistics).
 
     .venv/bin/python -m bench.feed_plans postgresql://…/qq_bench_feed  # ANALYZEs nothing
+
+It connects with the planner settings the server uses (src.db.PLANNER_SETTINGS).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import orjson
 from graphql import parse
 
 from bench.shapes import APOLLO, BENCHMARK, RELAY, Shape
+from src.db import PLANNER_SETTINGS
 from src.resolvers.calendar import local_day
 from src.resolvers.readplan import bind_args, compile_read
 from src.schema import schema
@@ -68,7 +71,7 @@ def seq_scans(node: dict[str, Any]) -> list[str]:
 
 
 async def _main(dsn: str) -> None:
-    conn = await asyncpg.connect(dsn)
+    conn = await asyncpg.connect(dsn, server_settings=PLANNER_SETTINGS)
     try:
         viewer = await conn.fetchval("SELECT id FROM users ORDER BY created_at DESC LIMIT 1")
         for shape in (BENCHMARK, APOLLO, RELAY):

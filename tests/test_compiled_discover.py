@@ -169,7 +169,8 @@ async def test_degraded_ranking(world) -> None:  # type: ignore[no-untyped-def]
     app.state.services.vectors.mode = "down"
     fast, slow = await both(gql, people["viewer"]["accessToken"], APOLLO, {"p": "摄影"})
     assert_same(fast, slow)
-    assert b'"degraded" : true' in fast and b'"score" : 1.0' in fast
+    # Written by the compiled statement (compact JSON text), the score as Python writes it.
+    assert b'"degraded":true' in fast and b'"score":1.0' in fast
 
 
 @pytest.mark.parametrize(
@@ -206,7 +207,7 @@ async def test_a_hit_hidden_after_the_search_is_left_out(world, hide: str, undo:
             answers.append(await post(gql, token, PLAIN, {}))
         assert vectors.after_search is None  # it ran, between the search and the answer
     assert_same(*answers)
-    assert top.encode() not in answers[0] and b'"hasNextPage" : false' in answers[0]
+    assert top.encode() not in answers[0] and b'"hasNextPage":false' in answers[0]
 
 
 async def test_quota_exceeded_answers_alike_and_counts_once(world) -> None:  # type: ignore[no-untyped-def]

@@ -53,6 +53,14 @@ STANDINGS = {
     " now()) RETURNING id) UPDATE user_profiles SET institution_id = (SELECT id FROM i)"
     " WHERE user_id = :u",
     "plain": "SELECT 1",
+    # Text JSON must escape (the compiled path writes it in SQL): quotes, a backslash, a
+    # newline, a tab, U+0001, U+2028 and an emoji; and null in every nullable field.
+    "awkward text": "WITH p AS (UPDATE user_profiles SET nickname = 'a\"b\\c' || chr(10)"
+    " || chr(1) || chr(9) || chr(8232) || chr(128512), bio = 'x' || chr(8233) || '\"',"
+    " city = NULL, avatar_url = NULL, looking_for = NULL, birth_date = NULL,"
+    " institution_id = NULL WHERE user_id = :u) UPDATE user_projects SET title = '\"t\\'"
+    " || chr(13) || chr(12) || chr(8), description = NULL, role = NULL, link = NULL,"
+    " started_on = NULL, ended_on = NULL WHERE user_id = :u",
 }
 
 

@@ -49,7 +49,7 @@ async def both(
 
 def same_json(a: dict[str, Any], b: dict[str, Any]) -> None:
     """The same document to the byte once whitespace is normalized: keys in the same order,
-    the same values and types (PostgreSQL writes `{"a" : 1}` where orjson writes `{"a":1}`)."""
+    the same values and types (JSON text from either path may differ in spacing)."""
     x, y = orjson.dumps(a), orjson.dumps(b)
     if x != y:  # show where they part: answers are long
         i = next((i for i, pair in enumerate(zip(x, y, strict=False)) if pair[0] != pair[1]), 0)

@@ -18,6 +18,7 @@ from bench.feed_plans import explain
 from bench.shapes import APOLLO, BENCHMARK, RELAY, Shape
 from src.app import create_app
 from src.config import Settings
+from src.db import PLANNER_SETTINGS
 from src.seeding import seed_demo_users
 from tests.helpers import running_app, sql
 
@@ -75,7 +76,7 @@ async def unanalyzed(settings: Settings) -> str:
 
 @pytest.mark.parametrize("shape", [BENCHMARK, APOLLO, RELAY, FULL], ids=lambda s: s.name)
 async def test_feed_plan_is_the_same_without_statistics(unanalyzed: str, shape: Shape) -> None:
-    conn = await asyncpg.connect(unanalyzed)
+    conn = await asyncpg.connect(unanalyzed, server_settings=PLANNER_SETTINGS)
     try:
         never = await conn.fetchval(
             "SELECT count(*) FROM pg_class WHERE relname = ANY($1) AND reltuples < 0", list(BIG)

@@ -52,6 +52,7 @@ from src.services import Services
 log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
+_COST_KEY_MAX = 512  # bytes of variables' JSON a cached cost is keyed by, at most
 
 
 def _error(message: str, code: str) -> bytes:
@@ -97,6 +98,10 @@ class CompiledQueries:
         # Per query text and operation; then per the values of its @include/@skip variables.
         self._shapes: OrderedDict[Any, Shape | SendPlan | None] = OrderedDict()
         self._plans: OrderedDict[Any, _Compiled | None] = OrderedDict()
+        # Per query text, operation and variables (which set page sizes): the document walk
+        # cost about a third of a compiled request's Python time. An LRU of `cache_size`
+        # entries whose variables are at most _COST_KEY_MAX bytes, so new cursors cannot grow it.
+        self._costs: OrderedDict[Any, int] = OrderedDict()
 
     def plan_for(
         self, query: str, operation: str | None, variables: dict[str, Any]
@@ -160,7 +165,7 @@ class CompiledQueries:
             claims = services.tokens.verify_access(token.strip())
         except InvalidToken:
             raise _Fallback from None
-        cost = operation_cost(self.schema, compiled.document, operation, variables)
+        cost = self._cost(query, compiled.document, operation, variables)
         if cost > self.max_cost:
             raise _Fallback  # the interpreter refuses it with COST_LIMIT
         if isinstance(compiled, SendPlan):
@@ -214,6 +219,17 @@ class CompiledQueries:
         if counted and row["hits"] > window.allowed:
             raise _Fallback
         return self._with_extensions(str(row["body"]).encode(), cost)
+
+    def _cost(
+        self, query: str, document: DocumentNode, operation: Any, variables: dict[str, Any]
+    ) -> int:
+        """operation_cost, remembered for short variables (a key never holds a big value)."""
+        values = orjson.dumps(variables, option=orjson.OPT_SORT_KEYS)
+        if len(values) > _COST_KEY_MAX:
+            return operation_cost(self.schema, document, operation, variables)
+        key = (query, repr(operation), values)
+        args = (self.schema, document, operation, variables)
+        return int(_cached(self._costs, key, self.cache_size, operation_cost, *args))
 
     def _with_extensions(self, body: bytes, cost: int) -> bytes:
         """As CostLimit and AnsweredBy do in development:

@@ -106,6 +106,7 @@ ME_SOURCE = Source(
             # A nested connection always has its parent row (None is for root connections).
             lambda user, project, _: project.c.user_id == user.c.id,  # type: ignore[union-attr]
             order=("created_at", "id"),
+            walk=False,  # no rule: ix_user_projects_user_id_created_at in one scan
         ),
     },
 )

@@ -2,8 +2,8 @@
 (`Catalog`) becomes one SQL expression that builds the JSON answer, in the manner of
 PostGraphile's pgSelect inlining:
 
-- an object field is a correlated scalar subquery building `json_build_object(...)` of the
-  fields asked for, in the order asked;
+- an object field is a correlated scalar subquery building the JSON text of the fields asked
+  for, in the order asked (`json_object`);
 - a connection is one aggregate over a derived table of its rows: keyset condition, ORDER BY
   the (timestamp, id) pair an index has, LIMIT first + 1 *inside* the derived table, so the
   plan walks that index and stops, whatever the table statistics say; edges, hasNextPage and
@@ -64,13 +64,6 @@ from src.resolvers.readplan.model import (
 _NAME = re.compile(r"^[_A-Za-z][_0-9A-Za-z]*$")
 
 
-def text_literal(value: str) -> ColumnElement[Any]:
-    """A GraphQL name as an SQL text constant (checked: letters, digits and _ only)."""
-    if not _NAME.match(value):
-        raise NotCompilable(value)
-    return literal_column(f"'{value}'::text")
-
-
 def cursor_of(
     key: ColumnElement[Any], ident: ColumnElement[Any], text_key: bool = False
 ) -> ColumnElement[Any]:
@@ -85,13 +78,57 @@ def cursor_of(
 def json_object(
     sels: tuple[Sel, ...], value: Callable[[Sel], ColumnElement[Any]]
 ) -> ColumnElement[Any]:
-    """`json_build_object` of the selected fields in the order asked: `__typename` is the
-    type selected on, every other field what `value` makes of it (or NotCompilable)."""
-    parts: list[Any] = []
-    for sel in sels:
-        answer = text_literal(sel.on) if sel.name == "__typename" else value(sel)
-        parts += [text_literal(sel.key), answer]
-    return func.json_build_object(*parts)
+    """The JSON text of an object of the selected fields in the order asked: `__typename` is
+    the type selected on, every other field the JSON text `value` makes of it (or
+    NotCompilable). Built by concatenating text: PostgreSQL's json_build_object looks up how
+    to write each argument's type on every call, which cost about twice as much per object."""
+    text: ColumnElement[Any] | None = None
+    for n, sel in enumerate(sels):
+        answer = json_literal(sel.on) if sel.name == "__typename" else value(sel)
+        text = concat(text, raw_literal(("{" if n == 0 else ",") + json_key(sel.key) + ":"))
+        text = concat(text, answer)
+    return concat(text, raw_literal("}")) if text is not None else raw_literal("{}")
+
+
+def json_text(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    """Any SQL value as JSON text (to_json writes it as json_build_object did), null as null."""
+    return func.coalesce(cast(func.to_json(value), Text), raw_literal("null"))
+
+
+def json_list(
+    element: ColumnElement[Any], *order: Any, where: ColumnElement[bool] | None = None
+) -> ColumnElement[Any]:
+    """The aggregate JSON text of a list of `element` (JSON text) in `order`; [] for none."""
+    aggregate = func.string_agg(element, aggregate_order_by(raw_literal(","), *order))
+    listed: ColumnElement[Any] = aggregate if where is None else aggregate.filter(where)
+    inner = func.coalesce(listed, raw_literal(""))
+    return concat(concat(raw_literal("["), inner), raw_literal("]"))
+
+
+def or_null(json: ColumnElement[Any]) -> ColumnElement[Any]:
+    """JSON text that may be SQL NULL (an object not found): JSON null then."""
+    return func.coalesce(json, raw_literal("null"))
+
+
+def json_key(name: str) -> str:
+    if not _NAME.match(name):
+        raise NotCompilable(name)
+    return f'"{name}"'
+
+
+def json_literal(name: str) -> ColumnElement[Any]:
+    """A GraphQL name as a JSON string constant."""
+    return raw_literal(json_key(name))
+
+
+def raw_literal(text: str) -> ColumnElement[Any]:
+    """SQL text constant of JSON punctuation and checked names (no quote can occur)."""
+    assert "'" not in text
+    return literal_column(f"'{text}'::text")
+
+
+def concat(left: ColumnElement[Any] | None, right: ColumnElement[Any]) -> ColumnElement[Any]:
+    return right if left is None else left.op("||")(right)
 
 
 class Compiler:
@@ -122,25 +159,24 @@ class Compiler:
     # --- the answer ---------------------------------------------------------------------------
 
     def data(self, roots: tuple[Sel, ...]) -> ColumnElement[Any]:
-        """json_build_object of every root field, as the `data` object."""
-        parts: list[Any] = []
-        for sel in roots:
+        """The JSON text of every root field, as the `data` object."""
+
+        def value(sel: Sel) -> ColumnElement[Any]:
             source = self.catalog.roots.get(sel.name)
-            if source is None:
-                raise NotCompilable(sel.name)  # includes the root's __typename
-            parts += [text_literal(sel.key)]
             if isinstance(source, Many):
-                parts.append(self.connection(sel, source, None))
-            elif isinstance(source, Lookup):
-                parts.append(self.lookup(sel, source))
-            elif isinstance(source, Given) and self.given_root is None:
+                return self.connection(sel, source, None)
+            if isinstance(source, Lookup):
+                return or_null(self.lookup(sel, source))
+            if isinstance(source, Given) and self.given_root is None:
                 # One per operation: its phase 1 (and the errors it answers) is the whole
                 # operation's, the other roots built by the same statement.
                 self.given_root = sel
-                parts.append(self.given(sel, source))
-            else:
-                raise NotCompilable(sel.name)
-        return func.json_build_object(*parts)
+                return self.given(sel, source)
+            raise NotCompilable(sel.name)
+
+        if any(sel.name == "__typename" for sel in roots):
+            raise NotCompilable("__typename")  # the root's: not declared
+        return json_object(roots, value)
 
     def obj(self, sels: tuple[Sel, ...], source: Source, row: FromClause) -> ColumnElement[Any]:
         def value(sel: Sel) -> ColumnElement[Any]:
@@ -148,9 +184,9 @@ class Compiler:
             if isinstance(field, Scalar):
                 if sel.args:
                     raise NotCompilable(f"{sel.name}: arguments")
-                return field.expr(row, self.scope)
+                return json_text(field.expr(row, self.scope))
             if isinstance(field, One):
-                return self.one(sel, field, row)
+                return or_null(self.one(sel, field, row))
             if isinstance(field, Many):
                 return self.connection(sel, field, row)
             if isinstance(field, Inline) and not sel.args:
@@ -162,13 +198,13 @@ class Compiler:
         return json_object(sels, value)
 
     def rows(self, sel: Sel, field: Rows, row: FromClause) -> ColumnElement[Any]:
-        """json_agg of the objects, in order; [] when there are none."""
+        """The JSON list of the objects, in order; [] when there are none."""
         if sel.args:
             raise NotCompilable(f"{sel.name}: arguments")
         items = field.rows(row, self.scope).correlate(row).subquery(self._alias())
         element = self.obj(sel.children, self.catalog.types[field.target], items)
-        listed = func.json_agg(aggregate_order_by(element, *(items.c[n] for n in field.order)))
-        answer = select(func.coalesce(listed, literal_column("'[]'::json"))).select_from(items)
+        listed = json_list(element, *(items.c[n] for n in field.order))
+        answer = select(listed).select_from(items)
         return answer.correlate(row).scalar_subquery()
 
     def one(self, sel: Sel, field: One, row: FromClause) -> ColumnElement[Any]:
@@ -223,16 +259,15 @@ class Compiler:
                 if child.args:
                     raise NotCompilable(f"{child.name}: arguments")
                 if isinstance(source, Scalar):
-                    return source.expr(row, self.scope)
+                    return json_text(source.expr(row, self.scope))
                 if isinstance(source, One):
-                    return self.one(child, source, row)
+                    return or_null(self.one(child, source, row))
                 if isinstance(source, Same):
                     return obj(child.children, source.target, row)
                 if isinstance(source, Each) and row is values:
                     each = obj(child.children, source.target, rows)
-                    listed = func.json_agg(aggregate_order_by(each, rows.c.ord))
-                    empty: ColumnElement[Any] = literal_column("'[]'::json")
-                    return select(func.coalesce(listed, empty)).select_from(rows).scalar_subquery()
+                    listed = json_list(each, rows.c.ord)
+                    return select(listed).select_from(rows).scalar_subquery()
                 raise NotCompilable(child.name)
 
             return json_object(sels, value)
@@ -267,8 +302,7 @@ class Compiler:
         def value(child: Sel) -> ColumnElement[Any]:
             if child.name == "edges":
                 edge = self.edge(child.children, target, page, field)
-                edges = func.json_agg(aggregate_order_by(edge, page.c.rn)).filter(in_page)
-                return func.coalesce(edges, literal_column("'[]'::json"))
+                return json_list(edge, page.c.rn, where=in_page)
             if child.name == "pageInfo":
                 return self.page_info(child.children, page, first, field)
             raise NotCompilable(child.name)
@@ -350,7 +384,7 @@ class Compiler:
     ) -> ColumnElement[Any]:
         def value(sel: Sel) -> ColumnElement[Any]:
             if sel.name == "cursor":
-                return self.cursor(page, field)
+                return json_text(self.cursor(page, field))
             if sel.name == "node":
                 return self.obj(sel.children, target, page)
             raise NotCompilable(sel.name)
@@ -366,11 +400,11 @@ class Compiler:
     ) -> ColumnElement[Any]:
         def value(sel: Sel) -> ColumnElement[Any]:
             if sel.name == "hasNextPage":
-                return func.count() > first
+                return json_text(func.count() > first)
             if sel.name == "endCursor":
                 cursor = self.cursor(page, field)
                 newest_last = aggregate_order_by(cursor, page.c.rn.desc())
-                return func.array_agg(newest_last).filter(page.c.rn <= first)[1]
+                return json_text(func.array_agg(newest_last).filter(page.c.rn <= first)[1])
             raise NotCompilable(sel.name)
 
         return json_object(sels, value)

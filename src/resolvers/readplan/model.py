@@ -111,7 +111,9 @@ class Many:
     filters: dict[str, Filter] = field(default_factory=dict)
     ascending: bool = False  # oldest (or A to Z) first instead
     text_key: bool = False  # the first order column is text (a name), not a timestamp
-    # False for a small reference table: a plain ORDER BY ... LIMIT over it (no index to walk).
+    # False: a plain ORDER BY ... LIMIT. For a small reference table (no index to walk), or
+    # rows with no rule whose `link` and `order` are one index's columns (a user's projects:
+    # (user_id, created_at, id)), which any planner reads with one ordered index scan.
     walk: bool = True
     # The resolver's rate limit, counted by the statement (the feed's `feed:user`).
     rate_limit: str | None = None
