@@ -50,6 +50,7 @@ from bench.harness import (
 )
 from bench.report import Row
 from bench.shapes import APOLLO, BENCHMARK, RELAY, Shape
+from src.db import PLANNER_SETTINGS
 
 DB_NAME = "qq_bench_feed"
 ADMIN_DSN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -228,6 +229,10 @@ async def _recreate_database() -> str:
     try:
         await conn.execute(f"DROP DATABASE IF EXISTS {DB_NAME} WITH (FORCE)")
         await conn.execute(f"CREATE DATABASE {DB_NAME}")
+        # qiaoqiao's connections plan with src.db.PLANNER_SETTINGS; set on the database, every
+        # server measured here (PostGraphile, the ceilings) plans with the same costs.
+        for name, value in PLANNER_SETTINGS.items():
+            await conn.execute(f"ALTER DATABASE {DB_NAME} SET {name} = {value}")
         return await conn.fetchval("SHOW server_version")
     finally:
         await conn.close()
