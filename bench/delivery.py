@@ -36,6 +36,7 @@ from pathlib import Path
 import httpx
 
 from bench import delivery_report as report
+from bench.commit_probe import CommitProbe
 from bench.delivery_load import (
     Send,
     SendPlan,
@@ -201,9 +202,15 @@ def _cpu_shares(pids: list[int], began: Cpu, wall: float) -> dict[str, float]:
 
 
 async def drive(
-    setup: report.Setup, urls: list[str], pids: list[int], args: argparse.Namespace, tag: str
+    setup: report.Setup,
+    urls: list[str],
+    pids: list[int],
+    args: argparse.Namespace,
+    tag: str,
+    probe: CommitProbe,
 ) -> None:
-    """Log in, open the sockets, send, wait, close; fill `setup`."""
+    """Log in, open the sockets, send, wait, close; fill `setup`. `probe` samples PostgreSQL's
+    durable COMMITs from the warm-up to the end of the timed sends."""
     n = args.sockets
     accounts = await login_all(urls, recipient_names(n) + sender_names(n, args.senders))
     print(f"  logged in {len(accounts)} users", flush=True)
@@ -232,6 +239,7 @@ async def drive(
             for i, (p, b) in enumerate(zip(pids, before, strict=True))
         ]
         warm_sends: list[Send] = []
+        probe.start()
         if args.warmup > 0:
             # New connections, first statements on each pooled connection, first events on
             # each socket: a fresh server's first second is not its steady state.
@@ -246,8 +254,11 @@ async def drive(
         sends = await send_load(plan, urls, args.connections)
         setup.send_wall_s = time.perf_counter() - t0
         setup.cpu = _cpu_shares(pids, cpu0, setup.send_wall_s)
+        await asyncio.to_thread(probe.stop)
+        setup.probe = probe.samples
         await asyncio.sleep(args.wait)
     finally:
+        await asyncio.to_thread(probe.stop)
         await close_sockets(socks, listeners)
     report.analyze(setup, tag, socks, sends, other_phase=f"{tag}w")
     if args.warmup > 0:
@@ -289,7 +300,14 @@ def run_setup(processes: int, args: argparse.Namespace, logs: Path, tag: str) ->
             runner = _runner()
             with runner:
                 runner.run(
-                    drive(setup, [f"http://127.0.0.1:{p}/graphql" for p in ports], pids, args, tag)
+                    drive(
+                        setup,
+                        [f"http://127.0.0.1:{p}/graphql" for p in ports],
+                        pids,
+                        args,
+                        tag,
+                        CommitProbe(DATABASE_URL, logs / f"{tag}-commit-probe.json"),
+                    )
                 )
             dead = [s for s in servers if not s.alive()]
             if dead:

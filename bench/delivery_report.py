@@ -18,6 +18,7 @@ from pathlib import Path
 
 import orjson
 
+from bench.commit_probe import STALL_MS
 from bench.delivery_load import Send, Socket, parse_content
 from bench.report import machine
 
@@ -58,6 +59,8 @@ class Setup:
     warmup: Setup | None = None  # the discarded warm-up phase, counted the same way
     failure: str = ""
     notes: list[str] = field(default_factory=list)  # e.g. how many content checks ran
+    slow: list[tuple[int, int]] = field(default_factory=list)  # (sent, arrived) ns, over target
+    probe: list[tuple[int, float]] = field(default_factory=list)  # (started ns, ms) COMMITs
 
     @property
     def name(self) -> str:
@@ -139,6 +142,8 @@ def analyze(
             first[send.seq] = arrived
             ms = (arrived - send.sent_ns) / 1e6
             setup.latency_ms.append(ms)
+            if ms > TARGET_P99_MS:
+                setup.slow.append((send.sent_ns, arrived))
             (setup.cross_ms if server_of[sock.index] != send.server else setup.local_ms).append(ms)
     setup.delivered = len(first)
     missing = [s for s in sends if s.whisper_id and s.seq not in first]
@@ -252,6 +257,12 @@ def warnings(setups: list[Setup]) -> list[str]:
                 "sending (not the servers, not PostgreSQL, not the load generator); the "
                 "latencies are skewed by it."
             )
+        if (stalls := commit_stalls(s)) and stalls[1]:
+            lines.append(
+                f"{s.name}: PostgreSQL's durable COMMITs stalled during the sends (longest "
+                f"{stalls[2]:.0f} ms): {stalls[1]} of the {len(s.slow)} deliveries over "
+                f"{TARGET_P99_MS:.0f} ms were in flight during a stall; see the details."
+            )
         if s.frames["binary"]:
             lines.append(
                 f"{s.name}: the server sent {s.frames['binary']} of "
@@ -291,6 +302,7 @@ def _details(s: Setup) -> list[str]:
         if per := server_cpu_per_whisper_ms(s):
             # Unlike the latencies, hardly moved by other work on the machine.
             lines.append(f"- server CPU per whisper (its send and its delivery): {per:.2f} ms")
+    lines += _probe_lines(s)
     lines.append(f"- frames from the server: {s.frames['text']} text, {s.frames['binary']} binary")
     odd = {
         "socket open failures": dict(s.open_failures),
@@ -311,6 +323,31 @@ def _details(s: Setup) -> list[str]:
         )
         lines += [f"  - warm-up lost, e.g.: {e}" for e in w.lost_examples]
     return [*lines, ""]
+
+
+def commit_stalls(s: Setup) -> tuple[int, int, float] | None:
+    """(probe COMMITs over STALL_MS, slow deliveries in flight during one, longest COMMIT ms),
+    or None without probe samples."""
+    if not s.probe:
+        return None
+    stalls = [(t, t + int(ms * 1e6)) for t, ms in s.probe if ms > STALL_MS]
+    during = sum(1 for a, b in s.slow if any(x < b and a < y for x, y in stalls))
+    return len(stalls), during, max(ms for _, ms in s.probe)
+
+
+def _probe_lines(s: Setup) -> list[str]:
+    found = commit_stalls(s)
+    if found is None:
+        return []
+    stalls, during, longest = found
+    ms = [m for _, m in s.probe]
+    return [
+        f"- durable COMMIT probe (bench/commit_probe.py, one every 20 ms on a connection of its "
+        f"own, warm-up and timed sends): {len(ms)} COMMITs, p50 {_ms(percentile(ms, 50))}, "
+        f"p99 {_ms(percentile(ms, 99))}, max {_ms(longest)}; {stalls} over {STALL_MS:.0f} ms",
+        f"- deliveries over {TARGET_P99_MS:.0f} ms: {len(s.slow)}, of which {during} were in "
+        f"flight while a probe COMMIT took over {STALL_MS:.0f} ms",
+    ]
 
 
 def server_cpu_per_whisper_ms(s: Setup) -> float | None:
