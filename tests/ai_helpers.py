@@ -44,7 +44,7 @@ async def populate(gql: GraphQLClient) -> dict[str, str]:
     for name, profile in PEOPLE.items():
         tokens[name] = (await registered_user(gql, name))["accessToken"]
         response = await gql(UPDATE, {"i": profile}, token=tokens[name])
-        assert response.data["updateProfile"]["errors"] == []  # type: ignore[index]
+        assert response.data["updateProfile"]["errors"] == []
     return tokens
 
 
@@ -61,4 +61,4 @@ async def chat(
 ) -> dict[str, Any]:
     response = await gql(CHAT, {"m": message, "s": session_id}, token=token)
     assert response.errors == [], response.errors
-    return response.data["aiChat"]  # type: ignore[index]
+    return response.data["aiChat"]

@@ -94,7 +94,7 @@ def model_dir() -> Path:
 @pytest.fixture
 def settings(database_url: str, tmp_path: Path, model_dir: Path) -> Settings:
     # The vector worker is off unless a test is about discovery (it turns it back on).
-    return Settings(  # type: ignore[call-arg]
+    return Settings(
         _env_file=None,
         database_url=database_url,
         data_dir=tmp_path / "data",

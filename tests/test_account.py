@@ -21,14 +21,14 @@ def registration(**changes: object) -> dict[str, object]:
 
 async def register(gql: GraphQLClient, token: str, **changes: object) -> dict:
     response = await gql(REGISTER, {"input": registration(**changes)}, token=token)
-    return response.data["register"]  # type: ignore[index]
+    return response.data["register"]
 
 
 async def test_new_user_logs_in_registers_and_reads_me(gql: GraphQLClient) -> None:
     login = await dev_login(gql, "alice")
     token = login["accessToken"]
     assert login["isNewUser"] is True
-    before = (await gql(ME, token=token)).data["me"]  # type: ignore[index]
+    before = (await gql(ME, token=token)).data["me"]
     assert before == {
         "id": login["me"]["id"],
         "registered": False,
@@ -44,7 +44,7 @@ async def test_new_user_logs_in_registers_and_reads_me(gql: GraphQLClient) -> No
         avatarUrl="https://img.example.com/a.png",
     )
     assert done == {"me": {"id": login["me"]["id"], "registered": True}, "errors": []}
-    assert (await gql(ME, token=token)).data["me"]["registered"] is True  # type: ignore[index]
+    assert (await gql(ME, token=token)).data["me"]["registered"] is True
     again = await register(gql, token)
     assert again["errors"] == [
         {"code": "ALREADY_EXISTS", "message": again["errors"][0]["message"], "field": None}
@@ -70,7 +70,7 @@ async def test_registration_is_validated(
     payload = await register(gql, token, **changes)
     assert payload["me"] is None
     assert [(e["code"], e["field"]) for e in payload["errors"]] == [("INVALID_INPUT", field)]
-    assert (await gql(ME, token=token)).data["me"]["registered"] is False  # type: ignore[index]
+    assert (await gql(ME, token=token)).data["me"]["registered"] is False
 
 
 async def test_consent_is_recorded_with_version_and_time(app: Starlette) -> None:
@@ -88,9 +88,9 @@ async def test_development_phone_binding(gql: GraphQLClient) -> None:
     alice = (await dev_login(gql, "alice"))["accessToken"]
     bob = (await dev_login(gql, "bob"))["accessToken"]
     bound = await gql(BIND, {"c": "dev:13800138000"}, token=alice)
-    assert bound.data["bindPhone"] == {"me": {"phone": "+8613800138000"}, "errors": []}  # type: ignore[index]
+    assert bound.data["bindPhone"] == {"me": {"phone": "+8613800138000"}, "errors": []}
     taken = await gql(BIND, {"c": "dev:+86 138 0013 8000"}, token=bob)
-    assert taken.data["bindPhone"]["errors"] == [{"code": "ALREADY_EXISTS", "field": "code"}]  # type: ignore[index]
+    assert taken.data["bindPhone"]["errors"] == [{"code": "ALREADY_EXISTS", "field": "code"}]
 
 
 async def test_export_holds_the_users_data_and_no_secrets(gql: GraphQLClient) -> None:
@@ -98,7 +98,7 @@ async def test_export_holds_the_users_data_and_no_secrets(gql: GraphQLClient) ->
     token = login["accessToken"]
     await register(gql, token, nickname="Dave", birthDate="1990-01-02")
     await gql(BIND, {"c": "dev:13900139000"}, token=token)
-    payload = (await gql(EXPORT, token=token)).data["exportMyData"]  # type: ignore[index]
+    payload = (await gql(EXPORT, token=token)).data["exportMyData"]
     data = json.loads(payload["json"])
     assert data["account"]["id"] == login["me"]["id"]
     assert data["account"]["phone"] == "+8613900139000"

@@ -109,7 +109,7 @@ async def test_a_conversation_continues_with_its_history(
         "Hello! Whom would you like to meet?",
         "Someone outdoorsy",
     ]
-    sessions = (await gql(SESSIONS, token=tokens["viewer"])).data["aiSessions"]  # type: ignore[index]
+    sessions = (await gql(SESSIONS, token=tokens["viewer"])).data["aiSessions"]
     assert [e["node"]["id"] for e in sessions["edges"]] == [first["sessionId"]]
     assert sessions["edges"][0]["node"]["promptTokens"] == 22
     ttl = await sql(
@@ -258,7 +258,7 @@ async def test_delete_account_erases_chats(world: World, fake_llm: FakeOpenAI) -
     app, gql, tokens = world
     await chat(gql, tokens["viewer"], "hello")
     response = await gql("mutation { deleteAccount { ok } }", token=tokens["viewer"])
-    assert response.data["deleteAccount"]["ok"] is True  # type: ignore[index]
+    assert response.data["deleteAccount"]["ok"] is True
     assert await sql(app, "SELECT count(*) FROM ai_chat_transcripts") == 0
     assert await sql(app, "SELECT count(*) FROM ai_sessions") == 0
 
@@ -274,7 +274,7 @@ async def test_quota_exhaustion_stops_chat_before_the_model(
         for _ in range(2):
             assert (await chat(gql, tokens["viewer"], "hi"))["errors"] == []
         response = await gql(CHAT, {"m": "hi", "s": None}, token=tokens["viewer"])
-        payload = response.data["aiChat"]  # type: ignore[index]
+        payload = response.data["aiChat"]
         assert payload["errors"][0]["code"] == "QUOTA_EXCEEDED" and payload["reply"] is None
         assert len(fake_llm.requests) == 2
         assert await sql(app, "SELECT count(*) FROM ai_sessions") == 2

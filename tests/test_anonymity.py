@@ -80,7 +80,7 @@ async def test_no_surface_reveals_an_anonymous_sender(gql: GraphQLClient) -> Non
 
     # Bob's own export holds no trace of her either.
     exported = await gql("mutation { exportMyData { json } }", token=b)
-    assert secret_id not in exported.data["exportMyData"]["json"]  # type: ignore[index]
+    assert secret_id not in exported.data["exportMyData"]["json"]
 
 
 async def test_revealing_makes_the_sender_visible_only_then(gql: GraphQLClient) -> None:

@@ -79,7 +79,7 @@ async def test_follows_the_configuration(settings: Settings) -> None:
     )
     async with running_app(app) as http:
         gql = GraphQLClient(http)
-        config = (await gql(APP_CONFIG)).data["appConfig"]  # type: ignore[index]
+        config = (await gql(APP_CONFIG)).data["appConfig"]
         assert config["privacyPolicyVersion"] == "2027-02"
         assert config["privacyPolicyUrl"] == "https://example.com/privacy"
         assert (config["minAge"], config["proPriceFen"], config["proDays"]) == (16, 1500, 31)
@@ -90,4 +90,4 @@ async def test_follows_the_configuration(settings: Settings) -> None:
         login = await dev_login(gql, "newcomer")
         data = {"acceptedPolicyVersion": config["privacyPolicyVersion"], "nickname": "N"}
         response = await gql(REGISTER, {"input": data}, token=login["accessToken"])
-        assert response.data["register"]["errors"] == []  # type: ignore[index]
+        assert response.data["register"]["errors"] == []

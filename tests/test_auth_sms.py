@@ -26,11 +26,11 @@ SMS_LOGIN = """mutation ($phone: String!, $code: String!) {
 
 
 async def send(gql: GraphQLClient, phone: str = PHONE) -> dict:
-    return (await gql(SEND, {"phone": phone})).data["sendSmsCode"]  # type: ignore[index]
+    return (await gql(SEND, {"phone": phone})).data["sendSmsCode"]
 
 
 async def sms_login(gql: GraphQLClient, code: str, phone: str = PHONE) -> dict:
-    return (await gql(SMS_LOGIN, {"phone": phone, "code": code})).data["smsLogin"]  # type: ignore[index]
+    return (await gql(SMS_LOGIN, {"phone": phone, "code": code})).data["smsLogin"]
 
 
 def codes(payload: dict) -> list[str]:
@@ -129,7 +129,7 @@ async def test_hundred_aliased_logins_count_as_hundred(
         for i in range(15)
     )
     response = await wx_gql(f"mutation {{ {fields} }}")
-    results = [response.data[f"a{i}"]["errors"][0]["code"] for i in range(15)]  # type: ignore[index]
+    results = [response.data[f"a{i}"]["errors"][0]["code"] for i in range(15)]
     assert (
         results
         == ["INVALID_CODE"] * 4

@@ -21,7 +21,7 @@ BIND = "mutation ($code: String!) { bindPhone(code: $code) { me { phone } errors
 async def login(gql: GraphQLClient, code: str) -> dict:
     response = await gql(LOGIN, {"code": code})
     assert response.errors == []
-    return response.data["wechatLogin"]  # type: ignore[index]
+    return response.data["wechatLogin"]
 
 
 async def test_first_login_creates_the_account_and_later_ones_find_it(
@@ -44,7 +44,7 @@ async def test_session_key_never_appears_in_responses_or_logs(
     fake_wechat.add_login("code-1", "openid-bob")
     with caplog.at_level(logging.DEBUG):
         response = await wx_gql(LOGIN, {"code": "code-1"})
-    assert response.data["wechatLogin"]["accessToken"]  # type: ignore[index]
+    assert response.data["wechatLogin"]["accessToken"]
     assert SESSION_KEY not in str(response.data)
     assert SESSION_KEY not in caplog.text
     assert "code-1" not in caplog.text.replace("js_code=code-1", "")
@@ -134,11 +134,11 @@ async def test_bind_phone_through_wechat(wx_gql: GraphQLClient, fake_wechat: Fak
     bob = (await login(wx_gql, "b"))["accessToken"]
 
     bound = await wx_gql(BIND, {"code": "phone-1"}, token=alice)
-    assert bound.data["bindPhone"] == {"me": {"phone": "+8613800138000"}, "errors": []}  # type: ignore[index]
+    assert bound.data["bindPhone"] == {"me": {"phone": "+8613800138000"}, "errors": []}
     taken = await wx_gql(BIND, {"code": "phone-2"}, token=bob)
-    assert taken.data["bindPhone"]["errors"] == [{"code": "ALREADY_EXISTS", "field": "code"}]  # type: ignore[index]
+    assert taken.data["bindPhone"]["errors"] == [{"code": "ALREADY_EXISTS", "field": "code"}]
     used = await wx_gql(BIND, {"code": "phone-1"}, token=bob)
-    assert used.data["bindPhone"]["errors"] == [{"code": "INVALID_CODE", "field": "code"}]  # type: ignore[index]
+    assert used.data["bindPhone"]["errors"] == [{"code": "INVALID_CODE", "field": "code"}]
 
 
 async def test_access_token_is_refreshed_once_across_processes_and_after_invalidation(

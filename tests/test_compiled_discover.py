@@ -35,6 +35,8 @@ fragment Hit on DiscoveryHit {
 }"""
 PLAIN = """{ discover(prompt: "hiking", first: 2) { edges { cursor node { score
   user { id } } } pageInfo { hasNextPage endCursor } degraded } }"""
+# The app, a client of it, and the registered people by name (each a wechatLogin answer).
+World = tuple[Starlette, GraphQLClient, dict[str, Any]]
 USED = "SELECT coalesce(sum(used), 0) FROM user_quotas WHERE kind = 'DISCOVERY'"
 HITS = "SELECT coalesce(sum(hits), 0) FROM rate_limit_counters WHERE key LIKE 'discover:user%'"
 
@@ -62,7 +64,7 @@ class Hooked(Flaky):
 
 
 @pytest.fixture
-async def world(settings: Settings) -> AsyncIterator[tuple[Starlette, GraphQLClient, dict]]:
+async def world(settings: Settings) -> AsyncIterator[World]:
     app = create_world_app(settings)
     async with running_app(app) as http:
         services = app.state.services
@@ -72,7 +74,7 @@ async def world(settings: Settings) -> AsyncIterator[tuple[Starlette, GraphQLCli
         for name, profile in PEOPLE.items():
             people[name] = await registered_user(gql, name)
             response = await gql(UPDATE, {"i": profile}, token=people[name]["accessToken"])
-            assert response.data["updateProfile"]["errors"] == []  # type: ignore[index]
+            assert response.data["updateProfile"]["errors"] == []
         await indexed(app)
         # A project to show, and a PRO member among them.
         await sql(
@@ -139,7 +141,7 @@ def assert_same(fast: bytes, slow: bytes) -> None:
     ],
     ids=str,
 )
-async def test_pages_alike(world, variables: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+async def test_pages_alike(world: World, variables: dict[str, Any]) -> None:
     app, gql, people = world
     pool = app.state.services.read_pool
     before = pool.statements
@@ -150,21 +152,21 @@ async def test_pages_alike(world, variables: dict[str, Any]) -> None:  # type: i
     assert pool.statements == before
 
 
-async def test_second_page_by_cursor_and_plain_shape(world) -> None:  # type: ignore[no-untyped-def]
+async def test_second_page_by_cursor_and_plain_shape(world: World) -> None:
     _, gql, people = world
     token = people["viewer"]["accessToken"]
     fast, slow = await both(gql, token, PLAIN)
     assert_same(fast, slow)
     first = await gql(APOLLO, {"p": "hiking", "first": 2}, token=token)
-    after = first.data["discover"]["info"]["endCursor"]  # type: ignore[index]
+    after = first.data["discover"]["info"]["endCursor"]
     fast, slow = await both(gql, token, APOLLO, {"p": "hiking", "first": 2, "after": after})
     assert_same(fast, slow)
     second = await gql(APOLLO, {"p": "hiking", "first": 2, "after": after}, token=token)
-    ids = {e["node"]["who"]["id"] for e in first.data["discover"]["edges"]}  # type: ignore[index]
-    assert not ids & {e["node"]["who"]["id"] for e in second.data["discover"]["edges"]}  # type: ignore[index]
+    ids = {e["node"]["who"]["id"] for e in first.data["discover"]["edges"]}
+    assert not ids & {e["node"]["who"]["id"] for e in second.data["discover"]["edges"]}
 
 
-async def test_degraded_ranking(world) -> None:  # type: ignore[no-untyped-def]
+async def test_degraded_ranking(world: World) -> None:
     app, gql, people = world
     app.state.services.vectors.mode = "down"
     fast, slow = await both(gql, people["viewer"]["accessToken"], APOLLO, {"p": "摄影"})
@@ -187,12 +189,14 @@ async def test_degraded_ranking(world) -> None:  # type: ignore[no-untyped-def]
     ],
     ids=["held", "blocks the viewer"],
 )
-async def test_a_hit_hidden_after_the_search_is_left_out(world, hide: str, undo: str) -> None:  # type: ignore[no-untyped-def]
+async def test_a_hit_hidden_after_the_search_is_left_out(
+    world: World, hide: str, undo: str
+) -> None:
     app, gql, people = world
     token, viewer = people["viewer"]["accessToken"], people["viewer"]["me"]["id"]
     vectors = app.state.services.vectors
     before = await gql(PLAIN, token=token)
-    top = before.data["discover"]["edges"][0]["node"]["user"]["id"]  # type: ignore[index]
+    top = before.data["discover"]["edges"][0]["node"]["user"]["id"]
 
     async def hide_top() -> None:  # the index still has them; PostgreSQL no longer shows them
         await sql(app, hide, u=top, v=viewer)
@@ -210,7 +214,7 @@ async def test_a_hit_hidden_after_the_search_is_left_out(world, hide: str, undo:
     assert top.encode() not in answers[0] and b'"hasNextPage":false' in answers[0]
 
 
-async def test_quota_exceeded_answers_alike_and_counts_once(world) -> None:  # type: ignore[no-untyped-def]
+async def test_quota_exceeded_answers_alike_and_counts_once(world: World) -> None:
     app, gql, people = world
     token = people["viewer"]["accessToken"]
     await gql(PLAIN, token=token)
@@ -236,7 +240,7 @@ async def test_quota_exceeded_answers_alike_and_counts_once(world) -> None:  # t
     ],
     ids=str,
 )
-async def test_refusals_alike_counted_once(world, variables: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+async def test_refusals_alike_counted_once(world: World, variables: dict[str, Any]) -> None:
     app, gql, people = world
     token = people["viewer"]["accessToken"]
     used, hits = await sql(app, USED), await sql(app, HITS)
@@ -250,7 +254,7 @@ async def test_refusals_alike_counted_once(world, variables: dict[str, Any]) -> 
     assert answer == slow
 
 
-async def test_rate_limited_answers_alike_and_counts_once(world) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limited_answers_alike_and_counts_once(world: World) -> None:
     app, gql, people = world
     token = people["viewer"]["accessToken"]
     await gql(PLAIN, token=token)
@@ -306,7 +310,9 @@ FEED_HITS = "SELECT coalesce(sum(hits), 0) FROM rate_limit_counters WHERE key LI
     ],
     ids=["inline+var", "inline, var unset", "literal", "aliased", "screen", "screen+f", "apollo"],
 )
-async def test_shapes_clients_send_compile(world, query: str, variables: dict[str, Any]) -> None:  # type: ignore[no-untyped-def]
+async def test_shapes_clients_send_compile(
+    world: World, query: str, variables: dict[str, Any]
+) -> None:
     app, gql, people = world
     token = people["viewer"]["accessToken"]
     pool = app.state.services.read_pool
@@ -325,7 +331,7 @@ async def test_shapes_clients_send_compile(world, query: str, variables: dict[st
     assert_same(fast, slow)
 
 
-async def test_discover_twice_falls_back(world) -> None:  # type: ignore[no-untyped-def]
+async def test_discover_twice_falls_back(world: World) -> None:
     _, gql, people = world
     answer = await post(gql, people["viewer"]["accessToken"], TWICE, {})
     assert b'"path":"interpreted"' in answer and b'"errors"' not in answer
@@ -348,8 +354,8 @@ async def test_discover_twice_falls_back(world) -> None:  # type: ignore[no-unty
         "screen, bad var",
     ],
 )
-async def test_refusals_in_client_shapes_fall_back_counted_once(  # type: ignore[no-untyped-def]
-    world, query: str, variables: dict[str, Any], counted: tuple[int, int, int]
+async def test_refusals_in_client_shapes_fall_back_counted_once(
+    world: World, query: str, variables: dict[str, Any], counted: tuple[int, int, int]
 ) -> None:
     app, gql, people = world
     token = people["viewer"]["accessToken"]
@@ -362,7 +368,7 @@ async def test_refusals_in_client_shapes_fall_back_counted_once(  # type: ignore
     assert answer == slow
 
 
-async def test_quota_exceeded_beside_other_roots_answers_alike_counted_once(world) -> None:  # type: ignore[no-untyped-def]
+async def test_quota_exceeded_beside_other_roots_answers_alike_counted_once(world: World) -> None:
     app, gql, people = world
     token = people["viewer"]["accessToken"]
     await gql(PLAIN, token=token)
@@ -380,7 +386,7 @@ async def test_quota_exceeded_beside_other_roots_answers_alike_counted_once(worl
     assert await sql(app, HITS) == hits + 3 and await sql(app, FEED_HITS) in (feed + 2, feed + 3)
 
 
-async def test_rate_limited_beside_other_roots_answers_alike_counted_once(world) -> None:  # type: ignore[no-untyped-def]
+async def test_rate_limited_beside_other_roots_answers_alike_counted_once(world: World) -> None:
     app, gql, people = world
     token = people["viewer"]["accessToken"]
     await gql(PLAIN, token=token)

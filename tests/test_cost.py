@@ -33,7 +33,7 @@ async def post(app_http: Any, query: str, variables: dict | None = None, token: 
         "/graphql", json={"query": query, "variables": variables}, headers=headers
     )
     assert response.status_code == 200
-    return response.json()  # type: ignore[no-any-return]
+    return response.json()
 
 
 async def test_just_under_the_budget_is_answered_and_reports_its_cost(http, gql) -> None:  # type: ignore[no-untyped-def]

@@ -98,7 +98,7 @@ async def world(settings: Settings) -> AsyncIterator[tuple[Starlette, GraphQLCli
         for name, profile in PEOPLE.items():
             people[name] = await registered_user(gql, name)
             response = await gql(UPDATE, {"i": profile}, token=people[name]["accessToken"])
-            assert response.data["updateProfile"]["errors"] == []  # type: ignore[index]
+            assert response.data["updateProfile"]["errors"] == []
         await indexed(app)
         yield app, gql, people
 
@@ -115,7 +115,7 @@ async def search(
 ) -> dict:
     response = await gql(DISCOVER, {"p": prompt, **variables}, token=token)
     assert response.errors == [], response.errors
-    return response.data["discover"]  # type: ignore[index]
+    return response.data["discover"]
 
 
 def names(page: dict) -> list[str]:
@@ -254,7 +254,7 @@ async def test_quota_and_ai_search_metadata(world) -> None:  # type: ignore[no-u
         'mutation { aiSearch(prompt: "徒步") { results { edges { cursor } } errors { code } } }'
     )
     ai = await gql(ai_search, token=token)
-    assert ai.data["aiSearch"]["errors"] == []  # type: ignore[index]
+    assert ai.data["aiSearch"]["errors"] == []
     row = await sql(app, "SELECT kind || ':' || coalesce(model, '') FROM ai_sessions")
     assert used == 1 and row.startswith("search:")
     assert "徒步" not in str(await sql(app, "SELECT row_to_json(a)::text FROM ai_sessions a"))

@@ -60,11 +60,11 @@ async def people(settings: Settings) -> dict[str, Any]:
         )
         await gql(
             "mutation ($w: ID!) { blockWhisperSender(whisperId: $w) { ok } }",
-            {"w": sent.data["sendWhisper"]["whisper"]["id"]},  # type: ignore[index]
+            {"w": sent.data["sendWhisper"]["whisper"]["id"]},
             token=users["bob"]["accessToken"],
         )
         dave = await gql('mutation { wechatLogin(code: "dev:dave") { accessToken } }')
-        users["dave"] = dave.data["wechatLogin"]  # type: ignore[index]
+        users["dave"] = dave.data["wechatLogin"]
         await gql(
             "mutation ($id: ID!) { blockUser(userId: $id) { ok } }",
             {"id": users["carol"]["me"]["id"]},
@@ -261,10 +261,10 @@ async def wx_people(wx_settings: Settings, fake_wechat: FakeWechat) -> dict[str,
         users = {}
         for name in ("alice", "bob"):
             fake_wechat.add_login(f"code-{name}", f"openid-{name}")
-            login = (await gql(LOGIN, {"code": f"code-{name}"})).data["wechatLogin"]  # type: ignore[index]
+            login = (await gql(LOGIN, {"code": f"code-{name}"})).data["wechatLogin"]
             data = {"acceptedPolicyVersion": "2026-11", "nickname": name}
             registered = await gql(REGISTER, {"input": data}, token=login["accessToken"])
-            assert registered.data["register"]["errors"] == [], registered  # type: ignore[index]
+            assert registered.data["register"]["errors"] == [], registered
             users[name] = login
     return users
 

@@ -70,7 +70,7 @@ async def test_postgres_stopped_and_restarted_under_load(
     own_postgres: tuple[EmbeddedPostgres, str], tmp_path: Path, model_dir: Path
 ) -> None:
     server, url = own_postgres
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         database_url=url,
         data_dir=tmp_path / "data",
@@ -160,7 +160,7 @@ async def test_postgres_stopped_and_restarted_under_load(
                 {"input": {"recipientId": bob["me"]["id"], "content": "still here"}},
                 token=alice["accessToken"],
             )
-            assert sent.errors == [] and sent.data["sendWhisper"]["errors"] == [], sent  # type: ignore[index]
+            assert sent.errors == [] and sent.data["sendWhisper"]["errors"] == [], sent
             message = await ws.next()
             assert message["payload"]["data"]["whisperReceived"]["content"] == "still here"
 
@@ -210,7 +210,7 @@ async def test_vector_store_down_degrades_discovery_within_two_seconds(
         other = await registered_user(gql, "other")
         update = "mutation ($i: ProfileInput!) { updateProfile(input: $i) { errors { code } } }"
         changed = await gql(update, {"i": {"bio": "摄影 and hiking"}}, token=other["accessToken"])
-        assert changed.data["updateProfile"]["errors"] == []  # type: ignore[index]
+        assert changed.data["updateProfile"]["errors"] == []
         # The first search loads the embedding model (a cold start, not an outage): warm it.
         await app.state.services.embedder.embed_queries(["warm up"])
         for prompt in ("摄影", None):
@@ -218,8 +218,8 @@ async def test_vector_store_down_degrades_discovery_within_two_seconds(
             response = await gql(DISCOVER, {"p": prompt}, token=viewer["accessToken"])
             assert time.monotonic() - started < 2.0
             assert response.status == 200 and response.errors == [], response.errors
-            assert response.data["discover"]["degraded"] is True  # type: ignore[index]
-        ids = [e["node"]["user"]["id"] for e in response.data["discover"]["edges"]]  # type: ignore[index]
+            assert response.data["discover"]["degraded"] is True
+        ids = [e["node"]["user"]["id"] for e in response.data["discover"]["edges"]]
         assert other["me"]["id"] in ids  # the fallback ranking from PostgreSQL
         ready = await gql.http.get("/ready")
         assert ready.status_code == 200 and ready.json()["vectors"] == "unavailable"

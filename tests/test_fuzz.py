@@ -146,7 +146,7 @@ def check(response: httpx.Response, query: str) -> list[dict[str, Any]]:
         assert code != "INTERNAL_SERVER_ERROR", (error, query)
         assert code, (error, query)  # every error is classified
         assert not TRACEBACK.search(error.get("message", "")), (error, query)
-    return errors  # type: ignore[no-any-return]
+    return errors
 
 
 FUZZ_SETTINGS = settings(

@@ -66,7 +66,7 @@ async def seed(settings: Settings, count: int, *, bypass_outbox: bool = False) -
 async def discover(gql: GraphQLClient, token: str, prompt: str = "朋友") -> dict[str, Any]:
     response = await gql(DISCOVER, {"p": prompt}, token=token)
     assert response.errors == [], response.errors
-    return response.data["discover"]  # type: ignore[index]
+    return response.data["discover"]
 
 
 async def until(check: Any, within: float = 120, what: str = "the condition") -> None:

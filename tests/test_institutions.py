@@ -21,7 +21,7 @@ PROPOSE = """mutation ($name: String!, $kind: InstitutionKind!, $city: String) {
 
 
 async def names(gql: GraphQLClient, **variables: object) -> list[str]:
-    data = (await gql(SEARCH, variables)).data["institutions"]  # type: ignore[index]
+    data = (await gql(SEARCH, variables)).data["institutions"]
     return [e["node"]["name"] for e in data["edges"]]
 
 
@@ -36,7 +36,7 @@ async def test_chinese_and_english_names_find_the_same_place(gql: GraphQLClient)
 async def test_kind_filter_and_pages(gql: GraphQLClient) -> None:
     companies = await names(gql, kind="COMPANY", first=100)
     assert "腾讯" in companies and "清华大学" not in companies
-    first = (await gql(SEARCH, {"kind": "UNIVERSITY", "first": 10})).data["institutions"]  # type: ignore[index]
+    first = (await gql(SEARCH, {"kind": "UNIVERSITY", "first": 10})).data["institutions"]
     second = await names(gql, kind="UNIVERSITY", first=10, after=first["pageInfo"]["endCursor"])
     assert first["pageInfo"]["hasNextPage"] is True
     assert not {e["node"]["name"] for e in first["edges"]} & set(second)
@@ -52,7 +52,7 @@ async def test_proposals_are_unverified_and_not_duplicated(gql: GraphQLClient) -
     made = await gql(
         PROPOSE, {"name": " 悄悄  实验室 ", "kind": "ORGANIZATION", "city": "杭州"}, token=token
     )
-    assert made.data["proposeInstitution"] == {  # type: ignore[index]
+    assert made.data["proposeInstitution"] == {
         "institution": {
             "name": "悄悄 实验室",
             "verified": False,
@@ -65,7 +65,7 @@ async def test_proposals_are_unverified_and_not_duplicated(gql: GraphQLClient) -
         again = await gql(PROPOSE, {"name": name, "kind": "UNIVERSITY"}, token=token)
         assert again.data["proposeInstitution"]["errors"] == [
             {"code": "ALREADY_EXISTS", "field": "name"}
-        ]  # type: ignore[index]
+        ]
     anonymous = await gql(PROPOSE, {"name": "X Lab", "kind": "OTHER"})
     assert anonymous.error_codes == ["UNAUTHENTICATED"]
 
@@ -90,7 +90,7 @@ async def propose(gql: GraphQLClient, token: str, name: str) -> dict:
 
 async def found(gql: GraphQLClient, token: str | None, name: str) -> list[dict]:
     response = await gql(SEARCH, {"s": name}, token=token)
-    return [e["node"] for e in response.data["institutions"]["edges"]]  # type: ignore[index]
+    return [e["node"] for e in response.data["institutions"]["edges"]]
 
 
 async def test_a_proposal_is_private_until_a_moderator_approves_it(
@@ -105,7 +105,7 @@ async def test_a_proposal_is_private_until_a_moderator_approves_it(
     mine = await propose(gql, a, "Squat Lab")
     assert mine["errors"] == [] and mine["institution"]["verified"] is False
     [own] = await found(gql, a, "Squat Lab")
-    assert (await gql(SET, {"id": own["id"]}, token=a)).data["updateProfile"]["errors"] == []  # type: ignore[index]
+    assert (await gql(SET, {"id": own["id"]}, token=a)).data["updateProfile"]["errors"] == []
     # Nobody else sees it: not in search, not on Alice's profile, not to pick.
     assert await found(gql, b, "Squat Lab") == [] and await found(gql, None, "Squat Lab") == []
     on_alice = await gql(THEIRS, {"id": alice["me"]["id"]}, token=b)
@@ -113,13 +113,13 @@ async def test_a_proposal_is_private_until_a_moderator_approves_it(
     compiled = "{ users(first: 10) { edges { node { id profile { institution { name } } } } } }"
     interpreted = compiled.replace("{ name }", "{ ...N }") + " fragment N on Institution { name }"
     for query in (compiled, interpreted):
-        shown = (await gql(query, token=b)).data["users"]["edges"]  # type: ignore[index]
+        shown = (await gql(query, token=b)).data["users"]["edges"]
         assert {e["node"]["id"]: e["node"]["profile"]["institution"] for e in shown} == {
             alice["me"]["id"]: None,  # compiled and interpreted alike
             mod["me"]["id"]: None,
         }
     picked = await gql(SET, {"id": own["id"]}, token=b)
-    assert picked.data["updateProfile"]["errors"] == [{"code": "NOT_FOUND"}]  # type: ignore[index]
+    assert picked.data["updateProfile"]["errors"] == [{"code": "NOT_FOUND"}]
     # Bob may propose the same name (his own, private); Alice may not twice.
     assert (await propose(gql, b, "squat lab"))["errors"] == []
     assert (await propose(gql, a, "Squat Lab"))["errors"] == [
@@ -128,13 +128,13 @@ async def test_a_proposal_is_private_until_a_moderator_approves_it(
     [bobs] = await found(gql, b, "Squat Lab")
     await gql(SET, {"id": bobs["id"]}, token=b)
 
-    pending = (await gql(PENDING, token=m)).data["pendingInstitutions"]["edges"]  # type: ignore[index]
+    pending = (await gql(PENDING, token=m)).data["pendingInstitutions"]["edges"]
     assert sorted(e["node"]["name"] for e in pending) == ["Squat Lab", "squat lab"]
     assert (await gql(PENDING, token=a)).error_codes == ["FORBIDDEN"]
     refused = await gql(REVIEW, {"id": own["id"], "ok": True}, token=a)
     assert refused.error_codes == ["FORBIDDEN"]
     approved = await gql(REVIEW, {"id": own["id"], "ok": True}, token=m)
-    assert approved.data["reviewInstitution"] == {  # type: ignore[index]
+    assert approved.data["reviewInstitution"] == {
         "institution": {"name": "Squat Lab", "verified": True},
         "errors": [],
     }
@@ -143,9 +143,9 @@ async def test_a_proposal_is_private_until_a_moderator_approves_it(
     assert (await gql(THEIRS, {"id": alice["me"]["id"]}, token=b)).data == {
         "user": {"profile": {"institution": {"name": "Squat Lab"}}}
     }
-    bob_now = (await gql(MINE, token=b)).data["me"]["profile"]["institution"]  # type: ignore[index]
+    bob_now = (await gql(MINE, token=b)).data["me"]["profile"]["institution"]
     assert bob_now == {"id": own["id"], "name": "Squat Lab", "verified": True}
-    assert (await gql(PENDING, token=m)).data["pendingInstitutions"]["edges"] == []  # type: ignore[index]
+    assert (await gql(PENDING, token=m)).data["pendingInstitutions"]["edges"] == []
     actions = "SELECT count(*) FROM moderation_actions WHERE action = 'INSTITUTION_APPROVED'"
     assert await sql(app, actions) == 1
 
@@ -159,12 +159,12 @@ async def test_a_rejected_proposal_goes(app: Starlette, gql: GraphQLClient) -> N
     await gql(SET, {"id": own["id"]}, token=alice["accessToken"])
     rejected = await gql(REVIEW, {"id": own["id"], "ok": False}, token=mod["accessToken"])
     assert made["errors"] == []
-    assert rejected.data["reviewInstitution"] == {"institution": None, "errors": []}  # type: ignore[index]
+    assert rejected.data["reviewInstitution"] == {"institution": None, "errors": []}
     assert await found(gql, alice["accessToken"], "Rude Name Inc") == []
     mine = await gql(MINE, token=alice["accessToken"])
     assert mine.data == {"me": {"profile": {"institution": None}}}
     again = await gql(REVIEW, {"id": own["id"], "ok": True}, token=mod["accessToken"])
-    assert again.data["reviewInstitution"]["errors"] == [{"code": "NOT_FOUND"}]  # type: ignore[index]
+    assert again.data["reviewInstitution"]["errors"] == [{"code": "NOT_FOUND"}]
 
 
 async def test_proposals_are_rate_limited(gql: GraphQLClient) -> None:
@@ -180,10 +180,10 @@ async def test_proposed_names_pass_the_content_check(
     wx_gql: GraphQLClient, fake_wechat: FakeWechat
 ) -> None:
     fake_wechat.add_login("c1", "openid-zoe")
-    token = (await wx_gql(LOGIN, {"code": "c1"})).data["wechatLogin"]["accessToken"]  # type: ignore[index]
+    token = (await wx_gql(LOGIN, {"code": "c1"})).data["wechatLogin"]["accessToken"]
     register = """mutation { register(input: {acceptedPolicyVersion: "2026-11", nickname: "Zoe"})
                   { errors { code } } }"""
-    assert (await wx_gql(register, token=token)).data["register"]["errors"] == []  # type: ignore[index]
+    assert (await wx_gql(register, token=token)).data["register"]["errors"] == []
     risky = await propose(wx_gql, token, "赌博 Club")
     assert risky == {"institution": None, "errors": [{"code": "CONTENT_REJECTED", "field": "name"}]}
     assert (await propose(wx_gql, token, "Chess Club"))["errors"] == []

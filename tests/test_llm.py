@@ -21,7 +21,7 @@ HELLO = [{"role": "user", "content": "hello"}]
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeOpenAI]:
     fake = FakeOpenAI()
-    async with live_server(fake.app()) as server:  # type: ignore[arg-type]
+    async with live_server(fake.app()) as server:
         fake.url = server.url
         yield fake
 
@@ -176,7 +176,7 @@ async def test_the_key_never_reaches_logs_or_reprs(
         await llm.complete(HELLO)
     assert fake.api_key not in caplog.text
     assert fake.api_key not in str(caught.value) and fake.api_key not in repr(llm)
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None, llm_base_url=fake.base_url, llm_model="m", llm_api_key=fake.api_key
     )
     assert fake.api_key not in repr(settings) and fake.api_key not in str(settings.model_dump())
@@ -184,4 +184,4 @@ async def test_the_key_never_reaches_logs_or_reprs(
 
 def test_base_url_and_model_come_together() -> None:
     with pytest.raises(ValueError, match="LLM_MODEL"):
-        Settings(_env_file=None, llm_base_url="http://127.0.0.1:9/v1")  # type: ignore[call-arg]
+        Settings(_env_file=None, llm_base_url="http://127.0.0.1:9/v1")

@@ -19,7 +19,7 @@ BLOCK = "mutation ($id: ID!) { blockUser(userId: $id) { ok } }"
 async def swipe(gql: GraphQLClient, who: dict, whom: dict, action: str = "LIKE") -> dict:
     response = await gql(SWIPE, {"id": whom["me"]["id"], "a": action}, token=who["accessToken"])
     assert response.errors == [], response.errors
-    return response.data["swipe"]  # type: ignore[index]
+    return response.data["swipe"]
 
 
 async def test_two_likes_make_one_match_for_both(gql: GraphQLClient) -> None:
@@ -28,7 +28,7 @@ async def test_two_likes_make_one_match_for_both(gql: GraphQLClient) -> None:
     made = await swipe(gql, bob, alice, "SUPER_LIKE")
     assert made["match"]["user"] == {"id": alice["me"]["id"]}
     for who, other in ((alice, bob), (bob, alice)):
-        edges = (await gql(MATCHES, token=who["accessToken"])).data["matches"]["edges"]  # type: ignore[index]
+        edges = (await gql(MATCHES, token=who["accessToken"])).data["matches"]["edges"]
         assert [e["node"]["user"]["id"] for e in edges] == [other["me"]["id"]]
     # Liking again reports nothing new.
     assert (await swipe(gql, alice, bob))["match"] is None
@@ -39,7 +39,7 @@ async def test_pass_makes_no_match_and_a_change_of_mind_is_free(app: Starlette, 
     alice, bob = await registered_user(gql, "alice"), await registered_user(gql, "bob")
     await swipe(gql, alice, bob, "PASS")
     await swipe(gql, bob, alice, "LIKE")
-    assert (await gql(MATCHES, token=bob["accessToken"])).data["matches"]["edges"] == []  # type: ignore[index]
+    assert (await gql(MATCHES, token=bob["accessToken"])).data["matches"]["edges"] == []
     made = await swipe(gql, alice, bob, "LIKE")
     assert made["match"] is not None
     assert await sql(app, "SELECT count(*) FROM user_swipes") == 2  # one row per ordered pair
@@ -69,15 +69,15 @@ async def test_unmatch_and_block_end_matches(gql: GraphQLClient) -> None:
     await swipe(gql, alice, bob)
     match_id = (await swipe(gql, bob, alice))["match"]["id"]
     stranger = await gql(UNMATCH, {"id": match_id}, token=carol["accessToken"])
-    assert stranger.data["unmatch"]["errors"] == [{"code": "NOT_FOUND", "field": "matchId"}]  # type: ignore[index]
+    assert stranger.data["unmatch"]["errors"] == [{"code": "NOT_FOUND", "field": "matchId"}]
     done = await gql(UNMATCH, {"id": match_id}, token=alice["accessToken"])
-    assert done.data["unmatch"] == {"ok": True, "errors": []}  # type: ignore[index]
-    assert (await gql(MATCHES, token=bob["accessToken"])).data["matches"]["edges"] == []  # type: ignore[index]
+    assert done.data["unmatch"] == {"ok": True, "errors": []}
+    assert (await gql(MATCHES, token=bob["accessToken"])).data["matches"]["edges"] == []
 
     await swipe(gql, alice, carol)
     await swipe(gql, carol, alice)
     await gql(BLOCK, {"id": alice["me"]["id"]}, token=carol["accessToken"])
-    assert (await gql(MATCHES, token=alice["accessToken"])).data["matches"]["edges"] == []  # type: ignore[index]
+    assert (await gql(MATCHES, token=alice["accessToken"])).data["matches"]["edges"] == []
 
 
 async def test_swiping_hidden_self_or_unknown_users_is_not_found(gql: GraphQLClient) -> None:

@@ -72,8 +72,7 @@ async def _world(settings: Settings) -> AsyncIterator[World]:
         gql = GraphQLClient(http)
         tokens = await populate(gql)
         ids = {
-            name: (await gql(ME, token=token)).data["me"]["id"]  # type: ignore[index]
-            for name, token in tokens.items()
+            name: (await gql(ME, token=token)).data["me"]["id"] for name, token in tokens.items()
         }
         yield app, server, gql, tokens, ids
 
@@ -139,7 +138,7 @@ async def test_tools_resources_and_prompts_over_http(world: World) -> None:
         assert "Findings" in review.messages[0].content.text  # type: ignore[union-attr]
 
     # search_users and suggestions are AI requests: metered and recorded as metadata.
-    sessions = (await gql(SESSIONS, token=tokens["viewer"])).data["aiSessions"]  # type: ignore[index]
+    sessions = (await gql(SESSIONS, token=tokens["viewer"])).data["aiSessions"]
     assert sorted(e["node"]["kind"] for e in sessions["edges"]) == [
         "search",
         "search",
@@ -264,7 +263,7 @@ async def test_http_requires_a_valid_token_a_known_host_and_origin(plain_world: 
         login = await gql(
             'mutation { wechatLogin(code: "dev:viewer") { accessToken refreshToken } }'
         )
-        fresh = login.data["wechatLogin"]  # type: ignore[index]
+        fresh = login.data["wechatLogin"]
         assert (await post(authorization=f"Bearer {fresh['refreshToken']}")).status_code == 401
         await gql(
             "mutation ($r: String!) { logout(refreshToken: $r) { ok } }",
@@ -315,10 +314,10 @@ async def test_whispers_an_agent_writes_pass_content_security(
         people = {}
         for name in ("sender", "recipient"):
             fake_wechat.add_login(f"code-{name}", f"openid-{name}")
-            payload = (await gql(login, {"c": f"code-{name}"})).data["wechatLogin"]  # type: ignore[index]
+            payload = (await gql(login, {"c": f"code-{name}"})).data["wechatLogin"]
             assert (await gql(register, token=payload["accessToken"])).data["register"][
                 "errors"
-            ] == []  # type: ignore[index]
+            ] == []
             people[name] = payload
         recipient_id = people["recipient"]["me"]["id"]
         async with mcp_client(server, people["sender"]["accessToken"]) as mcp:

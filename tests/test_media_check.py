@@ -41,10 +41,10 @@ async def world(
 async def wx_user(http: httpx.AsyncClient, fake: FakeWechat, name: str) -> dict[str, Any]:
     gql = GraphQLClient(http)
     fake.add_login(f"code-{name}", f"openid-{name}")
-    login = (await gql(LOGIN, {"code": f"code-{name}"})).data["wechatLogin"]  # type: ignore[index]
+    login = (await gql(LOGIN, {"code": f"code-{name}"})).data["wechatLogin"]
     data = {"acceptedPolicyVersion": "2026-11", "nickname": name}
     response = await gql(REGISTER, {"input": data}, token=login["accessToken"])
-    assert response.data["register"]["errors"] == []  # type: ignore[index]
+    assert response.data["register"]["errors"] == []
     return login
 
 
@@ -95,7 +95,7 @@ async def test_a_risky_proof_flags_the_report_for_moderators(
     mod = await wx_user(http, fake_wechat, "mod")
     await sql(app, "UPDATE users SET role = 'moderator' WHERE id = :id", id=mod["me"]["id"])
     listed = await GraphQLClient(http)(FLAGS, token=mod["accessToken"])
-    assert listed.data["reports"]["edges"] == [  # type: ignore[index]
+    assert listed.data["reports"]["edges"] == [
         {"node": {"id": filed["report"]["id"], "flags": ["PROOF_RISKY"]}}
     ]
 

@@ -40,7 +40,7 @@ async def gql(llm_settings: Settings) -> AsyncIterator[GraphQLClient]:
 
 async def used(gql: GraphQLClient, token: str) -> dict[str, int]:
     response = await gql(QUOTAS, token=token)
-    return {q["kind"]: q["used"] for q in response.data["me"]["quotas"]}  # type: ignore[index]
+    return {q["kind"]: q["used"] for q in response.data["me"]["quotas"]}
 
 
 async def test_a_failing_field_does_not_undo_the_quota_of_the_others(
@@ -59,7 +59,7 @@ async def test_a_failing_field_does_not_undo_the_quota_of_the_others(
         "AI_REQUEST": 3,
         "DISCOVERY": 3,
     }
-    sessions = (await gql(SESSIONS, token=token)).data["aiSessions"]["edges"]  # type: ignore[index]
+    sessions = (await gql(SESSIONS, token=token)).data["aiSessions"]["edges"]
     assert [e["node"]["kind"] for e in sessions] == ["suggestions"] * 3
 
 
@@ -73,7 +73,7 @@ async def test_a_failing_mutation_field_does_not_undo_the_chats_quota(
         assert response.error_codes == ["FORBIDDEN"]  # after the chat ran: rolled back
     assert len(fake_llm.requests) == 2
     assert (await used(gql, token))["AI_REQUEST"] == 2
-    sessions = (await gql(SESSIONS, token=token)).data["aiSessions"]["edges"]  # type: ignore[index]
+    sessions = (await gql(SESSIONS, token=token)).data["aiSessions"]["edges"]
     assert [(e["node"]["kind"], e["node"]["promptTokens"]) for e in sessions] == [("chat", 30)] * 2
 
 

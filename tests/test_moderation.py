@@ -54,7 +54,7 @@ async def resolve(
         token=token,
     )
     assert response.errors == [], response.errors
-    return response.data["resolveReport"]  # type: ignore[index]
+    return response.data["resolveReport"]
 
 
 async def test_only_moderators_may_list_or_resolve_reports(
@@ -99,16 +99,16 @@ async def test_queue_pages_by_status(
         response = await gql(
             QUEUE, {"status": "PENDING", "first": 2, "after": after}, token=mod["accessToken"]
         )
-        page = response.data["reports"]  # type: ignore[index]
+        page = response.data["reports"]
         pending += [e["node"]["id"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break
         after = page["pageInfo"]["endCursor"]
     assert pending == [ids[4], ids[2], ids[0]]  # newest first
     everything = await gql(QUEUE, {"first": 100}, token=mod["accessToken"])
-    assert len(everything.data["reports"]["edges"]) == 5  # type: ignore[index]
+    assert len(everything.data["reports"]["edges"]) == 5
     dismissed = await gql(QUEUE, {"status": "DISMISSED"}, token=mod["accessToken"])
-    assert [e["node"]["id"] for e in dismissed.data["reports"]["edges"]] == [ids[1]]  # type: ignore[index]
+    assert [e["node"]["id"] for e in dismissed.data["reports"]["edges"]] == [ids[1]]
     # Every decision is on record: who, what, on which report.
     rows = await sql(
         app,
@@ -163,7 +163,7 @@ async def test_moderators_open_proofs_through_short_lived_signed_links(
         [("a.png", png(), "image/png"), ("b.jpg", jpeg_with_gps(), "image/jpeg")],
     )
     listed = await gql(QUEUE, token=mod["accessToken"])
-    node = listed.data["reports"]["edges"][0]["node"]  # type: ignore[index]
+    node = listed.data["reports"]["edges"][0]["node"]
     assert node["reporter"]["id"] == alice["me"]["id"]
     urls = node["proofUrls"]
     assert len(urls) == 2
@@ -238,9 +238,9 @@ async def test_a_ban_closes_the_socket_and_ends_every_login_at_once(
             "mutation ($t: String!) { refreshToken(refreshToken: $t) { errors { code } } }",
             {"t": mallory["refreshToken"]},
         )
-        assert codes(refreshed.data["refreshToken"]) == ["INVALID_TOKEN"]  # type: ignore[index]
+        assert codes(refreshed.data["refreshToken"]) == ["INVALID_TOKEN"]
         again = await gql('mutation { wechatLogin(code: "dev:mallory") { errors { code } } }')
-        assert codes(again.data["wechatLogin"]) == ["ACCOUNT_SUSPENDED"]  # type: ignore[index]
+        assert codes(again.data["wechatLogin"]) == ["ACCOUNT_SUSPENDED"]
         # Hidden everywhere, out of the index, and on record.
         found = await gql(
             "query ($id: ID!) { user(id: $id) { id } }",
@@ -290,7 +290,7 @@ async def drained(app: Starlette, within: float = 60) -> None:
 async def discovered(gql: GraphQLClient, token: str) -> list[str]:
     response = await gql(DISCOVER, token=token)
     assert response.errors == [], response.errors
-    return [e["node"]["user"]["id"] for e in response.data["discover"]["edges"]]  # type: ignore[index]
+    return [e["node"]["user"]["id"] for e in response.data["discover"]["edges"]]
 
 
 async def test_reports_by_three_people_hide_someone_until_a_moderator_decides(

@@ -35,8 +35,8 @@ async def server(wx_settings: Settings) -> AsyncIterator[LiveServer]:
 
 async def wechat_user(gql: GraphQLClient, fake: FakeWechat, name: str) -> dict:
     fake.add_login(f"c-{name}", f"openid-{name}")
-    login = (await gql(LOGIN, {"code": f"c-{name}"})).data["wechatLogin"]  # type: ignore[index]
-    assert (await gql(REGISTER, token=login["accessToken"])).data["register"]["errors"] == []  # type: ignore[index]
+    login = (await gql(LOGIN, {"code": f"c-{name}"})).data["wechatLogin"]
+    assert (await gql(REGISTER, token=login["accessToken"])).data["register"]["errors"] == []
     return login
 
 
@@ -62,11 +62,11 @@ async def test_offline_recipient_gets_one_notice_per_credit(
         to_bob = {"recipientId": bob["me"]["id"]}
         assert (await gql(GRANT, {"t": ["TPL-1"]}, token=bob["accessToken"])).data[
             "grantSubscribeMessages"
-        ]["ok"]  # type: ignore[index]
+        ]["ok"]
         unknown = await gql(GRANT, {"t": ["SOMETHING-ELSE"]}, token=bob["accessToken"])
         assert unknown.data["grantSubscribeMessages"]["errors"] == [
             {"code": "INVALID_INPUT", "field": "templateIds"}
-        ]  # type: ignore[index]
+        ]
 
         await send_whisper(gql, alice["accessToken"], content="秘密内容", **to_bob)
         await send_whisper(gql, alice["accessToken"], content="again", **to_bob)  # no credit left

@@ -92,7 +92,7 @@ async def test_minimum_age_follows_the_clock(clocked: tuple) -> None:
         token = (await dev_login(gql, name))["accessToken"]
         data = {"acceptedPolicyVersion": "2026-11", "nickname": name, "birthDate": born}
         answer = (await gql(REGISTER, {"input": data}, token=token)).data
-        found = answer["register"]["errors"]  # type: ignore[index]
+        found = answer["register"]["errors"]
         assert [{"code": e["code"], "field": e["field"]} for e in found] == errors, name
     token = (await registered_user(gql, "later"))["accessToken"]
     for born, errors in (
@@ -100,7 +100,7 @@ async def test_minimum_age_follows_the_clock(clocked: tuple) -> None:
         ("2011-06-15", []),
     ):
         answer = (await gql(UPDATE, {"i": {"birthDate": born}}, token=token)).data
-        assert answer["updateProfile"]["errors"] == errors, born  # type: ignore[index]
+        assert answer["updateProfile"]["errors"] == errors, born
 
 
 DISCOVER = """query ($f: DiscoveryFilter) {
@@ -132,7 +132,7 @@ async def test_discovery_age_filter_follows_the_clock(settings: Settings) -> Non
             f = {"minAge": ages[0], "maxAge": ages[1]}
             answer = await gql(DISCOVER, {"f": f}, token=viewer)
             assert answer.errors == [], answer.errors
-            edges = answer.data["discover"]["edges"]  # type: ignore[index]
+            edges = answer.data["discover"]["edges"]
             found[ages] = [e["node"]["user"]["profile"]["nickname"] for e in edges]
     assert found == {(28, 30): ["hiker"], (25, 26): []}
 

@@ -63,7 +63,7 @@ async def everything(server: LiveServer, gql: GraphQLClient, login: dict, wid: s
     view = await gql(VIEW, {"w": wid}, token=token)
     assert view.errors == [], view.errors
     exported = await gql(EXPORT, token=token)
-    data = json.loads(exported.data["exportMyData"]["json"])  # type: ignore[index]
+    data = json.loads(exported.data["exportMyData"]["json"])
     mcp = await mcp_calls(
         server,
         token,
@@ -174,14 +174,14 @@ async def test_a_reply_is_answered_the_same_whatever_state_its_hidden_recipient_
             REPLY, {"input": {"replyToId": wid, "content": "hi"}}, token=bob["accessToken"]
         )
         answers[state] = Normaliser([bob["me"]["id"]])(answer.data)
-        assert answer.data["sendWhisper"]["errors"] == [], (state, answer.data)  # type: ignore[index]
+        assert answer.data["sendWhisper"]["errors"] == [], (state, answer.data)
     for state, answer in answers.items():
         assert answer == answers["reachable"], state
     sent = await gql(
         f"{{ whispersSent {{ edges {{ node {{ {WHISPER_FIELDS} }} }} }} }}",
         token=bob["accessToken"],
     )
-    for edge in sent.data["whispersSent"]["edges"]:  # type: ignore[index]
+    for edge in sent.data["whispersSent"]["edges"]:
         node = edge["node"]
         if node["replyTo"] is None:
             continue  # Bob's whisper of the blocks_by_whisper setup
@@ -189,14 +189,14 @@ async def test_a_reply_is_answered_the_same_whatever_state_its_hidden_recipient_
     assert len(outbox) == len(STATES)
     assert len({json.dumps(v, sort_keys=True) for v in outbox.values()}) == 1
     quota = "{ me { quotas { kind used } } }"
-    used = (await gql(quota, token=bob["accessToken"])).data["me"]["quotas"]  # type: ignore[index]
+    used = (await gql(quota, token=bob["accessToken"])).data["me"]["quotas"]
     assert {"kind": "WHISPER", "used": len(STATES) + 1} in used
 
     # Delivered only where the hidden sender may receive it.
     inbox = "{ whispersReceived { edges { node { content } } } }"
     for state in ("reachable", "by_whisper", "blocks_recipient", "blocks_by_whisper"):
         got = (await gql(inbox, token=senders[state]["accessToken"])).data
-        contents = [e["node"]["content"] for e in got["whispersReceived"]["edges"]]  # type: ignore[index]
+        contents = [e["node"]["content"] for e in got["whispersReceived"]["edges"]]
         assert ("hi" in contents) is (state in DELIVERED), (state, contents)
     withheld = await sql(app, "SELECT count(*) FROM whispers WHERE withheld")
     assert withheld == len(STATES) - len(DELIVERED)
@@ -207,7 +207,7 @@ async def test_a_reply_is_answered_the_same_whatever_state_its_hidden_recipient_
     read = "mutation ($id: ID!) { markWhisperRead(id: $id) { errors { code } } }"
     for state in DELIVERED:
         token = senders[state]["accessToken"]
-        for edge in (await gql(unread, token=token)).data["whispersReceived"]["edges"]:  # type: ignore[index]
+        for edge in (await gql(unread, token=token)).data["whispersReceived"]["edges"]:
             await gql(read, {"id": edge["node"]["id"]}, token=token)
     assert await sql(app, "SELECT count(*) FROM whispers WHERE read_at IS NOT NULL") >= 2
     again = await gql(
@@ -269,15 +269,12 @@ async def test_hidden_people_stay_hidden_on_every_path(server: Any) -> None:
             {"input": {"reportedUserId": pid, "reason": "SPAM", "details": way}},
             token=token,
         )
-        assert filed.data["reportUser"]["errors"] == []  # type: ignore[index]
+        assert filed.data["reportUser"]["errors"] == []
     before = (await gql(PATHS, token=token)).data
     assert {
         "content": "to banned",
         "recipient": {"id": people["banned"]["me"]["id"], "profile": {"nickname": "banned"}},
-    } in [
-        e["node"]
-        for e in before["whispersSent"]["edges"]  # type: ignore[index]
-    ]
+    } in [e["node"] for e in before["whispersSent"]["edges"]]
 
     await gql(BLOCK, {"id": vid}, token=people["blocks_viewer"]["accessToken"])
     await gql(
@@ -316,7 +313,7 @@ async def test_hidden_people_stay_hidden_on_every_path(server: Any) -> None:
         {"input": {"reportedUserId": people["held"]["me"]["id"], "reason": "SPAM"}},
         token=token,
     )
-    assert again.data["reportUser"]["report"]["reported"] == {"id": people["held"]["me"]["id"]}  # type: ignore[index]
+    assert again.data["reportUser"]["report"]["reported"] == {"id": people["held"]["me"]["id"]}
     nick = "{ whispersSent { edges { node { recipient { profile { nickname } } } } } }"
     assert "nickname" not in json.dumps((await gql(nick, token=token)).data)
     # MCP: the same rule.
@@ -341,21 +338,21 @@ async def test_block_and_report_work_against_someone_hiding(server: Any) -> None
     token = victim["accessToken"]
     for target in (harasser["me"]["id"], gone["me"]["id"]):
         blocked = await gql(BLOCK, {"id": target}, token=token)
-        assert blocked.data["blockUser"] == {"ok": True, "errors": []}  # type: ignore[index]
+        assert blocked.data["blockUser"] == {"ok": True, "errors": []}
         reported = await gql(
             REPORT, {"input": {"reportedUserId": target, "reason": "HARASSMENT"}}, token=token
         )
-        assert reported.data["reportUser"]["errors"] == []  # type: ignore[index]
-        assert reported.data["reportUser"]["report"]["reported"]["id"] == target  # type: ignore[index]
+        assert reported.data["reportUser"]["errors"] == []
+        assert reported.data["reportUser"]["report"]["reported"]["id"] == target
     for unknown in ("00000000-0000-4000-8000-000000000000", "nonsense"):
         blocked = await gql(BLOCK, {"id": unknown}, token=token)
-        assert blocked.data["blockUser"]["errors"] == [  # type: ignore[index]
+        assert blocked.data["blockUser"]["errors"] == [
             {"code": "NOT_FOUND", "message": "No such user.", "field": "userId"}
         ]
         reported = await gql(
             REPORT, {"input": {"reportedUserId": unknown, "reason": "SPAM"}}, token=token
         )
-        assert [e["code"] for e in reported.data["reportUser"]["errors"]] == ["NOT_FOUND"]  # type: ignore[index]
+        assert [e["code"] for e in reported.data["reportUser"]["errors"]] == ["NOT_FOUND"]
 
 
 async def test_a_reply_runs_the_same_statements_whether_delivered_or_withheld(
@@ -383,7 +380,7 @@ async def test_a_reply_runs_the_same_statements_whether_delivered_or_withheld(
                     {"input": {"replyToId": wid, "content": "who?"}},
                     token=bob["accessToken"],
                 )
-            assert answer.data["sendWhisper"]["errors"] == []  # type: ignore[index]
+            assert answer.data["sendWhisper"]["errors"] == []
             ran.append(counter.statements)
         assert ran[0] == ran[1]
         assert any("pg_notify" in s for s in ran[0])

@@ -32,13 +32,13 @@ def pay_app(pay_settings: Settings) -> Starlette:
 
 async def wechat_user(gql: GraphQLClient, fake_wechat: FakeWechat, name: str) -> str:
     fake_wechat.add_login(f"code-{name}", f"openid-{name}")
-    return (await gql(LOGIN, {"code": f"code-{name}"})).data["wechatLogin"]["accessToken"]  # type: ignore[index]
+    return (await gql(LOGIN, {"code": f"code-{name}"})).data["wechatLogin"]["accessToken"]
 
 
 async def order(gql: GraphQLClient, token: str, key: str | None = None, **headers: str) -> dict:
     response = await gql(ORDER, {"key": key}, token=token, headers=headers)
     assert response.errors == [], response.errors
-    return response.data["createProOrder"]  # type: ignore[index]
+    return response.data["createProOrder"]
 
 
 async def out_trade_no(app: Starlette, order_id: str) -> str:
@@ -75,13 +75,13 @@ async def test_order_notify_and_pro_end_to_end(
         assert fake_pay.orders[trade_no]["amount"] == {"total": 1000, "currency": "CNY"}
         assert fake_pay.orders[trade_no]["payer"] == {"openid": "openid-payer"}
 
-        before = (await gql(PLAN, token=token)).data["me"]  # type: ignore[index]
+        before = (await gql(PLAN, token=token)).data["me"]
         fake_pay.pay(trade_no)
         assert await notify(http, fake_pay, trade_no) == 204
-        after = (await gql(PLAN, token=token)).data["me"]  # type: ignore[index]
+        after = (await gql(PLAN, token=token)).data["me"]
         # A replay of the same notification changes nothing.
         assert await notify(http, fake_pay, trade_no) == 204
-        again = (await gql(PLAN, token=token)).data["me"]  # type: ignore[index]
+        again = (await gql(PLAN, token=token)).data["me"]
     assert before["membership"]["plan"] == "BASIC"
     assert after["membership"]["plan"] == "PRO"
     assert {q["kind"]: q["limit"] for q in after["quotas"]}["WHISPER"] == 100
@@ -115,7 +115,7 @@ async def test_forged_wrong_or_stale_notifications_change_nothing(
             stale.status_code,
             unsigned.status_code,
         ]
-        plan = (await gql(PLAN, token=token)).data["me"]["membership"]["plan"]  # type: ignore[index]
+        plan = (await gql(PLAN, token=token)).data["me"]["membership"]["plan"]
         memberships = await sql(pay_app, "SELECT count(*) FROM memberships")
     assert statuses == [400] * 5
     assert bad_signature.json() == {"code": "FAIL", "message": "invalid notification"}
@@ -152,7 +152,7 @@ async def test_an_order_without_notification_is_settled_by_query(
             )
             for trade in (unpaid, paid)
         }
-        plan = (await gql(PLAN, token=token)).data["me"]["membership"]["plan"]  # type: ignore[index]
+        plan = (await gql(PLAN, token=token)).data["me"]["membership"]["plan"]
     assert settled == 1
     assert statuses == {unpaid: "CREATED", paid: "PAID"}
     assert plan == "PRO"
@@ -179,8 +179,8 @@ async def test_ios_cannot_purchase(
     async with running_app(pay_app) as http:
         gql = GraphQLClient(http)
         token = await wechat_user(gql, fake_wechat, "iphone")
-        ios = (await gql(PLAN, token=token, headers={"x-wx-platform": "ios"})).data["me"]  # type: ignore[index]
-        android = (await gql(PLAN, token=token, headers={"x-wx-platform": "android"})).data["me"]  # type: ignore[index]
+        ios = (await gql(PLAN, token=token, headers={"x-wx-platform": "ios"})).data["me"]
+        android = (await gql(PLAN, token=token, headers={"x-wx-platform": "android"})).data["me"]
         refused = await order(gql, token, **{"x-wx-platform": "iOS"})
     assert ios["membership"]["canPurchase"] is False
     assert android["membership"]["canPurchase"] is True
@@ -192,7 +192,7 @@ async def test_development_purchase_without_merchant_credentials(gql: GraphQLCli
     token = (await dev_login(gql, "tester"))["accessToken"]
     made = await order(gql, token)
     assert json.loads(made["paymentParams"]) == {"development": True, "paid": True}
-    me = (await gql(PLAN, token=token)).data["me"]  # type: ignore[index]
+    me = (await gql(PLAN, token=token)).data["me"]
     assert me["membership"]["plan"] == "PRO"
 
 

@@ -45,7 +45,7 @@ async def world(llm_settings: Settings) -> AsyncIterator[World]:
 async def suggestions(gql: GraphQLClient, token: str) -> list[dict]:
     response = await gql(SUGGESTIONS, token=token)
     assert response.errors == [], response.errors
-    return response.data["profileSuggestions"]  # type: ignore[index]
+    return response.data["profileSuggestions"]
 
 
 async def test_rules_name_each_field_to_improve(offline: World) -> None:
@@ -53,7 +53,7 @@ async def test_rules_name_each_field_to_improve(offline: World) -> None:
     token = tokens["viewer"]
     await gql(UPDATE, {"i": {"bio": "Hi!", "interests": ["knitting"]}}, token=token)
     project = await gql(ADD_PROJECT, {"i": {"title": "Tea map"}}, token=token)
-    project_id = project.data["addProject"]["project"]["id"]  # type: ignore[index]
+    project_id = project.data["addProject"]["project"]["id"]
 
     found = await suggestions(gql, token)
 
@@ -87,7 +87,7 @@ async def test_rules_name_each_field_to_improve(offline: World) -> None:
     fields = {s["field"] for s in await suggestions(gql, token)}
     assert not fields & {"bio", "city", "lookingFor", "birthDate"}
 
-    sessions = (await gql(SESSIONS, token=token)).data["aiSessions"]  # type: ignore[index]
+    sessions = (await gql(SESSIONS, token=token)).data["aiSessions"]
     kinds = [(e["node"]["kind"], e["node"]["model"]) for e in sessions["edges"]]
     assert kinds == [("suggestions", None), ("suggestions", None)]
 
@@ -130,7 +130,7 @@ async def test_the_model_adds_validated_suggestions(world: World, fake_llm: Fake
     assert sent["response_format"] == {"type": "json_object"}
     profile = orjson.loads(sent["messages"][1]["content"])["profile"]
     assert profile["nickname"] == "pm_hiker" and "phone" not in profile
-    sessions = (await gql(SESSIONS, token=tokens["pm_hiker"])).data["aiSessions"]  # type: ignore[index]
+    sessions = (await gql(SESSIONS, token=tokens["pm_hiker"])).data["aiSessions"]
     node = sessions["edges"][0]["node"]
     assert (node["kind"], node["model"], node["promptTokens"], node["completionTokens"]) == (
         "suggestions",
@@ -145,7 +145,7 @@ async def test_a_failing_model_leaves_the_rules(world: World, fake_llm: FakeOpen
     fake_llm.hang()
     found = await suggestions(gql, tokens["viewer"])
     assert found and all(s["model"] is None for s in found)
-    sessions = (await gql(SESSIONS, token=tokens["viewer"])).data["aiSessions"]  # type: ignore[index]
+    sessions = (await gql(SESSIONS, token=tokens["viewer"])).data["aiSessions"]
     assert sessions["edges"][0]["node"]["model"] is None
 
 

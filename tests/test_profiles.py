@@ -25,7 +25,7 @@ PUBLIC = """query ($id: ID!) {
 async def update(gql: GraphQLClient, token: str, **changes: object) -> dict:
     response = await gql(UPDATE, {"input": changes}, token=token)
     assert response.errors == [], response.errors
-    return response.data["updateProfile"]  # type: ignore[index]
+    return response.data["updateProfile"]
 
 
 def errors(payload: dict) -> list[tuple[str, str | None]]:
@@ -88,7 +88,7 @@ async def test_each_rule_names_its_field(
 
 
 async def test_unregistered_users_must_register_first(gql: GraphQLClient) -> None:
-    token = (await gql(LOGIN, {"code": "dev:newbie"})).data["wechatLogin"]["accessToken"]  # type: ignore[index]
+    token = (await gql(LOGIN, {"code": "dev:newbie"})).data["wechatLogin"]["accessToken"]
     payload = await update(gql, token, bio="hi")
     assert errors(payload) == [("REGISTRATION_REQUIRED", None)]
 
@@ -102,7 +102,7 @@ async def test_public_view_shows_age_never_birth_date_phone_or_openid(gql: Graph
     )
     seen = await gql(PUBLIC, {"id": alice["me"]["id"]}, token=bob["accessToken"])
     assert seen.errors == []
-    assert seen.data["user"]["profile"]["age"] >= 36  # type: ignore[index]
+    assert seen.data["user"]["profile"]["age"] >= 36
     # The public type has no such fields at all: asking is a validation error.
     for private in ("birthDate", "phone", "wechatOpenid", "registered"):
         response = await gql(
@@ -120,7 +120,7 @@ async def test_hidden_banned_and_missing_users_look_the_same(
     banned = await registered_user(gql, "banned")
     await update(gql, hidden["accessToken"], discoverable=False)
     await sql(app, "UPDATE users SET status = 'banned' WHERE id = :id", id=banned["me"]["id"])
-    unregistered = (await gql(LOGIN, {"code": "dev:unreg"})).data["wechatLogin"]  # type: ignore[index]
+    unregistered = (await gql(LOGIN, {"code": "dev:unreg"})).data["wechatLogin"]
     ids = [
         hidden["me"]["id"],
         banned["me"]["id"],
@@ -132,7 +132,7 @@ async def test_hidden_banned_and_missing_users_look_the_same(
     assert [(a.data, a.errors) for a in answers] == [({"user": None}, [])] * len(ids)
     # A hidden user still sees themselves.
     own = await gql(PUBLIC, {"id": hidden["me"]["id"]}, token=hidden["accessToken"])
-    assert own.data["user"]["profile"]["discoverable"] is False  # type: ignore[index]
+    assert own.data["user"]["profile"]["discoverable"] is False
 
 
 async def test_anonymous_callers_cannot_read_users(gql: GraphQLClient) -> None:
@@ -146,10 +146,10 @@ async def test_content_security_on_nickname_and_bio(
     wx_app: Starlette, wx_gql: GraphQLClient, fake_wechat: FakeWechat
 ) -> None:
     fake_wechat.add_login("c1", "openid-zoe")
-    token = (await wx_gql(LOGIN, {"code": "c1"})).data["wechatLogin"]["accessToken"]  # type: ignore[index]
+    token = (await wx_gql(LOGIN, {"code": "c1"})).data["wechatLogin"]["accessToken"]
     register = """mutation { register(input: {acceptedPolicyVersion: "2026-11", nickname: "Zoe"})
                   { errors { code } } }"""
-    assert (await wx_gql(register, token=token)).data["register"]["errors"] == []  # type: ignore[index]
+    assert (await wx_gql(register, token=token)).data["register"]["errors"] == []
 
     risky = await update(wx_gql, token, bio="来赌博吧")
     assert errors(risky) == [("CONTENT_REJECTED", "bio")]
@@ -177,7 +177,7 @@ async def test_content_check_can_reject_when_wechat_is_down(
     async with running_app(create_app(strict)) as http:
         gql = GraphQLClient(http)
         fake_wechat.add_login("c1", "openid-yan")
-        token = (await gql(LOGIN, {"code": "c1"})).data["wechatLogin"]["accessToken"]  # type: ignore[index]
+        token = (await gql(LOGIN, {"code": "c1"})).data["wechatLogin"]["accessToken"]
         await gql(
             'mutation { register(input: {acceptedPolicyVersion: "2026-11", nickname: "Yan"})'
             " { errors { code } } }",

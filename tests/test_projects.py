@@ -22,7 +22,7 @@ MINE = """query ($first: Int, $after: String) {
 
 
 async def add(gql: GraphQLClient, token: str, **fields: object) -> dict:
-    return (await gql(ADD, {"input": {"title": "P", **fields}}, token=token)).data["addProject"]  # type: ignore[index]
+    return (await gql(ADD, {"input": {"title": "P", **fields}}, token=token)).data["addProject"]
 
 
 async def test_add_cleans_and_returns_the_project(gql: GraphQLClient) -> None:
@@ -71,16 +71,16 @@ async def test_only_the_owner_changes_a_project(gql: GraphQLClient) -> None:
     missing = "00000000-0000-4000-8000-000000000000"
     for pid in (project_id, missing, "nonsense"):
         changed = await gql(UPDATE, {"id": pid, "input": {"title": "Stolen"}}, token=mallory)
-        assert changed.data["updateProject"]["errors"] == [{"code": "NOT_FOUND", "field": "id"}]  # type: ignore[index]
+        assert changed.data["updateProject"]["errors"] == [{"code": "NOT_FOUND", "field": "id"}]
         deleted = await gql(DELETE, {"id": pid}, token=mallory)
         assert deleted.data["deleteProject"] == {
             "ok": False,
             "errors": [{"code": "NOT_FOUND", "field": "id"}],
-        }  # type: ignore[index]
+        }
     ok = await gql(UPDATE, {"id": project_id, "input": {"title": "Renamed"}}, token=alice)
-    assert ok.data["updateProject"]["project"]["title"] == "Renamed"  # type: ignore[index]
+    assert ok.data["updateProject"]["project"]["title"] == "Renamed"
     gone = await gql(DELETE, {"id": project_id}, token=alice)
-    assert gone.data["deleteProject"] == {"ok": True, "errors": []}  # type: ignore[index]
+    assert gone.data["deleteProject"] == {"ok": True, "errors": []}
 
 
 async def test_at_most_thirty_projects(gql: GraphQLClient) -> None:
@@ -96,7 +96,7 @@ async def test_pages_are_newest_first_without_gaps_or_repeats(gql: GraphQLClient
         await add(gql, token, title=f"P{i}")
     seen, after = [], None
     while True:
-        page = (await gql(MINE, {"first": 3, "after": after}, token=token)).data["me"]["projects"]  # type: ignore[index]
+        page = (await gql(MINE, {"first": 3, "after": after}, token=token)).data["me"]["projects"]
         seen += [e["node"]["title"] for e in page["edges"]]
         if not page["pageInfo"]["hasNextPage"]:
             break

@@ -105,7 +105,7 @@ async def test_logs_never_hold_tokens_codes_phones_or_content(
             {"i": {"recipientId": bob["me"]["id"], "content": content}},
             token=ann["accessToken"],
         )
-        assert sent.data["sendWhisper"]["errors"] == []  # type: ignore[index]
+        assert sent.data["sendWhisper"]["errors"] == []
         refresh = "mutation ($r: String!) { refreshToken(refreshToken: $r) { accessToken } }"
         renewed = await gql(refresh, {"r": ann["refreshToken"]})
         logout = "mutation ($r: String!) { logout(refreshToken: $r) { ok } }"
@@ -119,7 +119,7 @@ async def test_logs_never_hold_tokens_codes_phones_or_content(
         ann["refreshToken"],
         bob["accessToken"],
         bob["refreshToken"],
-        renewed.data["refreshToken"]["accessToken"],  # type: ignore[index]
+        renewed.data["refreshToken"]["accessToken"],
         "13800138000",
         "约在外滩见面",
         "meet-me-at-the-bund",

@@ -100,10 +100,10 @@ async def test_limits_come_from_settings_and_pro_raises_them_at_once(app: Starle
         uid, token = await user_id(gql, "upgrader")
         services = app.state.services
         app.state.services = dataclasses.replace(services, clock=lambda: BEFORE_MIDNIGHT)
-        basic = (await gql(QUOTAS, token=token)).data["me"]  # type: ignore[index]
+        basic = (await gql(QUOTAS, token=token)).data["me"]
         async with services.sessionmaker() as session, session.begin():
             await extend_pro(session, uid, source="test-order", days=30, now=BEFORE_MIDNIGHT)
-        pro = (await gql(QUOTAS, token=token)).data["me"]  # type: ignore[index]
+        pro = (await gql(QUOTAS, token=token)).data["me"]
     limits = lambda me: {q["kind"]: q["limit"] for q in me["quotas"]}  # noqa: E731
     assert limits(basic) == {"WHISPER": 10, "SWIPE": 50, "AI_REQUEST": 20, "DISCOVERY": 30}
     assert limits(pro) == {"WHISPER": 100, "SWIPE": 500, "AI_REQUEST": 200, "DISCOVERY": 300}

@@ -23,7 +23,7 @@ async def login_codes(gql: GraphQLClient, n: int, headers: dict[str, str] | None
     results = []
     for i in range(n):
         response = await gql(LOGIN, {"code": f"dev:user{i}"}, headers=headers)
-        errors = response.data["wechatLogin"]["errors"]  # type: ignore[index]
+        errors = response.data["wechatLogin"]["errors"]
         results.append(errors[0]["code"] if errors else "OK")
     return results
 
@@ -34,7 +34,7 @@ async def test_login_is_limited_per_ip_with_a_retry_time(settings: Settings) -> 
         gql = GraphQLClient(http)
         assert await login_codes(gql, 4) == ["OK", "OK", "OK", "RATE_LIMITED"]
         response = await gql(LOGIN, {"code": "dev:late"})
-        error = response.data["wechatLogin"]["errors"][0]  # type: ignore[index]
+        error = response.data["wechatLogin"]["errors"][0]
         assert 1 <= error["retryAfterSeconds"] <= 60
 
 
@@ -105,7 +105,7 @@ async def test_aliases_of_discovery_and_whispers_count_one_by_one(settings: Sett
         )
         fields = " ".join(f"w{i}: " + whisper.format(to=bob["me"]["id"], i=i) for i in range(5))
         response = await gql("mutation { " + fields + " }", token=ann["accessToken"])
-        results = [response.data[f"w{i}"]["errors"] for i in range(5)]  # type: ignore[index]
+        results = [response.data[f"w{i}"]["errors"] for i in range(5)]
         assert [r[0]["code"] if r else "OK" for r in results] == ["OK"] * 3 + ["RATE_LIMITED"] * 2
         assert await sql(app, "SELECT count(*) FROM whispers") == 3
 
@@ -121,7 +121,7 @@ async def test_ai_requests_are_limited_per_account_alias_by_alias(settings: Sett
             for i in range(4)
         )
         response = await gql("mutation { " + chats + " }", token=ann["accessToken"])
-        codes = [response.data[f"c{i}"]["errors"] for i in range(4)]  # type: ignore[index]
+        codes = [response.data[f"c{i}"]["errors"] for i in range(4)]
         assert [c[0]["code"] if c else "OK" for c in codes] == ["OK"] * 3 + ["RATE_LIMITED"]
         response = await gql("{ profileSuggestions { field } }", token=ann["accessToken"])
         assert response.error_codes == ["RATE_LIMITED"], response.errors

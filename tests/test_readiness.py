@@ -17,7 +17,7 @@ async def test_ready_is_503_while_postgres_is_stopped(tmp_path: Path) -> None:
     # A server of the test's own, so stopping it disturbs nobody else.
     server = EmbeddedPostgres(tmp_path / "pg")
     url = async_url(server.start())
-    settings = Settings(_env_file=None, database_url=url, ready_timeout_s=2.0)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, database_url=url, ready_timeout_s=2.0)
     try:
         app = create_app(settings)
         async with running_app(app) as http:

@@ -87,7 +87,7 @@ async def test_replay_after_reconnect_has_no_gap_and_no_duplicate(server: LiveSe
     to_bob = {"recipientId": bob["me"]["id"]}
     for i in range(3):
         await send_whisper(gql, alice["accessToken"], content=f"before {i}", **to_bob)
-    edges = (await gql(CURSORS, token=bob["accessToken"])).data["whispersReceived"]["edges"]  # type: ignore[index]
+    edges = (await gql(CURSORS, token=bob["accessToken"])).data["whispersReceived"]["edges"]
     last_seen = edges[0]["cursor"]  # newest first: the client saw all three
     # The mini app went to the background; two whispers came meanwhile.
     for i in range(2):

@@ -63,7 +63,7 @@ async def test_block_whisper_sender_stops_them_and_changes_nothing_else(
             "whisper"
         ]["id"]
         before = await gql(SEES, {"a": a}, token=bob["accessToken"])
-        assert before.data["user"] and before.data["matches"]["edges"]  # type: ignore[index]
+        assert before.data["user"] and before.data["matches"]["edges"]
 
         for _ in range(2):  # idempotent
             done = await gql(BY_WHISPER, {"id": wid}, token=bob["accessToken"])
@@ -84,7 +84,7 @@ async def test_block_whisper_sender_stops_them_and_changes_nothing_else(
             {"id": wid},
             token=alice["accessToken"],
         )
-        assert reveal.data["revealWhisper"]["errors"] == [{"code": "NOT_FOUND"}]  # type: ignore[index]
+        assert reveal.data["revealWhisper"]["errors"] == [{"code": "NOT_FOUND"}]
         assert await sql(app, "SELECT revealed_at FROM whispers WHERE id = :w", w=wid) is None
         # Others still can; and Bob can still whisper her.
         assert (await send_whisper(gql, carol["accessToken"], recipientId=b, content="hi"))[
@@ -95,7 +95,7 @@ async def test_block_whisper_sender_stops_them_and_changes_nothing_else(
         ] == []
         # His export lists the block by whisper, never by person.
         exported = await gql("mutation { exportMyData { json } }", token=bob["accessToken"])
-        data = json.loads(exported.data["exportMyData"]["json"])  # type: ignore[index]
+        data = json.loads(exported.data["exportMyData"]["json"])
         assert data["whisperSenderBlocks"] == [
             {"whisperId": wid, "createdAt": data["whisperSenderBlocks"][0]["createdAt"]}
         ]
@@ -118,11 +118,11 @@ async def test_recourse_refuses_a_whisper_not_received_like_an_unknown_id(
     blocks, reports = [], []
     for token, target in attempts:
         blocked = await gql(BY_WHISPER, {"id": target}, token=token)
-        blocks.append(blocked.data["blockWhisperSender"])  # type: ignore[index]
+        blocks.append(blocked.data["blockWhisperSender"])
         reported = await gql(
             REPORT_WHISPER, {"input": {"whisperId": target, "reason": "SPAM"}}, token=token
         )
-        reports.append(reported.data["reportWhisper"])  # type: ignore[index]
+        reports.append(reported.data["reportWhisper"])
     not_found = {"code": "NOT_FOUND", "message": "No such whisper.", "field": "whisperId"}
     assert blocks == [{"ok": False, "errors": [not_found]}] * len(attempts)
     assert reports == [{"report": None, "errors": [not_found]}] * len(attempts)
@@ -143,7 +143,7 @@ async def test_report_whisper_names_the_sender_to_moderators_only(
     response = await multipart(
         http, REPORT_WHISPER, variables, [("p.png", png(), "image/png")], token=bob["accessToken"]
     )
-    filed = GraphQLClient.parse(response).data["reportWhisper"]  # type: ignore[index]
+    filed = GraphQLClient.parse(response).data["reportWhisper"]
     assert filed["errors"] == []
     report = filed["report"]
     assert report["reported"] == {"id": NOBODY, "profile": None, "isPro": False}
@@ -156,10 +156,10 @@ async def test_report_whisper_names_the_sender_to_moderators_only(
         {"input": {"whisperId": wid, "reason": "HARASSMENT"}},
         token=bob["accessToken"],
     )
-    assert again.data["reportWhisper"]["report"]["id"] == report["id"]  # type: ignore[index]
+    assert again.data["reportWhisper"]["report"]["id"] == report["id"]
 
     # The moderator sees who sent it, and what it said.
-    (edge,) = (await gql(QUEUE, token=mod["accessToken"])).data["reports"]["edges"]  # type: ignore[index]
+    (edge,) = (await gql(QUEUE, token=mod["accessToken"])).data["reports"]["edges"]
     seen = edge["node"]
     assert seen["reported"] == {"id": a, "profile": {"nickname": "alice"}}
     assert seen["reporter"] == {"id": bob["me"]["id"]}
@@ -169,11 +169,11 @@ async def test_report_whisper_names_the_sender_to_moderators_only(
         {"input": {"reportId": report["id"], "status": "RESOLVED", "action": "BAN"}},
         token=mod["accessToken"],
     )
-    assert decided.data["resolveReport"]["errors"] == []  # type: ignore[index]
+    assert decided.data["resolveReport"]["errors"] == []
     assert await sql(app, "SELECT status FROM users WHERE id = :a", a=a) == "banned"
 
     # Bob: decided, nothing more — not who, not what was decided.
-    mine = (await gql(MINE, token=bob["accessToken"])).data["me"]["reports"]["edges"]  # type: ignore[index]
+    mine = (await gql(MINE, token=bob["accessToken"])).data["me"]["reports"]["edges"]
     assert [e["node"] for e in mine] == [
         {
             "id": report["id"],
@@ -186,8 +186,8 @@ async def test_report_whisper_names_the_sender_to_moderators_only(
         }
     ]
     exported = await gql("mutation { exportMyData { json } }", token=bob["accessToken"])
-    assert a not in exported.data["exportMyData"]["json"]  # type: ignore[index]
-    made = json.loads(exported.data["exportMyData"]["json"])["reportsMade"]  # type: ignore[index]
+    assert a not in exported.data["exportMyData"]["json"]
+    made = json.loads(exported.data["exportMyData"]["json"])["reportsMade"]
     assert [(r["whisperId"], r["reportedUserId"], r["status"], r["decision"]) for r in made] == [
         (wid, None, "RESOLVED", None)
     ]
@@ -204,16 +204,16 @@ async def test_a_dismissed_whisper_report_reads_resolved_to_its_reporter(
     filed = await gql(
         REPORT_WHISPER, {"input": {"whisperId": wid, "reason": "SPAM"}}, token=bob["accessToken"]
     )
-    report_id = filed.data["reportWhisper"]["report"]["id"]  # type: ignore[index]
+    report_id = filed.data["reportWhisper"]["report"]["id"]
     await gql(
         RESOLVE,
         {"input": {"reportId": report_id, "status": "DISMISSED", "action": "NONE"}},
         token=mod["accessToken"],
     )
-    mine = (await gql(MINE, token=bob["accessToken"])).data["me"]["reports"]["edges"]  # type: ignore[index]
+    mine = (await gql(MINE, token=bob["accessToken"])).data["me"]["reports"]["edges"]
     assert (mine[0]["node"]["status"], mine[0]["node"]["decision"]) == ("RESOLVED", None)
     queue = "{ reports { edges { node { status decision } } } }"
-    (edge,) = (await gql(queue, token=mod["accessToken"])).data["reports"]["edges"]  # type: ignore[index]
+    (edge,) = (await gql(queue, token=mod["accessToken"])).data["reports"]["edges"]
     assert edge["node"] == {"status": "DISMISSED", "decision": "NONE"}
 
 
@@ -228,26 +228,26 @@ async def test_a_deleted_sender_can_still_be_reported_and_blocked_through_the_wh
     )["whisper"]["id"]
     assert (await gql("mutation { deleteAccount { ok } }", token=alice["accessToken"])).errors == []
     blocked = await gql(BY_WHISPER, {"id": wid}, token=bob["accessToken"])
-    assert blocked.data["blockWhisperSender"] == {"ok": True, "errors": []}  # type: ignore[index]
+    assert blocked.data["blockWhisperSender"] == {"ok": True, "errors": []}
     filed = await gql(
         REPORT_WHISPER, {"input": {"whisperId": wid, "reason": "SPAM"}}, token=bob["accessToken"]
     )
-    report = filed.data["reportWhisper"]["report"]  # type: ignore[index]
+    report = filed.data["reportWhisper"]["report"]
     assert report["reported"]["id"] == NOBODY
-    (edge,) = (await gql(QUEUE, token=mod["accessToken"])).data["reports"]["edges"]  # type: ignore[index]
+    (edge,) = (await gql(QUEUE, token=mod["accessToken"])).data["reports"]["edges"]
     assert edge["node"]["reported"] == {"id": NOBODY, "profile": None}
     ban = await gql(
         RESOLVE,
         {"input": {"reportId": report["id"], "status": "RESOLVED", "action": "BAN"}},
         token=mod["accessToken"],
     )
-    assert [e["code"] for e in ban.data["resolveReport"]["errors"]] == ["INVALID_INPUT"]  # type: ignore[index]
+    assert [e["code"] for e in ban.data["resolveReport"]["errors"]] == ["INVALID_INPUT"]
     warn = await gql(
         RESOLVE,
         {"input": {"reportId": report["id"], "status": "RESOLVED", "action": "WARN"}},
         token=mod["accessToken"],
     )
-    assert warn.data["resolveReport"]["errors"] == []  # type: ignore[index]
+    assert warn.data["resolveReport"]["errors"] == []
 
 
 async def test_blocks_are_rate_limited_alias_by_alias(settings: Settings) -> None:
@@ -264,7 +264,7 @@ async def test_blocks_are_rate_limited_alias_by_alias(settings: Settings) -> Non
             for i in range(2)
         )
         response = await gql("mutation { " + fields + " }", token=ann["accessToken"])
-        assert [response.data[f"b{i}"]["ok"] for i in range(2)] == [True, True]  # type: ignore[index]
+        assert [response.data[f"b{i}"]["ok"] for i in range(2)] == [True, True]
         unblocked = await gql(
             "mutation ($id: ID!) { unblockUser(userId: $id) { ok } }",
             {"id": bob["me"]["id"]},
@@ -272,7 +272,7 @@ async def test_blocks_are_rate_limited_alias_by_alias(settings: Settings) -> Non
         )
         assert unblocked.data == {"unblockUser": {"ok": True}}
         over = await gql(BY_WHISPER, {"id": wid}, token=ann["accessToken"])
-        assert [e["code"] for e in over.data["blockWhisperSender"]["errors"]] == ["RATE_LIMITED"]  # type: ignore[index]
+        assert [e["code"] for e in over.data["blockWhisperSender"]["errors"]] == ["RATE_LIMITED"]
         late = await gql(
             "mutation ($id: ID!) { blockUser(userId: $id) { errors { code } } }",
             {"id": bob["me"]["id"]},

@@ -202,7 +202,7 @@ async def test_strings_instead_of_files_are_refused(gql: GraphQLClient, app: Sta
         },
         token=alice["accessToken"],
     )
-    assert codes(response.data["reportUser"]) == ["INVALID_INPUT"]  # type: ignore[index]
+    assert codes(response.data["reportUser"]) == ["INVALID_INPUT"]
     assert await sql(app, "SELECT count(*) FROM user_reports") == 0
 
 
@@ -276,19 +276,19 @@ async def test_reporters_see_their_reports_status_and_the_reported_learn_nothing
     alice, mallory = await two_users(gql)
     await report(http, alice["accessToken"], mallory["me"]["id"], [("a.png", png(), "image/png")])
     mine = await gql(MY_REPORTS, token=alice["accessToken"])
-    (edge,) = mine.data["me"]["reports"]["edges"]  # type: ignore[index]
+    (edge,) = mine.data["me"]["reports"]["edges"]
     assert edge["node"]["status"] == "PENDING"
     assert edge["node"]["proofUrls"] == [] and edge["node"]["note"] is None
     # Mallory: no reports of hers, none about her, nothing in her export.
     theirs = await gql(MY_REPORTS, token=mallory["accessToken"])
-    assert theirs.data["me"]["reports"]["edges"] == []  # type: ignore[index]
+    assert theirs.data["me"]["reports"]["edges"] == []
     export = await gql("mutation { exportMyData { json } }", token=mallory["accessToken"])
-    data = json.loads(export.data["exportMyData"]["json"])  # type: ignore[index]
+    data = json.loads(export.data["exportMyData"]["json"])
     assert data["reportsMade"] == []
-    assert alice["me"]["id"] not in export.data["exportMyData"]["json"]  # type: ignore[index]
+    assert alice["me"]["id"] not in export.data["exportMyData"]["json"]
     # Alice's export has the report she made.
     export = await gql("mutation { exportMyData { json } }", token=alice["accessToken"])
-    data = json.loads(export.data["exportMyData"]["json"])  # type: ignore[index]
+    data = json.loads(export.data["exportMyData"]["json"])
     assert [(r["reportedUserId"], r["proofCount"]) for r in data["reportsMade"]] == [
         (mallory["me"]["id"], 1)
     ]

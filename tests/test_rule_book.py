@@ -111,7 +111,7 @@ async def world(request: pytest.FixtureRequest, settings: Settings) -> AsyncIter
         ids = {}
         for name, token in tokens.items():
             me = await gql("{ me { id } }", token=token)
-            ids[name] = me.data["me"]["id"]  # type: ignore[index]
+            ids[name] = me.data["me"]["id"]
         world = World(app, server, gql, http, compiled, tokens, ids)
         await _states(world)
         yield world
@@ -134,7 +134,7 @@ async def _states(w: World) -> None:
         {"input": {"recipientId": w.ids["sender_blocker"], "content": "hi"}},
         token=w.tokens["V"],
     )
-    whisper = sent.data["sendWhisper"]["whisper"]["id"]  # type: ignore[index]
+    whisper = sent.data["sendWhisper"]["whisper"]["id"]
     await w.gql(BLOCK_SENDER, {"id": whisper}, token=w.tokens["sender_blocker"])
     # That one person is unreachable, not invisible: leave them out of the feed by hiding them.
     await sql(

@@ -16,7 +16,7 @@ DELETE = "mutation { deleteAccount { ok errors { code } } }"
 
 
 async def refresh(gql: GraphQLClient, token: str) -> dict:
-    return (await gql(REFRESH, {"t": token})).data["refreshToken"]  # type: ignore[index]
+    return (await gql(REFRESH, {"t": token})).data["refreshToken"]
 
 
 async def me(gql: GraphQLClient, token: str) -> tuple[object, list[str | None]]:
@@ -60,7 +60,7 @@ async def test_logout_ends_the_login_at_once(gql: GraphQLClient) -> None:
     assert await me(gql, login["accessToken"]) == (None, ["UNAUTHENTICATED"])
     assert (await refresh(gql, login["refreshToken"]))["errors"][0]["code"] == "INVALID_TOKEN"
     again = await gql(LOGOUT, {"t": login["refreshToken"]})
-    assert again.data["logout"]["errors"] == [{"code": "INVALID_TOKEN"}]  # type: ignore[index]
+    assert again.data["logout"]["errors"] == [{"code": "INVALID_TOKEN"}]
 
 
 async def test_ban_takes_effect_at_the_next_request(app: Starlette) -> None:
@@ -73,7 +73,7 @@ async def test_ban_takes_effect_at_the_next_request(app: Starlette) -> None:
         assert (await refresh(gql, login["refreshToken"]))["errors"][0]["code"] == "INVALID_TOKEN"
         relogin = (
             await gql('mutation { wechatLogin(code: "dev:erin") { accessToken errors { code } } }')
-        ).data["wechatLogin"]  # type: ignore[index]
+        ).data["wechatLogin"]
         assert relogin == {"accessToken": None, "errors": [{"code": "ACCOUNT_SUSPENDED"}]}
 
 

@@ -31,7 +31,7 @@ PRODUCTION = {
 
 def production(**overrides: object) -> Settings:
     values: dict[str, object] = {**PRODUCTION, **overrides}
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @pytest.mark.parametrize("secret", [DEV_SECRET_KEY, "short"])
@@ -53,7 +53,7 @@ def test_production_refuses_development_switches() -> None:
 
 
 def test_development_defaults_are_usable() -> None:
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.app_env == "development"
     assert settings.graphiql_enabled
     assert str(settings.data_dir) == ".qiaoqiao"
@@ -63,7 +63,7 @@ def test_settings_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in PRODUCTION.items():
         monkeypatch.setenv(name.upper(), value if isinstance(value, str) else reveal(value))
     monkeypatch.setenv("WS_ALLOWED_ORIGINS", '["https://servicewechat.com"]')
-    settings = Settings(_env_file=None)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None)
     assert settings.is_production
     assert settings.ws_allowed_origins == ["https://servicewechat.com"]
 

@@ -140,7 +140,7 @@ def test_secrets_never_show_in_repr_dumps_or_logs(monkeypatch: pytest.MonkeyPatc
     values["secret_key"] = "sk-LEAK-0001-long-enough-for-production-use"
     settings = Settings(
         _env_file=None, llm_base_url="http://127.0.0.1:1/v1", llm_model="m", **values
-    )  # type: ignore[arg-type]
+    )
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     logger = logging.getLogger("qiaoqiao.test-secrets")
@@ -169,6 +169,6 @@ async def test_outgoing_requests_never_log_the_app_secret(
     fake_wechat.add_login("code-7", "openid-erin")
     with caplog.at_level(logging.DEBUG):
         answer = await wx_gql(LOGIN, {"code": "code-7"})
-    assert answer.data["wechatLogin"]["accessToken"]  # type: ignore[index]
+    assert answer.data["wechatLogin"]["accessToken"]
     assert fake_wechat.calls_to("/sns/jscode2session") == 1
     assert fake_wechat.app_secret not in caplog.text

@@ -56,7 +56,7 @@ def test_issued_token_verifies_and_lives_at_most_15_minutes() -> None:
     assert (claims.user_id, claims.session_id) == (USER, SESSION)
     assert issued.expires_in <= 900
     with pytest.raises(ValueError, match="900"):
-        Settings(_env_file=None, access_token_ttl_s=901)  # type: ignore[call-arg]
+        Settings(_env_file=None, access_token_ttl_s=901)
 
 
 def test_alg_none_is_refused() -> None:
@@ -116,10 +116,10 @@ def test_rotated_keys_verify_during_the_overlap_window() -> None:
     old = service()
     token = old.issue_access(USER, SESSION).token
     rotated = TokenService(
-        Settings(_env_file=None, secret_key="n" * 40, previous_secret_keys=[SECRET])  # type: ignore[call-arg]
+        Settings(_env_file=None, secret_key="n" * 40, previous_secret_keys=[SECRET])
     )
     assert rotated.verify_access(token).user_id == USER
-    after_overlap = TokenService(Settings(_env_file=None, secret_key="n" * 40))  # type: ignore[call-arg]
+    after_overlap = TokenService(Settings(_env_file=None, secret_key="n" * 40))
     with pytest.raises(InvalidToken):
         after_overlap.verify_access(token)
     # New tokens are signed with the new key only.

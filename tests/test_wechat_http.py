@@ -178,7 +178,7 @@ async def test_oversized_answers_are_cut_off(reply: bytes) -> None:
 
 
 def wechat_client(base_url: str) -> WechatClient:
-    settings = Settings(  # type: ignore[call-arg]
+    settings = Settings(
         _env_file=None,
         wechat_app_id="wx-fake-app",
         wechat_app_secret=SecretStr("wx-fake-secret"),

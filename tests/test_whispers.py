@@ -44,10 +44,10 @@ async def test_anonymous_whisper_hides_its_sender_from_the_recipient(gql: GraphQ
     assert sent["whisper"]["content"] == "你好"
     assert sent["whisper"]["isAnonymous"] is True
     assert sent["whisper"]["sender"] == {"id": alice["me"]["id"]}  # the sender sees themselves
-    inbox = (await gql(INBOX, token=bob["accessToken"])).data["whispersReceived"]["edges"]  # type: ignore[index]
+    inbox = (await gql(INBOX, token=bob["accessToken"])).data["whispersReceived"]["edges"]
     assert [e["node"]["sender"] for e in inbox] == [None]
     assert inbox[0]["node"]["isMine"] is False
-    outbox = (await gql(OUTBOX, token=alice["accessToken"])).data["whispersSent"]["edges"]  # type: ignore[index]
+    outbox = (await gql(OUTBOX, token=alice["accessToken"])).data["whispersSent"]["edges"]
     assert outbox[0]["node"]["recipient"] == {"id": bob["me"]["id"]}
 
 
@@ -107,7 +107,7 @@ async def test_reply_reaches_the_anonymous_sender_without_revealing_them(
     )
     assert reply["errors"] == []
     assert reply["whisper"]["recipient"] is None  # replying never reveals who it goes to
-    alice_inbox = (await gql(INBOX, token=alice["accessToken"])).data["whispersReceived"]["edges"]  # type: ignore[index]
+    alice_inbox = (await gql(INBOX, token=alice["accessToken"])).data["whispersReceived"]["edges"]
     assert [e["node"]["content"] for e in alice_inbox] == ["谁呀？"]
     # Replying to a whisper one did not receive, or naming a recipient too, fails plainly.
     stolen = await send_whisper(
@@ -138,26 +138,26 @@ async def test_reveal_and_read_belong_to_sender_and_recipient(gql: GraphQLClient
         await send_whisper(gql, alice["accessToken"], recipientId=bob["me"]["id"], content="hi")
     )["whisper"]["id"]
     for token in (bob["accessToken"], carol["accessToken"]):
-        assert (await gql(REVEAL, {"id": wid}, token=token)).data["revealWhisper"]["errors"] == [  # type: ignore[index]
+        assert (await gql(REVEAL, {"id": wid}, token=token)).data["revealWhisper"]["errors"] == [
             {"code": "NOT_FOUND", "field": "id"}
         ]
     for token in (alice["accessToken"], carol["accessToken"]):
-        assert (await gql(READ, {"id": wid}, token=token)).data["markWhisperRead"]["errors"] == [  # type: ignore[index]
+        assert (await gql(READ, {"id": wid}, token=token)).data["markWhisperRead"]["errors"] == [
             {"code": "NOT_FOUND", "field": "id"}
         ]
     assert (await gql(ONE, {"id": wid}, token=carol["accessToken"])).data == {"whisper": None}
     unread = (await gql(INBOX, {"unread": True}, token=bob["accessToken"])).data[
         "whispersReceived"
-    ]["edges"]  # type: ignore[index]
+    ]["edges"]
     assert len(unread) == 1
-    read = (await gql(READ, {"id": wid}, token=bob["accessToken"])).data["markWhisperRead"]  # type: ignore[index]
+    read = (await gql(READ, {"id": wid}, token=bob["accessToken"])).data["markWhisperRead"]
     assert read["whisper"]["readAt"]
     assert (await gql(INBOX, {"unread": True}, token=bob["accessToken"])).data["whispersReceived"][
         "edges"
-    ] == []  # type: ignore[index]
-    revealed = (await gql(REVEAL, {"id": wid}, token=alice["accessToken"])).data["revealWhisper"]  # type: ignore[index]
+    ] == []
+    revealed = (await gql(REVEAL, {"id": wid}, token=alice["accessToken"])).data["revealWhisper"]
     assert revealed["errors"] == [] and revealed["whisper"]["revealedAt"]
-    seen = (await gql(ONE, {"id": wid}, token=bob["accessToken"])).data["whisper"]  # type: ignore[index]
+    seen = (await gql(ONE, {"id": wid}, token=bob["accessToken"])).data["whisper"]
     assert seen["sender"] == {"id": alice["me"]["id"]}
 
 
@@ -176,7 +176,7 @@ async def test_blocking_stops_new_whispers_and_hides_only_known_senders(
         {"id": alice["me"]["id"]},
         token=bob["accessToken"],
     )
-    inbox = (await gql(INBOX, token=bob["accessToken"])).data["whispersReceived"]["edges"]  # type: ignore[index]
+    inbox = (await gql(INBOX, token=bob["accessToken"])).data["whispersReceived"]["edges"]
     assert [e["node"]["content"] for e in inbox] == ["anon"]
     again = await send_whisper(gql, alice["accessToken"], recipientId=bob["me"]["id"], content="hi")
     assert codes(again) == [("NOT_FOUND", "recipientId")]

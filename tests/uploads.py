@@ -65,7 +65,7 @@ async def report(
     else:
         parsed = await GraphQLClient(http)(REPORT, variables, token=token)
     assert parsed.errors == [], (parsed.status, parsed.errors)
-    return parsed.data["reportUser"]  # type: ignore[index]
+    return parsed.data["reportUser"]
 
 
 def png(size: tuple[int, int] = (64, 48), color: tuple[int, int, int] = (200, 30, 30)) -> bytes:
